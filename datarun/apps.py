@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DatarunConfig(AppConfig):
+    name = "datarun"
+    verbose_name = "Datarun evaluation service"

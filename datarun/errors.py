@@ -1,0 +1,36 @@
+"""The one error type users can cause, and its domain subclasses."""
+
+
+class ApplicationError(Exception):
+    """An error the user can fix; ``message`` says how."""
+
+    status_code = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    code = "not_found"
+
+
+class PermissionDenied(ApplicationError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class InvalidKit(ApplicationError):
+    code = "invalid_kit"
+
+
+class InvalidSubmission(ApplicationError):
+    code = "invalid_submission"
+
+
+class InvalidTransition(ApplicationError):
+    status_code = 409
+    code = "invalid_state"

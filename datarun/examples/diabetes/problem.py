@@ -1,0 +1,39 @@
+import os
+
+import pandas as pd
+import rampwf as rw
+from sklearn.model_selection import ShuffleSplit
+
+problem_title = 'Diabetes disease progression (regression)'
+
+_target_column_name = 'target'
+
+# A type (class) which will be used to create wrapper objects for y_pred
+Predictions = rw.prediction_types.make_regression()
+# An object implementing the workflow (submission file: estimator.py)
+workflow = rw.workflows.Estimator()
+
+score_types = [
+    rw.score_types.RMSE(name='rmse', precision=2),
+    rw.score_types.MARE(name='mare', precision=3),
+]
+
+
+def get_cv(X, y):
+    cv = ShuffleSplit(n_splits=5, test_size=0.2, random_state=57)
+    return cv.split(X, y)
+
+
+def _read_data(path, f_name):
+    data = pd.read_csv(os.path.join(path, 'data', f_name))
+    y_array = data[_target_column_name].to_numpy(dtype=float)
+    X_df = data.drop(columns=[_target_column_name])
+    return X_df, y_array
+
+
+def get_train_data(path='.'):
+    return _read_data(path, 'train.csv')
+
+
+def get_test_data(path='.'):
+    return _read_data(path, 'test.csv')

@@ -1,0 +1,147 @@
+"""The evaluation service's records: problems, evaluations, fold runs, scores."""
+from django.db import models
+
+from datarun.states import ErrorKind, RunState, check_transition
+
+
+class Problem(models.Model):
+    class Kind(models.TextChoices):
+        RAMP_KIT = "ramp_kit", "RAMP kit"
+
+    name = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RAMP_KIT)
+    # Storage-relative folder holding the kit and the prepared data.
+    storage_dir = models.CharField(max_length=500)
+    workflow_elements = models.JSONField(help_text="file names a submission must contain")
+    prediction_shape = models.JSONField(help_text="shape of one row of predictions")
+    n_train = models.PositiveIntegerField()
+    n_test = models.PositiveIntegerField()
+    n_folds = models.PositiveIntegerField()
+    data_hash = models.CharField(max_length=64)
+    folds_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScoreType(models.Model):
+    problem = models.ForeignKey(Problem, on_delete=models.CASCADE, related_name="score_types")
+    index = models.PositiveSmallIntegerField(help_text="0 is the official score")
+    name = models.CharField(max_length=100)
+    is_lower_the_better = models.BooleanField()
+    precision = models.PositiveSmallIntegerField()
+    minimum = models.FloatField(null=True, help_text="null when unbounded")
+    maximum = models.FloatField(null=True, help_text="null when unbounded")
+
+    class Meta:
+        ordering = ["problem", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["problem", "index"], name="score_type_index_unique"),
+            models.UniqueConstraint(fields=["problem", "name"], name="score_type_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.problem.name}:{self.name}"
+
+
+class StatefulRun(models.Model):
+    state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.NEW)
+    error_kind = models.CharField(max_length=12, choices=ErrorKind.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    error_traceback = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        abstract = True
+
+    def set_state(self, new: str) -> None:
+        check_transition(self.state, new, type(self).__name__)
+        self.state = new
+
+
+class EvaluationQuerySet(models.QuerySet):
+    def scored(self):
+        return self.filter(state=RunState.SCORED)
+
+
+class Evaluation(StatefulRun):
+    """One evaluation of one set of submission files on every fold of a problem."""
+
+    problem = models.ForeignKey(Problem, on_delete=models.PROTECT, related_name="evaluations")
+    files = models.JSONField(help_text="file name -> sha256 of its content")
+    code_hash = models.CharField(max_length=64)
+    limits = models.JSONField()
+    sandbox_backend = models.CharField(max_length=20)
+
+    objects = EvaluationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["state"])]
+
+
+class FoldRun(StatefulRun):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="fold_runs")
+    fold_index = models.PositiveSmallIntegerField()
+    attempt = models.PositiveSmallIntegerField(default=0)
+    worker_host = models.CharField(max_length=200, blank=True)
+    queued_at = models.DateTimeField(null=True)
+    heartbeat_at = models.DateTimeField(null=True)
+    isolation = models.CharField(max_length=100, blank=True)
+    train_time = models.FloatField(null=True)
+    valid_time = models.FloatField(null=True)
+    test_time = models.FloatField(null=True)
+    wall_time = models.FloatField(null=True)
+    cpu_time = models.FloatField(null=True)
+    peak_memory = models.BigIntegerField(null=True, help_text="bytes, whole process tree")
+    stdout = models.TextField(blank=True)
+    stderr = models.TextField(blank=True)
+    logs_truncated = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["evaluation", "fold_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "fold_index"], name="fold_run_unique"),
+        ]
+        indexes = [models.Index(fields=["state", "heartbeat_at"])]
+
+
+class Step(models.TextChoices):
+    TRAIN = "train"
+    VALID = "valid"
+    TEST = "test"
+
+
+class FoldScore(models.Model):
+    fold_run = models.ForeignKey(FoldRun, on_delete=models.CASCADE, related_name="scores")
+    score_type = models.ForeignKey(ScoreType, on_delete=models.CASCADE)
+    step = models.CharField(max_length=5, choices=Step.choices)
+    value = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fold_run", "score_type", "step"], name="fold_score_unique"
+            ),
+        ]
+
+
+class EvaluationScore(models.Model):
+    """Scores over all folds: mean and std of fold scores, and the bagged score."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="scores")
+    score_type = models.ForeignKey(ScoreType, on_delete=models.CASCADE)
+    step = models.CharField(max_length=5, choices=Step.choices)
+    mean = models.FloatField(null=True)
+    std = models.FloatField(null=True)
+    bagged = models.FloatField(null=True, help_text="null for the train step")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evaluation", "score_type", "step"], name="evaluation_score_unique"
+            ),
+        ]

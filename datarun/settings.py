@@ -1,0 +1,194 @@
+"""Datarun settings, read from the environment.
+
+With no environment set, everything runs on one machine with embedded parts:
+SQLite, Celery's filesystem transport (no broker server) and the local sandbox.
+``DATARUN_ENV=production`` refuses to start without a real secret key and a
+real database.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(env(name, str(default)))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+DATARUN_ENV = env("DATARUN_ENV", "development")
+PRODUCTION = DATARUN_ENV == "production"
+DATARUN_HOME = Path(env("DATARUN_HOME", str(BASE_DIR / "var"))).resolve()
+
+_DEV_SECRET = "datarun-development-only-secret-key-do-not-use-in-production"
+SECRET_KEY = env("SECRET_KEY", None if PRODUCTION else _DEV_SECRET)
+if PRODUCTION:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "DATARUN_ENV=production needs SECRET_KEY set to a random string of 32+ characters."
+        )
+    if not env("DATABASE_URL"):
+        raise ImproperlyConfigured(
+            "DATARUN_ENV=production needs DATABASE_URL (e.g. postgres://user:pass@host/db)."
+        )
+
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if PRODUCTION else "*").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "datarun",
+    "databoard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "datarun.urls"
+WSGI_APPLICATION = "datarun.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{DATARUN_HOME / 'db.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _default_db), conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat write to one file: WAL lets readers run beside the
+    # writer, IMMEDIATE makes writers queue instead of failing on upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DATARUN_STATIC_ROOT", str(DATARUN_HOME / "static")))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "datarun.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DATARUN_LOG_LEVEL", "INFO")},
+}
+
+# --- Celery -----------------------------------------------------------------
+_broker_dir = DATARUN_HOME / "broker"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("in", "processed"):
+        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "in"),
+        "data_folder_out": str(_broker_dir / "in"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        # The embedded transport polls its folder; keep the poll far below a
+        # second so that it adds no visible latency to a fold.
+        "polling_interval": 0.05,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # A fold that outlives this is redelivered; the fold-run claim in the
+        # database makes the redelivery a no-op while the first run is alive.
+        "visibility_timeout": env_int("DATARUN_VISIBILITY_TIMEOUT", 3 * 3600),
+    }
+# Scores travel through the database, never through a result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "scoring"
+CELERY_TASK_ROUTES = {"workers.tasks.run_fold": {"queue": "sandbox"}}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-fold-runs": {
+        "task": "workers.tasks.reap_stale_fold_runs",
+        "schedule": env_float("DATARUN_REAPER_INTERVAL", 15.0),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATARUN_HOME / "celerybeat-schedule")
+
+# --- Datarun ----------------------------------------------------------------
+DATARUN_STORAGE_DIR = Path(env("DATARUN_STORAGE_DIR", str(DATARUN_HOME / "storage"))).resolve()
+DATARUN_WORK_DIR = Path(env("DATARUN_WORK_DIR", str(DATARUN_HOME / "work"))).resolve()
+DATARUN_SANDBOX = env("DATARUN_SANDBOX", "local")
+# Default per-fold limits; an event can set its own.
+DATARUN_FOLD_TIME_LIMIT = env_float("DATARUN_FOLD_TIME_LIMIT", 600.0)
+DATARUN_FOLD_MEMORY_LIMIT_MB = env_int("DATARUN_FOLD_MEMORY_LIMIT_MB", 2048)
+DATARUN_FOLD_CPUS = env_float("DATARUN_FOLD_CPUS", 1.0)
+DATARUN_LOG_LIMIT_BYTES = env_int("DATARUN_LOG_LIMIT_BYTES", 256 * 1024)
+DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES", 1024 * 1024)
+# A running fold whose worker has not sent a heartbeat for this long is
+# considered lost; it is re-run up to DATARUN_FOLD_MAX_ATTEMPTS times.
+DATARUN_HEARTBEAT_INTERVAL = env_float("DATARUN_HEARTBEAT_INTERVAL", 5.0)
+DATARUN_HEARTBEAT_TIMEOUT = env_float("DATARUN_HEARTBEAT_TIMEOUT", 60.0)
+DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
+# A queued fold whose message may have been lost is sent again after this.
+DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 1800.0)

@@ -1,0 +1,122 @@
+"""A warm process that forks one child per fold run.
+
+Importing numpy, pandas, scikit-learn and ramp-workflow costs over a second;
+paying it once per worker instead of once per fold is what keeps the platform
+faster than running the folds one after another in a single process.
+
+Protocol, one JSON object per line: the worker writes a request
+``{"workdir": ..., "cpu_time_s": ..., "file_size_bytes": ...}`` on stdin; the
+server answers ``{"pid": N}`` once the child is forked, then
+``{"pid": N, "exit_code": ..., "signal": ..., "cpu_time": ..., "maxrss": ...}``
+when it has reaped it. The child starts a new session (its pid is its process
+group, which the worker kills on a limit), lowers its rlimits, redirects its
+output to files in the work dir and runs :func:`workers.harness.run.main`.
+"""
+import importlib
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+
+from workers.harness import layout
+
+DEFAULT_PRELOAD = (
+    "numpy,pandas,scipy,sklearn,sklearn.base,sklearn.pipeline,sklearn.preprocessing,"
+    "sklearn.linear_model,sklearn.ensemble,sklearn.tree,sklearn.model_selection,"
+    "sklearn.metrics,rampwf,rampwf.utils.importing,rampwf.workflows,rampwf.score_types,"
+    "rampwf.prediction_types"
+)
+EXIT_HARNESS_CRASH = 70
+
+
+def _preload() -> None:
+    for name in os.environ.get("DATARUN_SANDBOX_PRELOAD", DEFAULT_PRELOAD).split(","):
+        if name.strip():
+            try:
+                importlib.import_module(name.strip())
+            except ImportError:
+                pass  # a missing optional library is imported (and fails) in the child
+
+
+def _set_limits(request: dict) -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    cpu = request.get("cpu_time_s")
+    if cpu:
+        # SIGXCPU at the soft limit, SIGKILL one second later.
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu) + 1, int(cpu) + 2))
+    fsize = request.get("file_size_bytes")
+    if fsize:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    nofile = request.get("open_files", 1024)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+
+def _child(request: dict, protocol_fds: tuple[int, ...]) -> None:
+    code = EXIT_HARNESS_CRASH
+    try:
+        os.setsid()
+        for fd in protocol_fds:
+            os.close(fd)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        workdir = request["workdir"]
+        os.chdir(workdir)
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(layout.STDOUT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        err = os.open(layout.STDERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in (null, out, err):
+            os.close(fd)
+        tmp = os.path.join(workdir, layout.TMP_DIR)
+        os.environ.update({"HOME": workdir, "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp})
+        _set_limits(request)
+        from workers.harness.run import main
+
+        code = main(workdir)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - report anything, then leave
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve() -> None:
+    _preload()
+    requests = sys.stdin.buffer
+    # Answer on a private copy of stdout so that nothing a child prints can
+    # reach the protocol stream.
+    answers = os.fdopen(os.dup(1), "wb", buffering=0)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    for line in requests:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request, (0, answers.fileno()))
+        answers.write(json.dumps({"pid": pid}).encode() + b"\n")
+        _, status, usage = os.wait4(pid, 0)
+        reply = {
+            "pid": pid,
+            "exit_code": os.waitstatus_to_exitcode(status),
+            "cpu_time": usage.ru_utime + usage.ru_stime,
+            "maxrss": usage.ru_maxrss * 1024,
+        }
+        answers.write(json.dumps(reply).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    serve()

@@ -1,0 +1,170 @@
+"""Train a submission on one fold and write its predictions.
+
+Reads the work dir laid out as in :mod:`workers.harness.layout`: the problem
+definition, the training features and labels, the fold's indices and the test
+features. Trains on the fold's training rows, predicts on every training row
+and on the test features, and writes both predictions as ``.npy`` plus a
+``result.json`` with step timings, or with the error of the participant's code.
+"""
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from inspect import signature
+from pathlib import Path
+
+from workers.harness import layout
+
+# Process exit codes the worker understands.
+EXIT_OK = 0
+EXIT_SUBMISSION_ERROR = 3
+
+
+class SubmissionError(Exception):
+    """The participant's code failed; carries the step it failed in."""
+
+    def __init__(self, step: str, exc: BaseException, submission_dir: Path):
+        super().__init__(str(exc))
+        self.step = step
+        self.error_type = type(exc).__name__
+        self.message = _exception_message(exc)
+        self.traceback = participant_traceback(exc, submission_dir)
+
+
+def _exception_message(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        where = f"{Path(exc.filename).name}, line {exc.lineno}" if exc.filename else ""
+        return f"{exc.msg} ({where})" if where else str(exc.msg)
+    return str(exc)
+
+
+def participant_traceback(exc: BaseException, submission_dir: Path) -> str:
+    """The traceback limited to frames in the participant's own files.
+
+    Platform and library frames are left out: they say nothing the
+    participant can act on and they reveal the sandbox layout.
+    """
+    root = str(submission_dir.resolve()) + os.sep
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(root)
+    ]
+    for f in frames:
+        f.filename = f.filename[len(root):]
+    lines = ["Traceback (most recent call last):\n"] if frames else []
+    lines += traceback.format_list(frames)
+    exc_only = traceback.format_exception_only(type(exc), exc)
+    lines += [line.replace(root, "") for line in exc_only]
+    return "".join(lines)
+
+
+def _load_pickle(path: Path):
+    # Written by the trusted side: unpickling it here is the safe direction.
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _import_problem(workdir: Path):
+    from rampwf.utils.importing import import_module_from_source
+
+    return import_module_from_source(str(workdir / layout.PROBLEM_FILE), "problem")
+
+
+def _as_numeric_array(y_pred, what: str):
+    import numpy as np
+
+    try:
+        arr = np.asarray(y_pred)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not an array"
+        raise TypeError(f"predictions on the {what} could not be turned into an array") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"predictions on the {what} must be numbers, got an array of dtype {arr.dtype}"
+        )
+    return arr
+
+
+def _run_step(step: str, submission_dir: Path, func, *args):
+    t0 = time.perf_counter()
+    try:
+        out = func(*args)
+    except Exception as exc:  # noqa: BLE001 - the participant's code may raise anything
+        raise SubmissionError(step, exc, submission_dir) from exc
+    return out, time.perf_counter() - t0
+
+
+def run(workdir: Path) -> dict:
+    """Train and predict one fold; returns the result written to result.json."""
+    import numpy as np
+
+    workdir = Path(workdir)
+    submission_dir = workdir / layout.SUBMISSION_DIR
+    t_start = time.perf_counter()
+    problem = _import_problem(workdir)
+    X_train = _load_pickle(workdir / layout.X_TRAIN)
+    y_train = _load_pickle(workdir / layout.Y_TRAIN)
+    X_test = _load_pickle(workdir / layout.X_TEST)
+    with np.load(workdir / layout.FOLD, allow_pickle=False) as fold_file:
+        train_is, valid_is = fold_file["train_is"], fold_file["valid_is"]
+    fold = (train_is, valid_is)
+    load_time = time.perf_counter() - t_start
+
+    workflow = problem.workflow
+    # Same rule as ramp-workflow: a test_submission(trained, X, fold) gets the fold.
+    params = list(signature(workflow.test_submission).parameters)
+    fold_passed = len(params) == 3 and params[2] == "fold"
+    module_path = str(submission_dir)
+
+    trained, train_time = _run_step(
+        "train", submission_dir, workflow.train_submission, module_path, X_train, y_train,
+        train_is,
+    )
+    test_args = (fold,) if fold_passed else ()
+    y_pred_train, valid_time = _run_step(
+        "validate", submission_dir, workflow.test_submission, trained, X_train, *test_args
+    )
+    test_args = (None,) if fold_passed else ()
+    y_pred_test, test_time = _run_step(
+        "test", submission_dir, workflow.test_submission, trained, X_test, *test_args
+    )
+    try:
+        y_pred_train = _as_numeric_array(y_pred_train, "training set")
+        y_pred_test = _as_numeric_array(y_pred_test, "test set")
+    except TypeError as exc:
+        raise SubmissionError("predict", exc, submission_dir) from exc
+    np.save(workdir / layout.Y_PRED_TRAIN, y_pred_train, allow_pickle=False)
+    np.save(workdir / layout.Y_PRED_TEST, y_pred_test, allow_pickle=False)
+    return {
+        "status": "ok",
+        "load_time": load_time,
+        "train_time": train_time,
+        "valid_time": valid_time,
+        "test_time": test_time,
+    }
+
+
+def main(workdir: str | os.PathLike) -> int:
+    """Run the harness and write result.json; returns the process exit code."""
+    workdir = Path(workdir)
+    try:
+        result = run(workdir)
+        code = EXIT_OK
+    except SubmissionError as exc:
+        result = {
+            "status": "error",
+            "step": exc.step,
+            "error_type": exc.error_type,
+            "message": exc.message,
+            "traceback": exc.traceback,
+        }
+        code = EXIT_SUBMISSION_ERROR
+    except MemoryError:
+        result = {"status": "error", "step": "run", "error_type": "MemoryError",
+                  "message": "out of memory", "traceback": ""}
+        code = EXIT_SUBMISSION_ERROR
+    with open(workdir / layout.RESULT, "w") as f:
+        json.dump(result, f)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code

@@ -1,0 +1,71 @@
+"""The interface every sandbox backend implements."""
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_time_s: float
+    memory_mb: int
+    cpus: float = 1.0
+    log_bytes: int = 256 * 1024
+    # Largest file the submission may write (stdout logs included).
+    file_size_bytes: int = 1024**3
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * 1024 * 1024
+
+    @property
+    def cpu_time_s(self) -> float:
+        # CPU seconds the whole run may use: every allowed core for the
+        # whole wall-time budget.
+        return self.wall_time_s * max(self.cpus, 1.0)
+
+
+class Termination(enum.StrEnum):
+    """Why the sandbox ended a run before the harness did."""
+
+    TIME = "time"
+    MEMORY = "memory"
+    CPU = "cpu"
+    FILE_SIZE = "file_size"
+
+
+@dataclass
+class SandboxResult:
+    exit_code: int | None
+    wall_time: float
+    cpu_time: float
+    peak_memory: int
+    isolation: str
+    terminated: Termination | None = None
+    stdout: str = ""
+    stderr: str = ""
+    logs_truncated: bool = False
+    details: dict = field(default_factory=dict)
+
+
+Heartbeat = Callable[[], None]
+
+
+class SandboxBackend(Protocol):
+    name: str
+
+    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
+        """Run the harness on ``workdir``; call ``heartbeat`` every few seconds."""
+        ...
+
+
+def read_capped(path: Path, limit: int) -> tuple[str, bool]:
+    """The head of a log file, at most ``limit`` bytes, and whether it was cut."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "", False
+    with open(path, "rb") as f:
+        data = f.read(limit)
+    return data.decode("utf-8", errors="replace"), size > limit
