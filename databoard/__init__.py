@@ -1,0 +1,1 @@
+"""databoard: events, teams, submissions and leaderboards."""

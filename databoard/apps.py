@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DataboardConfig(AppConfig):
+    name = "databoard"
+    verbose_name = "Databoard"

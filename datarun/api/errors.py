@@ -1,0 +1,46 @@
+"""One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``."""
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from datarun.errors import ApplicationError
+
+
+def _body(code: str, message: str, details=None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            text = _first_message(value)
+            return text if key == "non_field_errors" else f"{key}: {text}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a platform error: Django logs it and answers 500
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _body("invalid", _first_message(exc.detail), exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else "error"
+        response.data = _body(code, _first_message(exc.detail))
+    return response
+
+
+def not_found_json(request, exception=None):
+    from django.http import JsonResponse
+
+    return JsonResponse(_body("not_found", "no such URL"), status=status.HTTP_404_NOT_FOUND)

@@ -1,0 +1,210 @@
+"""Reading RAMP kits on the trusted side (no Django).
+
+A kit is ``problem.py`` + ``data/`` + ``submissions/``. Importing one loads its
+data with the kit's own ``get_train_data`` / ``get_test_data``, computes the
+folds once from ``get_cv`` and writes everything a fold run or the scorer needs
+into a prepared folder:
+
+    kit/               a copy of problem.py, data/ and submissions/
+    sandbox/           X_train.pkl, y_train.pkl, X_test.pkl (what a sandbox sees)
+    trusted/           y_test.pkl (never enters a sandbox)
+    folds.npz          train_<k>, valid_<k> index arrays
+"""
+import hashlib
+import math
+import pickle
+import shutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from datarun.errors import InvalidKit
+
+REQUIRED_ATTRIBUTES = (
+    "problem_title", "Predictions", "workflow", "score_types",
+    "get_train_data", "get_test_data", "get_cv",
+)
+SANDBOX_FILES = ("X_train.pkl", "y_train.pkl", "X_test.pkl")
+
+
+@dataclass
+class ScoreTypeInfo:
+    index: int
+    name: str
+    is_lower_the_better: bool
+    precision: int
+    minimum: float | None
+    maximum: float | None
+
+
+@dataclass
+class PreparedKit:
+    title: str
+    workflow_elements: list[str]
+    prediction_shape: list[int]
+    score_types: list[ScoreTypeInfo]
+    n_train: int
+    n_test: int
+    n_folds: int
+    data_hash: str
+    folds_hash: str
+    starting_kit: list[str] = field(default_factory=list)
+
+
+def import_problem(kit_dir: Path) -> ModuleType:
+    from rampwf.utils.importing import import_module_from_source
+
+    return import_module_from_source(str(Path(kit_dir) / "problem.py"), "problem")
+
+
+def _finite_or_none(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _hash_arrays(arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+        h.update(b"|")
+    return h.hexdigest()
+
+
+def prepare_kit(kit_dir: Path, out_dir: Path) -> PreparedKit:
+    """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
+
+    Raises :class:`InvalidKit` with a message naming what to fix. On error,
+    ``out_dir`` is removed.
+    """
+    kit_dir = Path(kit_dir).resolve()
+    try:
+        return _prepare(kit_dir, Path(out_dir))
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
+    if not kit_dir.is_dir():
+        raise InvalidKit(f"{kit_dir} is not a directory")
+    for needed in ("problem.py", "data"):
+        if not (kit_dir / needed).exists():
+            raise InvalidKit(f"the kit has no {needed}: a RAMP kit needs problem.py and data/")
+    try:
+        problem = import_problem(kit_dir)
+    except Exception as exc:  # noqa: BLE001 - any error in the organiser's file
+        raise InvalidKit(f"problem.py failed to import: {type(exc).__name__}: {exc}") from exc
+    missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(problem, a)]
+    if missing:
+        raise InvalidKit(f"problem.py does not define {', '.join(missing)}")
+    try:
+        X_train, y_train = problem.get_train_data(str(kit_dir))
+        X_test, y_test = problem.get_test_data(str(kit_dir))
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidKit(f"loading the data failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        folds = [
+            (np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64))
+            for tr, va in problem.get_cv(X_train, y_train)
+        ]
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidKit(f"get_cv failed: {type(exc).__name__}: {exc}") from exc
+    if not folds:
+        raise InvalidKit("get_cv returned no folds")
+    try:
+        truth = np.asarray(problem.Predictions(y_true=y_train).y_pred)
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidKit(
+            f"Predictions(y_true=...) failed on the training labels: {type(exc).__name__}: {exc}"
+        ) from exc
+    if truth.dtype.kind not in "biuf":
+        raise InvalidKit(
+            "this problem's predictions are not numeric arrays (their dtype is "
+            f"{truth.dtype}; object detection and other structured predictions are "
+            "not supported): Datarun evaluates problems whose predictions are numbers"
+        )
+    elements = list(getattr(problem.workflow, "element_names", []))
+    if not elements:
+        raise InvalidKit("the workflow declares no element_names (submission files)")
+    score_types = [
+        ScoreTypeInfo(
+            index=i,
+            name=st.name,
+            is_lower_the_better=bool(st.is_lower_the_better),
+            precision=int(st.precision),
+            minimum=_finite_or_none(st.minimum),
+            maximum=_finite_or_none(st.maximum),
+        )
+        for i, st in enumerate(problem.score_types)
+    ]
+    if not score_types:
+        raise InvalidKit("problem.py defines no score_types")
+
+    (out_dir / "sandbox").mkdir(parents=True)
+    (out_dir / "trusted").mkdir()
+    for name, obj in zip(SANDBOX_FILES, (X_train, y_train, X_test), strict=True):
+        with open(out_dir / "sandbox" / name, "wb") as f:
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(out_dir / "trusted" / "y_test.pkl", "wb") as f:
+        pickle.dump(y_test, f, protocol=pickle.HIGHEST_PROTOCOL)
+    fold_arrays = {}
+    for k, (tr, va) in enumerate(folds):
+        fold_arrays[f"train_{k}"] = tr
+        fold_arrays[f"valid_{k}"] = va
+    np.savez(out_dir / "folds.npz", **fold_arrays)
+    shutil.copytree(
+        kit_dir, out_dir / "kit",
+        ignore=shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc"),
+    )
+    data_hash = hashlib.sha256()
+    for name in (*SANDBOX_FILES, "../trusted/y_test.pkl"):
+        data_hash.update((out_dir / "sandbox" / name).read_bytes())
+    starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
+    return PreparedKit(
+        title=str(problem.problem_title),
+        workflow_elements=elements,
+        prediction_shape=list(truth.shape[1:]),
+        score_types=score_types,
+        n_train=len(truth),
+        n_test=len(problem.Predictions(y_true=y_test).y_pred),
+        n_folds=len(folds),
+        data_hash=data_hash.hexdigest(),
+        folds_hash=_hash_arrays(a for pair in folds for a in pair),
+        starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
+        else [],
+    )
+
+
+def load_folds(prepared_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    with np.load(Path(prepared_dir) / "folds.npz", allow_pickle=False) as f:
+        n = len(f.files) // 2
+        return [(f[f"train_{k}"], f[f"valid_{k}"]) for k in range(n)]
+
+
+@dataclass
+class TrustedInputs:
+    """What the scorer needs: the problem module, the labels and the folds."""
+
+    problem: ModuleType
+    y_train: object
+    y_test: object
+    folds: list
+
+
+@lru_cache(maxsize=8)
+def load_trusted(prepared_dir: str, data_hash: str) -> TrustedInputs:
+    """Load (and cache per process, keyed by content hash) the scorer's inputs."""
+    prepared = Path(prepared_dir)
+    with open(prepared / "sandbox" / "y_train.pkl", "rb") as f:
+        y_train = pickle.load(f)
+    with open(prepared / "trusted" / "y_test.pkl", "rb") as f:
+        y_test = pickle.load(f)
+    return TrustedInputs(
+        problem=import_problem(prepared / "kit"),
+        y_train=y_train,
+        y_test=y_test,
+        folds=load_folds(prepared),
+    )

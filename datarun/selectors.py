@@ -1,0 +1,109 @@
+"""Reads of the evaluation service, as plain data for databoard and the API."""
+import math
+from collections import defaultdict
+
+from datarun.models import Evaluation, EvaluationScore, FoldRun, FoldScore, Problem, ScoreType
+
+
+def _clean(value: float | None) -> float | None:
+    """Scores as JSON can carry them: NaN and infinities become None (missing)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def score_types_for(problem_name: str) -> list[dict]:
+    return [
+        {"name": st.name, "is_lower_the_better": st.is_lower_the_better,
+         "precision": st.precision, "minimum": st.minimum, "maximum": st.maximum,
+         "official": st.index == 0}
+        for st in ScoreType.objects.filter(problem__name=problem_name).order_by("index")
+    ]
+
+
+def problem_summary(name: str) -> dict | None:
+    problem = Problem.objects.filter(name=name).first()
+    if problem is None:
+        return None
+    return {
+        "name": problem.name, "title": problem.title,
+        "workflow_elements": problem.workflow_elements, "n_train": problem.n_train,
+        "n_test": problem.n_test, "n_folds": problem.n_folds,
+        "data_hash": problem.data_hash, "folds_hash": problem.folds_hash,
+        "score_types": score_types_for(problem.name),
+    }
+
+
+def _evaluation_scores(evaluation_ids) -> dict[int, dict]:
+    out: dict[int, dict] = defaultdict(lambda: defaultdict(dict))
+    for s in EvaluationScore.objects.filter(evaluation_id__in=evaluation_ids).select_related(
+        "score_type"
+    ):
+        out[s.evaluation_id][s.score_type.name][s.step] = {
+            "mean": _clean(s.mean), "std": _clean(s.std), "bagged": _clean(s.bagged),
+        }
+    return out
+
+
+def _fold_row(fr: FoldRun, scores: dict) -> dict:
+    return {
+        "fold": fr.fold_index, "state": fr.state, "attempt": fr.attempt,
+        "worker_host": fr.worker_host, "isolation": fr.isolation,
+        "train_time": fr.train_time, "valid_time": fr.valid_time, "test_time": fr.test_time,
+        "wall_time": fr.wall_time, "cpu_time": fr.cpu_time, "peak_memory": fr.peak_memory,
+        "started_at": fr.started_at, "finished_at": fr.finished_at,
+        "error_kind": fr.error_kind, "error": fr.error_message,
+        "error_traceback": fr.error_traceback,
+        "scores": scores,
+    }
+
+
+def evaluation_detail(evaluation_id: int) -> dict:
+    evaluation = Evaluation.objects.select_related("problem").get(id=evaluation_id)
+    fold_scores: dict[int, dict] = defaultdict(lambda: defaultdict(dict))
+    for fs in FoldScore.objects.filter(fold_run__evaluation=evaluation).select_related(
+        "score_type"
+    ):
+        fold_scores[fs.fold_run_id][fs.score_type.name][fs.step] = _clean(fs.value)
+    folds = [_fold_row(fr, fold_scores.get(fr.id, {}))
+             for fr in evaluation.fold_runs.order_by("fold_index")]
+    return {
+        **evaluation_summary(evaluation),
+        "limits": evaluation.limits,
+        "sandbox_backend": evaluation.sandbox_backend,
+        "code_hash": evaluation.code_hash,
+        "files": evaluation.files,
+        "error_traceback": evaluation.error_traceback,
+        "folds": folds,
+        "scores": _evaluation_scores([evaluation.id]).get(evaluation.id, {}),
+    }
+
+
+def evaluation_summary(evaluation: Evaluation, fold_runs=None) -> dict:
+    fold_runs = list(fold_runs if fold_runs is not None else evaluation.fold_runs.all())
+    done = [fr for fr in fold_runs if fr.state == "scored"]
+    return {
+        "id": evaluation.id, "problem": evaluation.problem.name, "state": evaluation.state,
+        "error_kind": evaluation.error_kind, "error": evaluation.error_message,
+        "created_at": evaluation.created_at, "started_at": evaluation.started_at,
+        "finished_at": evaluation.finished_at,
+        "n_folds": len(fold_runs), "n_folds_done": len(done),
+        "train_time": sum(fr.train_time or 0 for fr in done) if done else None,
+        "valid_time": sum(fr.valid_time or 0 for fr in done) if done else None,
+        "test_time": sum(fr.test_time or 0 for fr in done) if done else None,
+        "cpu_time": sum(fr.cpu_time or 0 for fr in done) if done else None,
+        "peak_memory": max((fr.peak_memory or 0 for fr in done), default=None),
+    }
+
+
+def evaluation_summaries(evaluation_ids) -> dict[int, dict]:
+    """Summaries with scores for many evaluations in a fixed number of queries."""
+    evaluations = Evaluation.objects.filter(id__in=evaluation_ids).select_related("problem")
+    fold_runs = defaultdict(list)
+    for fr in FoldRun.objects.filter(evaluation_id__in=evaluation_ids):
+        fold_runs[fr.evaluation_id].append(fr)
+    scores = _evaluation_scores(evaluation_ids)
+    return {
+        e.id: {**evaluation_summary(e, fold_runs[e.id]), "scores": scores.get(e.id, {})}
+        for e in evaluations
+    }

@@ -1,0 +1,468 @@
+"""The evaluation service: every write to datarun's records goes through here.
+
+databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
+the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
+"""
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from datarun import ramp_kits, scoring, storage
+from datarun.celery import app as celery_app
+from datarun.errors import InvalidKit, InvalidSubmission, NotFound
+from datarun.models import (
+    Evaluation,
+    EvaluationScore,
+    FoldRun,
+    FoldScore,
+    Problem,
+    ScoreType,
+)
+from datarun.states import FINAL_STATES, ErrorKind, RunState
+
+logger = logging.getLogger(__name__)
+
+RUN_FOLD_TASK = "workers.tasks.run_fold"
+SCORE_TASK = "workers.tasks.score_evaluation"
+
+
+# --- problems -----------------------------------------------------------------
+
+def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
+                            replace: bool = False) -> Problem:
+    """Import the RAMP kit at ``path`` as a problem; all or nothing."""
+    path = Path(path).resolve()
+    name = name or path.name
+    existing = Problem.objects.filter(name=name).first()
+    if existing and not replace:
+        raise InvalidKit(f"a problem named {name!r} already exists")
+    staging = Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(storage.root() / "tmp")))
+    prepared = staging / "prepared"
+    kit = ramp_kits.prepare_kit(path, prepared)
+    relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+    final = storage.resolve(relative)
+    try:
+        if final.exists():
+            shutil.rmtree(prepared)
+        else:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            prepared.rename(final)
+        with transaction.atomic():
+            if existing:
+                if existing.evaluations.exists():
+                    raise InvalidKit(
+                        f"problem {name!r} already has evaluations; import under a new name"
+                    )
+                existing.delete()
+            problem = Problem.objects.create(
+                name=name,
+                title=kit.title,
+                storage_dir=relative,
+                workflow_elements=kit.workflow_elements,
+                prediction_shape=kit.prediction_shape,
+                n_train=kit.n_train,
+                n_test=kit.n_test,
+                n_folds=kit.n_folds,
+                data_hash=kit.data_hash,
+                folds_hash=kit.folds_hash,
+            )
+            ScoreType.objects.bulk_create(
+                ScoreType(problem=problem, **vars(st)) for st in kit.score_types
+            )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return problem
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def problem_get(name: str) -> Problem:
+    try:
+        return Problem.objects.get(name=name)
+    except Problem.DoesNotExist as exc:
+        raise NotFound(f"no problem named {name!r}") from exc
+
+
+# --- evaluations ----------------------------------------------------------------
+
+def default_limits() -> dict:
+    return {
+        "wall_time_s": settings.DATARUN_FOLD_TIME_LIMIT,
+        "memory_mb": settings.DATARUN_FOLD_MEMORY_LIMIT_MB,
+        "cpus": settings.DATARUN_FOLD_CPUS,
+    }
+
+
+def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
+    expected = list(problem.workflow_elements)
+    names = sorted(files)
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+            raise InvalidSubmission(
+                f"file name {name!r} is not allowed: no path separators, no dot-files"
+            )
+    wanted = sorted(f"{e}.py" if "." not in e else e for e in expected)
+    if names != wanted:
+        raise InvalidSubmission(
+            f"this problem needs exactly the files {', '.join(wanted)}; "
+            f"got {', '.join(names) or 'none'}"
+        )
+    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
+    for name, data in files.items():
+        if len(data) > limit:
+            raise InvalidSubmission(
+                f"{name} is {len(data)} bytes; the limit is {limit} bytes per file"
+            )
+
+
+@transaction.atomic
+def evaluation_create(*, problem: Problem, files: dict[str, bytes],
+                      limits: dict | None = None) -> Evaluation:
+    """Store the files, create one fold run per fold and dispatch them."""
+    validate_submission_files(problem, files)
+    digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
+    code_hash = storage.sha256_bytes(
+        "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
+    )
+    evaluation = Evaluation.objects.create(
+        problem=problem,
+        files=digests,
+        code_hash=code_hash,
+        limits={**default_limits(), **(limits or {})},
+        sandbox_backend=settings.DATARUN_SANDBOX,
+    )
+    FoldRun.objects.bulk_create(
+        FoldRun(evaluation=evaluation, fold_index=k) for k in range(problem.n_folds)
+    )
+    _dispatch(evaluation)
+    return evaluation
+
+
+def _dispatch(evaluation: Evaluation) -> None:
+    now = timezone.now()
+    evaluation.set_state(RunState.QUEUED)
+    evaluation.save(update_fields=["state"])
+    ids = []
+    for fold_run in evaluation.fold_runs.select_for_update().filter(state=RunState.NEW):
+        fold_run.set_state(RunState.QUEUED)
+        fold_run.queued_at = now
+        fold_run.save(update_fields=["state", "queued_at"])
+        ids.append(fold_run.id)
+    transaction.on_commit(lambda: [_send_fold(i) for i in ids])
+
+
+def _send_fold(fold_run_id: int) -> None:
+    celery_app.send_task(RUN_FOLD_TASK, args=[fold_run_id], queue="sandbox")
+
+
+def _send_score(evaluation_id: int) -> None:
+    celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
+
+
+# --- fold runs -------------------------------------------------------------------
+
+@dataclass
+class FoldRunSpec:
+    """What a worker needs to run one fold."""
+
+    fold_run_id: int
+    evaluation_id: int
+    fold_index: int
+    attempt: int
+    prepared_dir: Path
+    files: dict[str, str]
+    limits: dict
+    n_train: int
+    n_test: int
+    prediction_shape: list[int]
+
+
+@dataclass
+class FoldOutcome:
+    """What a worker measured; ``error`` set means the fold failed."""
+
+    wall_time: float | None = None
+    cpu_time: float | None = None
+    peak_memory: int | None = None
+    isolation: str = ""
+    train_time: float | None = None
+    valid_time: float | None = None
+    test_time: float | None = None
+    stdout: str = ""
+    stderr: str = ""
+    logs_truncated: bool = False
+    y_pred_train: np.ndarray | None = None
+    y_pred_test: np.ndarray | None = None
+    error: str = ""
+    error_traceback: str = ""
+    error_kind: str = ErrorKind.PARTICIPANT
+    extra: dict = field(default_factory=dict)
+
+
+def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:
+    timeout = timedelta(seconds=settings.DATARUN_HEARTBEAT_TIMEOUT)
+    return fold_run.heartbeat_at is None or fold_run.heartbeat_at < now - timeout
+
+
+@transaction.atomic
+def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
+    """Move a queued fold to running for this worker; None if there is nothing to do.
+
+    A redelivered task finds its fold finished, or running with a fresh
+    heartbeat, and gets None.
+    """
+    now = timezone.now()
+    try:
+        fold_run = FoldRun.objects.select_for_update().get(id=fold_run_id)
+    except FoldRun.DoesNotExist:
+        return None
+    evaluation = Evaluation.objects.select_for_update().get(id=fold_run.evaluation_id)
+    if fold_run.state in FINAL_STATES:
+        return None
+    if evaluation.state in FINAL_STATES:
+        fold_run.set_state(RunState.CANCELLED)
+        fold_run.finished_at = now
+        fold_run.save(update_fields=["state", "finished_at"])
+        return None
+    if fold_run.state == RunState.RUNNING:
+        if not _heartbeat_is_stale(fold_run, now):
+            return None
+        fold_run.set_state(RunState.QUEUED)  # taken over from a lost worker
+    fold_run.set_state(RunState.RUNNING)
+    fold_run.attempt += 1
+    fold_run.worker_host = worker_host
+    fold_run.started_at = fold_run.heartbeat_at = now
+    fold_run.save(update_fields=["state", "attempt", "worker_host", "started_at",
+                                 "heartbeat_at"])
+    if evaluation.state == RunState.QUEUED:
+        evaluation.set_state(RunState.RUNNING)
+        evaluation.started_at = now
+        evaluation.save(update_fields=["state", "started_at"])
+    problem = evaluation.problem
+    return FoldRunSpec(
+        fold_run_id=fold_run.id,
+        evaluation_id=evaluation.id,
+        fold_index=fold_run.fold_index,
+        attempt=fold_run.attempt,
+        prepared_dir=storage.resolve(problem.storage_dir),
+        files=dict(evaluation.files),
+        limits=dict(evaluation.limits),
+        n_train=problem.n_train,
+        n_test=problem.n_test,
+        prediction_shape=list(problem.prediction_shape),
+    )
+
+
+def fold_run_heartbeat(*, fold_run_id: int, attempt: int) -> None:
+    FoldRun.objects.filter(id=fold_run_id, attempt=attempt, state=RunState.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def _check_and_score_fold(spec: FoldRunSpec, outcome: FoldOutcome) -> dict | None:
+    """Validate the predictions and compute the fold's scores (no lock held)."""
+    if outcome.error:
+        return None
+    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
+                       (outcome.y_pred_test, spec.n_test, "test set")):
+        problem_with = scoring.check_predictions(
+            y, n_rows=n, row_shape=spec.prediction_shape, what=what
+        )
+        if problem_with:
+            outcome.error = f"{problem_with} in fold {spec.fold_index}"
+            return None
+    evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
+    trusted = _trusted_inputs(evaluation.problem)
+    try:
+        scores = scoring.fold_scores(
+            trusted.problem, trusted.y_train, trusted.y_test,
+            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
+        )
+    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
+        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
+                         f"{type(exc).__name__}: {exc}")
+        return None
+    out_dir = storage.fold_predictions_dir(spec.evaluation_id, spec.fold_index)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.save(out_dir / "y_pred_train.npy", outcome.y_pred_train, allow_pickle=False)
+    np.save(out_dir / "y_pred_test.npy", outcome.y_pred_test, allow_pickle=False)
+    return scores
+
+
+def _trusted_inputs(problem: Problem) -> ramp_kits.TrustedInputs:
+    return ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
+
+
+def fold_run_finish(*, spec: FoldRunSpec, outcome: FoldOutcome) -> None:
+    """Record a fold's measurements and scores, or its error; score the
+    evaluation once its last fold is done."""
+    scores = _check_and_score_fold(spec, outcome)
+    with transaction.atomic():
+        _record_fold(spec, outcome, scores)
+
+
+def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -> None:
+    now = timezone.now()
+    fold_run = FoldRun.objects.select_for_update().get(id=spec.fold_run_id)
+    evaluation = Evaluation.objects.select_for_update().get(id=spec.evaluation_id)
+    if fold_run.state != RunState.RUNNING or fold_run.attempt != spec.attempt:
+        logger.info("fold run %s attempt %s finished after being superseded; ignored",
+                    fold_run.id, spec.attempt)
+        return
+    for name in ("wall_time", "cpu_time", "peak_memory", "isolation", "train_time",
+                 "valid_time", "test_time", "stdout", "stderr", "logs_truncated"):
+        setattr(fold_run, name, getattr(outcome, name))
+    fold_run.finished_at = now
+    if outcome.error:
+        fold_run.set_state(RunState.ERROR)
+        fold_run.error_kind = outcome.error_kind
+        fold_run.error_message = outcome.error
+        fold_run.error_traceback = outcome.error_traceback
+        fold_run.save()
+        if evaluation.state not in FINAL_STATES:
+            _fail_evaluation(evaluation, outcome.error_kind, outcome.error,
+                             outcome.error_traceback)
+        return
+    fold_run.set_state(RunState.SCORED)
+    fold_run.save()
+    score_types = {st.name: st for st in evaluation.problem.score_types.all()}
+    FoldScore.objects.bulk_create(
+        FoldScore(fold_run=fold_run, score_type=score_types[name], step=step, value=value)
+        for step, by_name in scores.items()
+        for name, value in by_name.items()
+    )
+    remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
+    if not remaining and evaluation.state == RunState.RUNNING:
+        evaluation_id = evaluation.id
+        transaction.on_commit(lambda: _send_score(evaluation_id))
+
+
+def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = "") -> None:
+    now = timezone.now()
+    evaluation.set_state(RunState.ERROR)
+    evaluation.error_kind = kind
+    evaluation.error_message = message
+    evaluation.error_traceback = tb
+    evaluation.finished_at = now
+    evaluation.save()
+    # Folds not started yet will not run; those running finish and are kept.
+    for fold_run in evaluation.fold_runs.select_for_update().filter(
+        state__in=[RunState.NEW, RunState.QUEUED]
+    ):
+        fold_run.set_state(RunState.CANCELLED)
+        fold_run.finished_at = now
+        fold_run.save(update_fields=["state", "finished_at"])
+
+
+def evaluation_score(*, evaluation_id: int) -> None:
+    """Bagged and mean ± std scores once every fold is scored (idempotent)."""
+    evaluation = Evaluation.objects.select_related("problem").get(id=evaluation_id)
+    if evaluation.state != RunState.RUNNING:
+        return
+    fold_runs = list(evaluation.fold_runs.order_by("fold_index"))
+    if any(fr.state != RunState.SCORED for fr in fold_runs):
+        return
+    trusted = _trusted_inputs(evaluation.problem)
+    y_pred_trains, y_pred_tests = [], []
+    for fr in fold_runs:
+        d = storage.fold_predictions_dir(evaluation.id, fr.fold_index)
+        y_pred_trains.append(np.load(d / "y_pred_train.npy", allow_pickle=False))
+        y_pred_tests.append(np.load(d / "y_pred_test.npy", allow_pickle=False))
+    try:
+        bagged = scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
+                                       trusted.folds, y_pred_trains, y_pred_tests)
+    except Exception as exc:  # noqa: BLE001
+        with transaction.atomic():
+            evaluation = Evaluation.objects.select_for_update().get(id=evaluation_id)
+            if evaluation.state == RunState.RUNNING:
+                _fail_evaluation(evaluation, ErrorKind.PARTICIPANT,
+                                 f"the bagged predictions could not be scored: "
+                                 f"{type(exc).__name__}: {exc}")
+        return
+    fold_values: dict[tuple[int, str], list[float]] = {}
+    for fs in FoldScore.objects.filter(fold_run__evaluation=evaluation).order_by(
+        "fold_run__fold_index"
+    ):
+        fold_values.setdefault((fs.score_type_id, fs.step), []).append(fs.value)
+    with transaction.atomic():
+        evaluation = Evaluation.objects.select_for_update().get(id=evaluation_id)
+        if evaluation.state != RunState.RUNNING:
+            return
+        rows = []
+        for st in evaluation.problem.score_types.all():
+            for step in scoring.STEPS:
+                mean, std = scoring.mean_std(fold_values[(st.id, step)])
+                rows.append(EvaluationScore(
+                    evaluation=evaluation, score_type=st, step=step, mean=mean, std=std,
+                    bagged=bagged.get(step, {}).get(st.name),
+                ))
+        EvaluationScore.objects.bulk_create(rows)
+        evaluation.set_state(RunState.SCORED)
+        evaluation.finished_at = timezone.now()
+        evaluation.save(update_fields=["state", "finished_at"])
+
+
+# --- keeping runs moving ----------------------------------------------------------
+
+def fold_runs_reap(*, now=None) -> dict:
+    """Re-run folds whose worker was lost, re-send lost messages, and fail
+    folds that lost their worker too often (as a platform failure)."""
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.DATARUN_HEARTBEAT_TIMEOUT)
+    redispatch_before = now - timedelta(seconds=settings.DATARUN_REDISPATCH_AFTER)
+    counts = {"requeued": 0, "failed": 0, "redispatched": 0, "rescored": 0}
+    to_send: list[int] = []
+    with transaction.atomic():
+        for fold_run in FoldRun.objects.select_for_update().filter(
+            state=RunState.RUNNING, heartbeat_at__lt=stale_before
+        ):
+            evaluation = Evaluation.objects.select_for_update().get(id=fold_run.evaluation_id)
+            if fold_run.attempt >= settings.DATARUN_FOLD_MAX_ATTEMPTS:
+                message = (
+                    f"the worker running fold {fold_run.fold_index} stopped responding "
+                    f"{fold_run.attempt} times; this is a platform failure, not an error "
+                    "in your code, and an organiser can re-run the submission"
+                )
+                fold_run.set_state(RunState.ERROR)
+                fold_run.error_kind = ErrorKind.PLATFORM
+                fold_run.error_message = message
+                fold_run.finished_at = now
+                fold_run.save()
+                if evaluation.state not in FINAL_STATES:
+                    _fail_evaluation(evaluation, ErrorKind.PLATFORM, message)
+                counts["failed"] += 1
+                continue
+            fold_run.set_state(RunState.QUEUED)
+            fold_run.queued_at = now
+            fold_run.save(update_fields=["state", "queued_at"])
+            to_send.append(fold_run.id)
+            counts["requeued"] += 1
+        for fold_run in FoldRun.objects.select_for_update().filter(
+            state=RunState.QUEUED, queued_at__lt=redispatch_before
+        ):
+            fold_run.queued_at = now
+            fold_run.save(update_fields=["queued_at"])
+            to_send.append(fold_run.id)
+            counts["redispatched"] += 1
+        transaction.on_commit(lambda: [_send_fold(i) for i in to_send])
+    # An evaluation whose folds are all scored but which is still running lost
+    # its scoring message.
+    for evaluation in Evaluation.objects.filter(state=RunState.RUNNING).exclude(
+        fold_runs__state__in=[s for s in RunState if s != RunState.SCORED]
+    ):
+        last = evaluation.fold_runs.order_by("-finished_at").first()
+        if last and last.finished_at and last.finished_at < stale_before:
+            _send_score(evaluation.id)
+            counts["rescored"] += 1
+    return counts

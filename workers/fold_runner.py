@@ -1,0 +1,183 @@
+"""Running one fold: prepare a work dir, run the sandbox, read what came back.
+
+The work dir gets the submission files, the problem definition, the training
+features and labels, the test *features* and the fold's indices; the test
+labels stay on the trusted side. Everything the sandbox wrote is treated as
+untrusted: predictions are read with ``allow_pickle=False`` and size-checked,
+and result.json is parsed defensively.
+"""
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+from datarun import services, storage
+from datarun.states import ErrorKind
+from workers.harness import layout
+from workers.harness.run import EXIT_SUBMISSION_ERROR
+from workers.sandbox import Limits, SandboxResult, Termination, get_backend
+from workers.sandbox.local import SandboxFailure
+
+logger = logging.getLogger(__name__)
+
+STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
+              "test": "predicting on the test set", "predict": "returning predictions",
+              "run": "running"}
+MAX_RESULT_BYTES = 1024 * 1024
+
+
+def execute_fold_run(fold_run_id: int) -> None:
+    """Claim, run and record one fold run; a no-op if it needs no run."""
+    spec = services.fold_run_claim(fold_run_id=fold_run_id, worker_host=socket.gethostname())
+    if spec is None:
+        return
+    settings.DATARUN_WORK_DIR.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"fold-{fold_run_id}-", dir=settings.DATARUN_WORK_DIR))
+    try:
+        prepare_workdir(spec, workdir)
+        limits = limits_from(spec.limits)
+        backend = get_backend(settings.DATARUN_SANDBOX)
+        result = backend.run(
+            workdir, limits,
+            heartbeat=lambda: services.fold_run_heartbeat(fold_run_id=fold_run_id,
+                                                          attempt=spec.attempt),
+        )
+        outcome = read_outcome(spec, workdir, result, limits)
+    except SandboxFailure as exc:
+        logger.exception("sandbox failure in fold run %s", fold_run_id)
+        outcome = services.FoldOutcome(
+            error=f"the sandbox failed while running fold {spec.fold_index}: {exc} "
+                  "(a platform failure, not an error in your code)",
+            error_kind=ErrorKind.PLATFORM,
+        )
+    except Exception:
+        logger.exception("internal error in fold run %s", fold_run_id)
+        outcome = services.FoldOutcome(
+            error=f"an internal error stopped fold {spec.fold_index} "
+                  "(a platform failure, not an error in your code)",
+            error_kind=ErrorKind.PLATFORM,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    services.fold_run_finish(spec=spec, outcome=outcome)
+
+
+def limits_from(limits: dict) -> Limits:
+    return Limits(
+        wall_time_s=float(limits["wall_time_s"]),
+        memory_mb=int(limits["memory_mb"]),
+        cpus=float(limits.get("cpus", 1.0)),
+        log_bytes=settings.DATARUN_LOG_LIMIT_BYTES,
+    )
+
+
+def prepare_workdir(spec: services.FoldRunSpec, workdir: Path) -> None:
+    for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, layout.TMP_DIR):
+        (workdir / sub).mkdir()
+    prepared = spec.prepared_dir
+    shutil.copyfile(prepared / "kit" / "problem.py", workdir / layout.PROBLEM_FILE)
+    for name, target in (("X_train.pkl", layout.X_TRAIN), ("y_train.pkl", layout.Y_TRAIN),
+                         ("X_test.pkl", layout.X_TEST)):
+        _link_or_copy(prepared / "sandbox" / name, workdir / target)
+    from datarun.ramp_kits import load_folds
+
+    train_is, valid_is = load_folds(prepared)[spec.fold_index]
+    np.savez(workdir / layout.FOLD, train_is=train_is, valid_is=valid_is)
+    for name, digest in spec.files.items():
+        shutil.copyfile(storage.blob_path(digest), workdir / layout.SUBMISSION_DIR / name)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _read_result(workdir: Path) -> dict | None:
+    path = workdir / layout.RESULT
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_RESULT_BYTES:
+            return None
+        result = json.loads(path.read_text(errors="replace"))
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def _seconds(value) -> float | None:
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return None
+
+
+def _load_predictions(path: Path, max_bytes: int) -> np.ndarray | str:
+    """The array in ``path``, or a message saying why it cannot be read."""
+    name = path.name
+    if path.is_symlink() or not path.is_file():
+        return f"the submission wrote no {name}"
+    if path.stat().st_size > max_bytes:
+        return f"{name} is {path.stat().st_size} bytes, more than the {max_bytes} expected"
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        return f"{name} is not a plain numeric .npy array ({exc})"
+    except OSError as exc:
+        return f"{name} could not be read ({exc})"
+
+
+def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResult,
+                 limits: Limits) -> services.FoldOutcome:
+    k = spec.fold_index
+    outcome = services.FoldOutcome(
+        wall_time=result.wall_time, cpu_time=result.cpu_time, peak_memory=result.peak_memory,
+        isolation=result.isolation, stdout=result.stdout, stderr=result.stderr,
+        logs_truncated=result.logs_truncated,
+    )
+    if result.terminated is not None:
+        outcome.error = {
+            Termination.TIME: f"exceeded the time limit of {limits.wall_time_s:g} s in fold {k}",
+            Termination.MEMORY: f"exceeded the memory limit of {limits.memory_mb} MiB in fold {k}",
+            Termination.CPU: f"exceeded the CPU time limit of {limits.cpu_time_s:g} s in fold {k}",
+            Termination.FILE_SIZE: f"wrote a file larger than the limit of "
+                                   f"{limits.file_size_bytes // 2**20} MiB in fold {k}",
+        }[result.terminated]
+        return outcome
+    harness = _read_result(workdir) or {}
+    for name in ("train_time", "valid_time", "test_time"):
+        setattr(outcome, name, _seconds(harness.get(name)))
+    if harness.get("status") == "error" and result.exit_code == EXIT_SUBMISSION_ERROR:
+        error_type = str(harness.get("error_type", "Error"))[:200]
+        if error_type == "MemoryError":
+            outcome.error = f"exceeded the memory limit of {limits.memory_mb} MiB in fold {k}"
+        else:
+            verb = STEP_VERBS.get(harness.get("step"), "running")
+            outcome.error = (f"{error_type} while {verb} in fold {k}: "
+                             f"{str(harness.get('message', ''))[:2000]}")
+        outcome.error_traceback = str(harness.get("traceback", ""))[:20000]
+        return outcome
+    if result.exit_code != 0 or harness.get("status") != "ok":
+        if result.exit_code == 0:
+            outcome.error = (f"the submission's process ended before writing its predictions "
+                             f"in fold {k} (did the code call sys.exit()?)")
+        else:
+            outcome.error = (f"the submission's process exited with code {result.exit_code} "
+                             f"in fold {k}")
+        outcome.error_traceback = result.stderr[-20000:]
+        return outcome
+    row = int(np.prod(spec.prediction_shape)) if spec.prediction_shape else 1
+    for attr, name, n in (("y_pred_train", layout.Y_PRED_TRAIN, spec.n_train),
+                          ("y_pred_test", layout.Y_PRED_TEST, spec.n_test)):
+        loaded = _load_predictions(workdir / name, max_bytes=n * row * 8 + 4096)
+        if isinstance(loaded, str):
+            outcome.error = f"{loaded} in fold {k}"
+            return outcome
+        setattr(outcome, attr, loaded)
+    return outcome
