@@ -1,5 +1,6 @@
 """Celery tasks: thin, idempotent callers of services, taking IDs only."""
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from datarun import services
 
@@ -19,3 +20,14 @@ def score_evaluation(evaluation_id: int) -> None:
 @shared_task(name="workers.tasks.reap_stale_fold_runs")
 def reap_stale_fold_runs() -> dict:
     return services.fold_runs_reap()
+
+
+@worker_process_init.connect
+def _warm_sandbox(**kwargs) -> None:
+    # Start the fork server with the worker process, not with its first fold.
+    from django.conf import settings
+
+    if settings.DATARUN_SANDBOX == "local":
+        from workers.sandbox.local import LocalSandbox
+
+        LocalSandbox.warm_up()
