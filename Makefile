@@ -23,7 +23,8 @@ test: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/15
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo 'pytest collected no tests' >&2; exit 1; fi; exit $$status
 
 bench: $(VENV)/.installed
 	$(PY) bench/overhead.py

@@ -5,7 +5,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
+from databoard.models import Event
 from tests.integration.helpers import make_event, participant, submit, wait_final
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -43,10 +46,6 @@ def test_scores_equal_ramp_test(celery_worker_process, kit_copy, kit, submission
 
     ref_folds, ref_bagged = ramp_test_scores(kit_dir, submission)
     # Participants do not see test scores; the event admin does.
-    from databoard.models import Event
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-
     admin = get_user_model().objects.create_superuser("root", password="pw-root-12345")
     Event.objects.get(name=kit).admins.add(admin)
     admin_client = APIClient()
