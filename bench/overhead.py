@@ -1,0 +1,137 @@
+"""Platform overhead against running the folds in one process, as ramp-test does.
+
+For one example kit and its starting kit, prints:
+  (a) wall time from the API call to "scored" through the platform (a real
+      Celery worker with 2 processes; web view called in this process);
+  (b) wall time of `ramp-test --submission starting_kit` in a fresh process,
+      which loads the data and trains, predicts and scores the folds one
+      after another;
+  (c) the ratio a / b, and the per-fold platform overhead: the fold's time in
+      the sandbox minus the harness's own compute, and the whole fold span
+      (claimed -> recorded) minus that compute.
+
+Uses the embedded defaults in a temporary DATARUN_HOME unless DATABASE_URL /
+CELERY_BROKER_URL are set. Usage: python bench/overhead.py [--kit iris] [--repeat 5]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kit", default="iris")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="datarun-bench-")
+    os.environ.setdefault("DATARUN_HOME", home)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datarun.settings")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from databoard.models import Event
+    from datarun.models import Evaluation, FoldRun
+
+    kit_dir = ROOT / "datarun" / "examples" / args.kit
+    code = (kit_dir / "submissions" / "starting_kit" / "estimator.py").read_bytes()
+    call_command("migrate", verbosity=0)
+    call_command("import_ramp_kit", str(kit_dir), name=args.kit, event=args.kit, replace=True,
+                 stdout=open(os.devnull, "w"))
+    Event.objects.filter(name=args.kit).update(problem_name=args.kit)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    client = APIClient()
+    client.force_authenticate(user)
+    client.post(f"/api/v1/events/{args.kit}/signup/")
+
+    worker_log = open(Path(settings.DATARUN_HOME) / "worker.log", "w")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-Q", "sandbox,scoring",
+         "-c", str(args.concurrency), "-l", "WARNING"],
+        cwd=ROOT, env=os.environ.copy(), stdout=worker_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(1)
+        platform_runs = []
+        for i in range(args.repeat + 1):  # the first one warms the worker up
+            from django.core.files.uploadedfile import SimpleUploadedFile
+
+            t0 = time.perf_counter()
+            response = client.post(
+                f"/api/v1/events/{args.kit}/submissions/",
+                {"name": f"run{i}-{time.time_ns()}",
+                 "files": [SimpleUploadedFile("estimator.py", code)]},
+                format="multipart",
+            )
+            assert response.status_code == 201, response.json()
+            evaluation_id = response.json()["evaluation_id"]
+            while True:
+                state = Evaluation.objects.filter(id=evaluation_id).values_list(
+                    "state", flat=True).get()
+                if state in ("scored", "error"):
+                    break
+                time.sleep(0.002)
+            elapsed = time.perf_counter() - t0
+            assert state == "scored", Evaluation.objects.get(id=evaluation_id).error_message
+            platform_runs.append((elapsed, evaluation_id))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+    ramp_test = str(Path(sys.executable).parent / "ramp-test")
+    baseline = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([ramp_test, "--submission", "starting_kit"], cwd=kit_dir, check=True,
+                       capture_output=True)
+        baseline.append(time.perf_counter() - t0)
+    subprocess.run(["rm", "-rf", str(kit_dir / "submissions" / "starting_kit" / "__pycache__")])
+
+    cold, cold_id = platform_runs[0]
+    warm = [t for t, _ in platform_runs[1:]]
+    warm_ids = [e for _, e in platform_runs[1:]]
+    folds = FoldRun.objects.filter(evaluation_id__in=warm_ids)
+    sandbox_overhead, span_overhead = [], []
+    for f in folds:
+        compute = f.train_time + f.valid_time + f.test_time
+        sandbox_overhead.append(f.wall_time - compute)
+        span_overhead.append((f.finished_at - f.started_at).total_seconds() - compute)
+    n_folds = folds.filter(evaluation_id=warm_ids[0]).count()
+
+    a = statistics.median(warm)
+    b = statistics.median(baseline)
+    ms = 1000
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    broker = settings.CELERY_BROKER_URL.split("://")[0]
+    print(f"kit: {args.kit} ({n_folds} folds), submission: starting_kit, "
+          f"worker concurrency: {args.concurrency}, database: {database}, "
+          f"broker: {broker}, sandbox: {settings.DATARUN_SANDBOX}")
+    print(f"(a) platform, API call -> scored: median {a:.3f} s over {len(warm)} runs "
+          f"(min {min(warm):.3f}, max {max(warm):.3f}); first run on a fresh worker {cold:.3f} s")
+    print(f"(b) ramp-test in a fresh process:  median {b:.3f} s over {len(baseline)} runs "
+          f"(min {min(baseline):.3f}, max {max(baseline):.3f})")
+    print(f"(c) ratio a/b: {a / b:.2f}")
+    print(f"per-fold overhead, sandbox (fork -> predictions back) minus harness compute: "
+          f"median {statistics.median(sandbox_overhead) * ms:.1f} ms, "
+          f"max {max(sandbox_overhead) * ms:.1f} ms")
+    print(f"per-fold overhead, whole fold span (claim -> recorded) minus harness compute: "
+          f"median {statistics.median(span_overhead) * ms:.1f} ms, "
+          f"max {max(span_overhead) * ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
