@@ -4,6 +4,7 @@ databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
 the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
 import logging
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
     """Import the RAMP kit at ``path`` as a problem; all or nothing."""
     path = Path(path).resolve()
     name = name or path.name
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name):
+        raise InvalidKit(f"problem name {name!r} may only have letters, digits, '_' and '-'")
     existing = Problem.objects.filter(name=name).first()
     if existing and not replace:
         raise InvalidKit(f"a problem named {name!r} already exists")

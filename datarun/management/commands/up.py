@@ -18,6 +18,10 @@ from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Set up and run web + worker + beat on the embedded defaults."
 
@@ -53,7 +57,7 @@ class Command(BaseCommand):
             "Ctrl-C stops it.\n"
         ))
         children = [worker, web]
-        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+        signal.signal(signal.SIGTERM, _stop)
         try:
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)

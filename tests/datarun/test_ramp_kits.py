@@ -1,0 +1,172 @@
+"""Importing RAMP kits: what an organiser sees for good and broken kits."""
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from datarun import selectors, services
+from datarun.errors import InvalidKit
+from datarun.models import Problem
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.django_db
+
+SCORE_TYPES = {  # name, is_lower_the_better; the official score first
+    "iris": [("acc", False), ("error", True), ("nll", True)],
+    "breast_cancer": [("acc", False), ("auc", False), ("nll", True)],
+    "diabetes": [("rmse", True), ("mare", True)],
+}
+
+OBJECT_PREDICTIONS = '''
+import numpy as np
+from rampwf.prediction_types.base import BasePrediction
+
+
+class Predictions(BasePrediction):
+    """Like object detection: each row is a list of boxes."""
+
+    def __init__(self, y_pred=None, y_true=None, n_samples=None, fold_is=None):
+        rows = y_pred if y_pred is not None else y_true
+        self.y_pred = np.empty(len(rows), dtype=object)
+        for i, label in enumerate(rows):
+            self.y_pred[i] = [(label, 0.5, 0.5, 1.0)]
+'''
+
+
+@pytest.fixture(autouse=True)
+def storage_dir(settings, tmp_path) -> Path:
+    """A storage of its own per test, so that leftovers are this test's."""
+    settings.DATARUN_STORAGE_DIR = tmp_path / "storage"
+    return settings.DATARUN_STORAGE_DIR
+
+
+@pytest.mark.parametrize("kit", sorted(SCORE_TYPES))
+def test_example_kit_imports_with_its_workflow_folds_and_scores(kit):
+    problem = services.problem_import_ramp_kit(path=EXAMPLES / kit)
+
+    assert problem.name == kit
+    assert problem.workflow_elements == ["estimator"]
+    assert problem.n_folds == 5
+    score_types = selectors.score_types_for(kit)
+    assert [(st["name"], st["is_lower_the_better"]) for st in score_types] == SCORE_TYPES[kit]
+    assert [st["official"] for st in score_types] == [True] + [False] * (len(score_types) - 1)
+
+
+def test_iris_records_its_data_sizes_and_prediction_shape():
+    problem = services.problem_import_ramp_kit(path=EXAMPLES / "iris")
+    assert (problem.n_train, problem.n_test, problem.prediction_shape) == (120, 30, [3])
+
+
+def test_same_kit_under_two_names_has_the_same_folds_and_data(storage_dir):
+    first = services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris-a")
+    second = services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris-b")
+
+    assert first.folds_hash == second.folds_hash
+    assert first.data_hash == second.data_hash
+    assert (storage_dir / first.storage_dir / "folds.npz").is_file()
+    assert (storage_dir / second.storage_dir / "folds.npz").is_file()
+    assert list((storage_dir / "tmp").iterdir()) == []
+
+
+def test_importing_over_an_existing_name_is_refused_without_replace():
+    services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris")
+    with pytest.raises(InvalidKit, match="a problem named 'iris' already exists"):
+        services.problem_import_ramp_kit(path=EXAMPLES / "diabetes", name="iris")
+    assert Problem.objects.get(name="iris").title == "Iris species classification"
+
+
+def _append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + text)
+
+
+def _no_problem_py(kit: Path) -> None:
+    (kit / "problem.py").unlink()
+
+
+def _raises_at_import(kit: Path) -> None:
+    _append(kit / "problem.py", "\nraise RuntimeError('the organiser forgot a file')\n")
+
+
+def _get_train_data_raises(kit: Path) -> None:
+    _append(kit / "problem.py",
+            "\ndef get_train_data(path='.'):\n    raise OSError('train.csv is locked')\n")
+
+
+def _get_cv_raises(kit: Path) -> None:
+    _append(kit / "problem.py",
+            "\ndef get_cv(X, y):\n    raise ValueError('n_splits=50 is too many')\n")
+
+
+def _object_predictions(kit: Path) -> None:
+    _append(kit / "problem.py", OBJECT_PREDICTIONS)
+
+
+BROKEN_KITS = {
+    "no_problem_py": (_no_problem_py, "the kit has no problem.py"),
+    "raises_at_import": (
+        _raises_at_import,
+        "problem.py failed to import: RuntimeError: the organiser forgot a file",
+    ),
+    "get_train_data_raises": (
+        _get_train_data_raises, "loading the data failed: OSError: train.csv is locked",
+    ),
+    "get_cv_raises": (_get_cv_raises, "get_cv failed: ValueError: n_splits=50 is too many"),
+    "object_predictions": (
+        _object_predictions, "this problem's predictions are not numeric arrays",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(BROKEN_KITS))
+def broken_kit(request, kit_copy):
+    breaks, message = BROKEN_KITS[request.param]
+    kit = kit_copy("iris")
+    breaks(kit)
+    return kit, message
+
+
+def test_broken_kit_is_refused_with_its_cause_and_nothing_recorded(broken_kit, storage_dir):
+    kit, message = broken_kit
+
+    with pytest.raises(InvalidKit) as refused:
+        services.problem_import_ramp_kit(path=kit, name="broken")
+
+    assert message in refused.value.message
+    assert not Problem.objects.filter(name="broken").exists()
+    assert not (storage_dir / "problems" / "broken").exists()
+
+
+@pytest.mark.xfail(
+    reason="BUG: problem_import_ramp_kit calls prepare_kit before its try/finally, "
+           "so a refused kit leaves its staging dir under storage/tmp",
+    strict=True,
+)
+def test_broken_kit_leaves_no_staging_dir(broken_kit, storage_dir):
+    kit, _ = broken_kit
+    with pytest.raises(InvalidKit):
+        services.problem_import_ramp_kit(path=kit, name="broken")
+    assert list((storage_dir / "tmp").iterdir()) == []
+
+
+def test_import_command_reports_a_broken_kit_as_a_command_error(kit_copy):
+    kit = kit_copy("iris")
+    _raises_at_import(kit)
+
+    # manage.py prints a CommandError as one line, "CommandError: <message>",
+    # without a traceback.
+    with pytest.raises(CommandError) as refused:
+        call_command("import_ramp_kit", str(kit), "--name", "broken")
+
+    assert str(refused.value) == ("problem.py failed to import: "
+                                  "RuntimeError: the organiser forgot a file")
+    assert not Problem.objects.filter(name="broken").exists()
+
+
+def test_import_command_imports_a_kit_and_opens_an_event(capsys):
+    from databoard.models import Event
+
+    call_command("import_ramp_kit", str(EXAMPLES / "iris"), "--event", "iris-2025")
+
+    out = capsys.readouterr().out
+    assert "imported problem 'iris': 120 training rows, 30 test rows, 5 folds" in out
+    assert Event.objects.get(name="iris-2025").problem_name == "iris"

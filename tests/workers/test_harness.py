@@ -1,0 +1,313 @@
+"""What a participant reads when a fold fails: the harness's traceback and the
+worker's reading of what the sandbox left behind."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from datarun import ramp_kits, services, storage
+from tests.conftest import EXAMPLES
+from workers.fold_runner import prepare_workdir, read_outcome
+from workers.harness import layout
+from workers.harness.run import EXIT_SUBMISSION_ERROR, SubmissionError, main, participant_traceback
+from workers.sandbox import Limits, SandboxResult, Termination
+
+# --- participant_traceback --------------------------------------------------------
+
+HELPER = """
+def check(columns):
+    if "spam" not in columns:
+        raise KeyError("the data has no column spam")
+"""
+
+ESTIMATOR = """
+import helper
+
+
+def fit(columns):
+    return _prepare(columns)
+
+
+def _prepare(columns):
+    helper.check(columns)
+"""
+
+
+def _frames(tb: str) -> list[str]:
+    return [line.strip() for line in tb.splitlines() if line.startswith('  File "')]
+
+
+def _import(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def submission_dir(tmp_path, monkeypatch) -> Path:
+    """A submission whose error is raised in a library outside its folder."""
+    library = tmp_path / "site-packages"
+    library.mkdir()
+    (library / "helper.py").write_text(HELPER)
+    monkeypatch.syspath_prepend(str(library))
+    monkeypatch.delitem(sys.modules, "helper", raising=False)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "estimator.py").write_text(ESTIMATOR)
+    return submission
+
+
+def test_traceback_keeps_only_the_participants_frames_relative_to_their_folder(
+    submission_dir,
+):
+    estimator = _import(submission_dir / "estimator.py")
+    with pytest.raises(KeyError) as raised:
+        estimator.fit(["sepal_length"])
+
+    tb = participant_traceback(raised.value, submission_dir)
+
+    assert tb.startswith("Traceback (most recent call last):\n")
+    assert _frames(tb) == ['File "estimator.py", line 6, in fit',
+                           'File "estimator.py", line 10, in _prepare']
+    assert tb.endswith("\nKeyError: 'the data has no column spam'\n")
+    assert str(submission_dir.parent) not in tb
+
+
+def test_traceback_hides_the_submission_folder_in_the_exception_line(submission_dir):
+    (submission_dir / "estimator.py").write_text(
+        "from pathlib import Path\n\n\n"
+        "def fit():\n"
+        "    return (Path(__file__).parent / 'weights.csv').read_text()\n"
+    )
+    estimator = _import(submission_dir / "estimator.py")
+    with pytest.raises(FileNotFoundError) as raised:
+        estimator.fit()
+
+    tb = participant_traceback(raised.value, submission_dir)
+
+    assert str(submission_dir) not in tb
+    assert tb.endswith("FileNotFoundError: [Errno 2] No such file or directory: 'weights.csv'\n")
+
+
+def test_syntax_error_names_the_file_and_line(submission_dir):
+    (submission_dir / "estimator.py").write_text("def get_estimator(:\n    return None\n")
+    with pytest.raises(SyntaxError) as raised:
+        _import(submission_dir / "estimator.py")
+
+    error = SubmissionError("train", raised.value, submission_dir)
+
+    assert error.error_type == "SyntaxError"
+    assert error.message.endswith("(estimator.py, line 1)")
+    assert 'File "estimator.py", line 1' in error.traceback
+    assert str(submission_dir) not in error.traceback
+
+
+# --- the harness on a real work dir ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def prepared_iris(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("iris") / "prepared"
+    ramp_kits.prepare_kit(EXAMPLES / "iris", out)
+    return out
+
+
+def _spec(prepared_dir: Path = Path("."), files: dict | None = None,
+          **overrides) -> services.FoldRunSpec:
+    fields = dict(fold_run_id=1, evaluation_id=1, fold_index=2, attempt=1,
+                  prepared_dir=prepared_dir, files=files or {}, limits={},
+                  n_train=10, n_test=4, prediction_shape=[3])
+    return services.FoldRunSpec(**{**fields, **overrides})
+
+
+def test_harness_reports_an_error_in_fit_with_only_the_participants_frames(
+    prepared_iris, tmp_path,
+):
+    source = (EXAMPLES / "iris" / "submissions" / "error_in_fit" / "estimator.py").read_bytes()
+    spec = _spec(prepared_iris, files={"estimator.py": storage.blob_put(source)})
+    prepare_workdir(spec, tmp_path)
+
+    assert main(tmp_path) == EXIT_SUBMISSION_ERROR
+
+    result = json.loads((tmp_path / layout.RESULT).read_text())
+    assert (result["status"], result["step"], result["error_type"]) == (
+        "error", "train", "ValueError")
+    assert result["message"] == "this estimator always fails in fit"
+    assert _frames(result["traceback"]) == ['File "estimator.py", line 8, in fit']
+    assert result["traceback"].endswith("\nValueError: this estimator always fails in fit\n")
+
+
+# --- read_outcome -------------------------------------------------------------------
+
+LIMITS = Limits(wall_time_s=3, memory_mb=512)
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    (tmp_path / layout.OUTPUT_DIR).mkdir()
+    return tmp_path
+
+
+def _result(exit_code: int | None = 0, **kwargs) -> SandboxResult:
+    return SandboxResult(exit_code=exit_code, wall_time=1.5, cpu_time=1.2,
+                         peak_memory=50 * 2**20, isolation="local", **kwargs)
+
+
+def _write_result(workdir: Path, **result) -> None:
+    (workdir / layout.RESULT).write_text(json.dumps(result))
+
+
+def _write_ok(workdir: Path, y_pred_train=None, y_pred_test=None) -> None:
+    _write_result(workdir, status="ok", train_time=0.5, valid_time=0.1, test_time=0.05)
+    np.save(workdir / layout.Y_PRED_TRAIN,
+            np.full((10, 3), 1 / 3) if y_pred_train is None else y_pred_train)
+    np.save(workdir / layout.Y_PRED_TEST,
+            np.full((4, 3), 1 / 3) if y_pred_test is None else y_pred_test)
+
+
+def test_read_outcome_reads_the_predictions_and_timings_of_a_good_run(workdir):
+    _write_ok(workdir)
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error == ""
+    assert outcome.y_pred_train.shape == (10, 3) and outcome.y_pred_test.shape == (4, 3)
+    assert (outcome.train_time, outcome.valid_time, outcome.test_time) == (0.5, 0.1, 0.05)
+    assert (outcome.wall_time, outcome.peak_memory) == (1.5, 50 * 2**20)
+
+
+@pytest.mark.parametrize(("terminated", "message"), [
+    (Termination.TIME, "exceeded the time limit of 3 s in fold 2"),
+    (Termination.MEMORY, "exceeded the memory limit of 512 MiB in fold 2"),
+])
+def test_read_outcome_names_the_limit_a_terminated_run_exceeded(workdir, terminated, message):
+    _write_ok(workdir)  # whatever the run left is not read
+
+    outcome = read_outcome(_spec(), workdir, _result(-9, terminated=terminated), LIMITS)
+
+    assert outcome.error == message
+    assert outcome.y_pred_train is None
+
+
+def test_read_outcome_reports_the_participants_exception(workdir):
+    _write_result(workdir, status="error", step="validate", error_type="KeyError",
+                  message="'petal_length'", traceback='  File "estimator.py", line 3\n')
+
+    outcome = read_outcome(_spec(), workdir, _result(EXIT_SUBMISSION_ERROR), LIMITS)
+
+    assert outcome.error == ("KeyError while predicting on the training set in fold 2: "
+                             "'petal_length'")
+    assert outcome.error_traceback == '  File "estimator.py", line 3\n'
+
+
+def test_read_outcome_reports_a_memory_error_as_the_memory_limit(workdir):
+    _write_result(workdir, status="error", step="train", error_type="MemoryError",
+                  message="out of memory", traceback="")
+
+    outcome = read_outcome(_spec(), workdir, _result(EXIT_SUBMISSION_ERROR), LIMITS)
+
+    assert outcome.error == "exceeded the memory limit of 512 MiB in fold 2"
+
+
+SYS_EXIT = ("the submission's process ended before writing its predictions in fold 2 "
+            "(did the code call sys.exit()?)")
+
+
+def test_read_outcome_of_a_clean_exit_without_result_asks_about_sys_exit(workdir):
+    outcome = read_outcome(_spec(), workdir, _result(0), LIMITS)
+    assert outcome.error == SYS_EXIT
+
+
+def test_read_outcome_does_not_trust_a_result_json_that_is_not_json(workdir):
+    _write_ok(workdir)
+    (workdir / layout.RESULT).write_text('{"status": "ok", "train_time": ')
+
+    outcome = read_outcome(_spec(), workdir, _result(0), LIMITS)
+
+    assert outcome.error == SYS_EXIT
+    assert outcome.y_pred_train is None
+
+
+def test_read_outcome_reports_a_crash_with_its_exit_code_and_stderr(workdir):
+    outcome = read_outcome(_spec(), workdir, _result(-11, stderr="Segmentation fault"), LIMITS)
+    assert outcome.error == "the submission's process exited with code -11 in fold 2"
+    assert outcome.error_traceback == "Segmentation fault"
+
+
+def test_read_outcome_refuses_pickled_predictions(workdir):
+    rows = np.empty(10, dtype=object)
+    rows[:] = [[0.2, 0.3, 0.5]] * 10
+    _write_ok(workdir)
+    np.save(workdir / layout.Y_PRED_TRAIN, rows, allow_pickle=True)
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error.startswith("y_pred_train.npy is not a plain numeric .npy array (")
+    assert outcome.error.endswith(") in fold 2")
+    assert outcome.y_pred_train is None
+
+
+def test_read_outcome_reports_a_missing_predictions_file(workdir):
+    _write_ok(workdir)
+    (workdir / layout.Y_PRED_TEST).unlink()
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error == "the submission wrote no y_pred_test.npy in fold 2"
+
+
+def test_read_outcome_does_not_follow_a_symlinked_predictions_file(workdir, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "y.npy"
+    np.save(elsewhere, np.zeros((4, 3)))
+    _write_ok(workdir)
+    (workdir / layout.Y_PRED_TEST).unlink()
+    (workdir / layout.Y_PRED_TEST).symlink_to(elsewhere)
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error == "the submission wrote no y_pred_test.npy in fold 2"
+
+
+def test_read_outcome_refuses_a_predictions_file_larger_than_its_shape_needs(workdir):
+    _write_ok(workdir, y_pred_train=np.zeros((10_000, 3)))
+    size = (workdir / layout.Y_PRED_TRAIN).stat().st_size
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    # 10 rows of 3 float64 values, plus room for the .npy header.
+    assert outcome.error == (f"y_pred_train.npy is {size} bytes, more than the "
+                             f"{10 * 3 * 8 + 4096} expected in fold 2")
+    assert outcome.y_pred_train is None
+
+
+@pytest.mark.xfail(
+    reason="BUG: np.load(allow_pickle=False) returns an NpzFile for a zip archive, "
+           "and _load_predictions passes it on as if it were an array",
+    strict=True,
+)
+def test_read_outcome_refuses_an_npz_archive_named_like_predictions(workdir):
+    _write_ok(workdir)
+    with open(workdir / layout.Y_PRED_TRAIN, "wb") as f:
+        np.savez(f, y_pred=np.zeros((10, 3)))
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error.startswith("y_pred_train.npy is not a plain numeric .npy array")
+    assert outcome.y_pred_train is None
+
+
+@pytest.mark.xfail(
+    reason="BUG: np.load raises EOFError on an empty file, which _load_predictions does "
+           "not catch, so the fold ends as a platform failure",
+    strict=True,
+)
+def test_read_outcome_refuses_an_empty_predictions_file(workdir):
+    _write_ok(workdir)
+    (workdir / layout.Y_PRED_TEST).write_bytes(b"")
+
+    outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
+
+    assert outcome.error.startswith("y_pred_test.npy is not a plain numeric .npy array")
