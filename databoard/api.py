@@ -58,7 +58,9 @@ class EventSignupApi(APIView):
                          "approved": event_team.approved}, status=201)
 
 
-def _submission_out(submission: Submission, evaluation: dict) -> dict:
+def _submission_out(submission: Submission, evaluation: dict, user) -> dict:
+    evaluation = selectors.without_test_scores(evaluation, event=submission.event_team.event,
+                                               user=user)
     return {
         "id": submission.id, "name": submission.name,
         "event": submission.event_team.event.name, "team": submission.event_team.team.name,
@@ -92,7 +94,7 @@ class SubmissionCreateApi(APIView):
             event=event, user=request.user, name=submission_name, files=files
         )
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
-        return Response(_submission_out(submission, detail), status=201)
+        return Response(_submission_out(submission, detail, request.user), status=201)
 
 
 class SubmissionListApi(APIView):
@@ -101,7 +103,8 @@ class SubmissionListApi(APIView):
         summaries = datarun_selectors.evaluation_summaries(
             [s.evaluation_id for s in submissions]
         )
-        return Response([_submission_out(s, summaries[s.evaluation_id]) for s in submissions])
+        return Response([_submission_out(s, summaries[s.evaluation_id], request.user)
+                         for s in submissions])
 
 
 class SubmissionDetailApi(APIView):
@@ -114,14 +117,7 @@ class SubmissionDetailApi(APIView):
         ):
             raise NotFound(f"no submission {pk} of yours")
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
-        if not submission.event_team.event.is_admin(request.user):
-            # Test scores are for event admins only.
-            for fold in detail["folds"]:
-                for by_step in fold["scores"].values():
-                    by_step.pop("test", None)
-            for by_step in detail["scores"].values():
-                by_step.pop("test", None)
-        return Response(_submission_out(submission, detail))
+        return Response(_submission_out(submission, detail, request.user))
 
 
 class LeaderboardApi(APIView):

@@ -19,6 +19,18 @@ def submission_visible_to(*, submission: Submission, user) -> bool:
     )
 
 
+def without_test_scores(evaluation: dict, *, event: Event, user) -> dict:
+    """The evaluation as ``user`` may see it: test scores are for event admins."""
+    if event.is_admin(user):
+        return evaluation
+    for by_step in evaluation.get("scores", {}).values():
+        by_step.pop("test", None)
+    for fold in evaluation.get("folds", []):
+        for by_step in fold["scores"].values():
+            by_step.pop("test", None)
+    return evaluation
+
+
 def _sort_key(value, lower_is_better: bool):
     # Missing scores rank last whatever the direction.
     if value is None:

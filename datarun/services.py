@@ -47,19 +47,22 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
     existing = Problem.objects.filter(name=name).first()
     if existing and not replace:
         raise InvalidKit(f"a problem named {name!r} already exists")
+    if existing and existing.evaluations.exists():
+        raise InvalidKit(f"problem {name!r} already has evaluations; import under a new name")
     staging = Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(storage.root() / "tmp")))
-    prepared = staging / "prepared"
-    kit = ramp_kits.prepare_kit(path, prepared)
-    relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
-    final = storage.resolve(relative)
+    created_dir = None
     try:
-        if final.exists():
-            shutil.rmtree(prepared)
-        else:
+        prepared = staging / "prepared"
+        kit = ramp_kits.prepare_kit(path, prepared)
+        relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+        final = storage.resolve(relative)
+        if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
             prepared.rename(final)
+            created_dir = final
         with transaction.atomic():
             if existing:
+                existing = Problem.objects.select_for_update().get(id=existing.id)
                 if existing.evaluations.exists():
                     raise InvalidKit(
                         f"problem {name!r} already has evaluations; import under a new name"
@@ -80,6 +83,10 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
             ScoreType.objects.bulk_create(
                 ScoreType(problem=problem, **vars(st)) for st in kit.score_types
             )
+    except BaseException:
+        if created_dir is not None:
+            shutil.rmtree(created_dir, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return problem

@@ -126,11 +126,17 @@ def _load_predictions(path: Path, max_bytes: int) -> np.ndarray | str:
     if path.stat().st_size > max_bytes:
         return f"{name} is {path.stat().st_size} bytes, more than the {max_bytes} expected"
     try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        return f"{name} is not a plain numeric .npy array ({exc})"
+        with open(path, "rb") as f:
+            # Only the .npy format: np.load would also open .npz archives.
+            np.lib.format.read_magic(f)
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        return f"{name} is not a plain numeric .npy array ({exc or 'empty file'})"
     except OSError as exc:
         return f"{name} could not be read ({exc})"
+    if not isinstance(arr, np.ndarray):
+        return f"{name} is not a plain numeric .npy array"
+    return arr
 
 
 def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResult,

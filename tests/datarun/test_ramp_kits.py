@@ -75,6 +75,48 @@ def test_importing_over_an_existing_name_is_refused_without_replace():
     assert Problem.objects.get(name="iris").title == "Iris species classification"
 
 
+@pytest.mark.parametrize("name", ["../escape", "iris/2025", "iris 2025", "iris!"])
+def test_a_problem_name_that_is_not_a_slug_is_refused(name, storage_dir):
+    with pytest.raises(InvalidKit, match="may only have letters, digits, '_' and '-'"):
+        services.problem_import_ramp_kit(path=EXAMPLES / "iris", name=name)
+    assert not Problem.objects.exists()
+    assert not (storage_dir / "problems").exists()
+    assert not (storage_dir / "escape").exists()
+
+
+def test_replace_swaps_a_problem_without_evaluations():
+    services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="demo")
+    replaced = services.problem_import_ramp_kit(path=EXAMPLES / "diabetes", name="demo",
+                                                replace=True)
+    assert Problem.objects.get(name="demo").id == replaced.id
+    assert [st["name"] for st in selectors.score_types_for("demo")] == ["rmse", "mare"]
+
+
+@pytest.fixture
+def evaluated_problem() -> Problem:
+    problem = services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="demo")
+    starting_kit = EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py"
+    services.evaluation_create(problem=problem,
+                               files={"estimator.py": starting_kit.read_bytes()})
+    return problem
+
+
+def test_replace_is_refused_for_a_problem_with_evaluations(evaluated_problem):
+    with pytest.raises(InvalidKit, match="'demo' already has evaluations; import under a new"):
+        services.problem_import_ramp_kit(path=EXAMPLES / "diabetes", name="demo", replace=True)
+    kept = Problem.objects.get(name="demo")
+    assert (kept.id, kept.storage_dir) == (evaluated_problem.id, evaluated_problem.storage_dir)
+    assert [st["name"] for st in selectors.score_types_for("demo")] == ["acc", "error", "nll"]
+
+
+def test_refused_replace_leaves_no_new_problem_dir(evaluated_problem, storage_dir):
+    with pytest.raises(InvalidKit):
+        services.problem_import_ramp_kit(path=EXAMPLES / "diabetes", name="demo", replace=True)
+    assert [p.relative_to(storage_dir).as_posix()
+            for p in (storage_dir / "problems" / "demo").iterdir()] == [
+        evaluated_problem.storage_dir]
+
+
 def _append(path: Path, text: str) -> None:
     path.write_text(path.read_text() + text)
 
@@ -136,11 +178,6 @@ def test_broken_kit_is_refused_with_its_cause_and_nothing_recorded(broken_kit, s
     assert not (storage_dir / "problems" / "broken").exists()
 
 
-@pytest.mark.xfail(
-    reason="BUG: problem_import_ramp_kit calls prepare_kit before its try/finally, "
-           "so a refused kit leaves its staging dir under storage/tmp",
-    strict=True,
-)
 def test_broken_kit_leaves_no_staging_dir(broken_kit, storage_dir):
     kit, _ = broken_kit
     with pytest.raises(InvalidKit):

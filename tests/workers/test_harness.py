@@ -283,11 +283,6 @@ def test_read_outcome_refuses_a_predictions_file_larger_than_its_shape_needs(wor
     assert outcome.y_pred_train is None
 
 
-@pytest.mark.xfail(
-    reason="BUG: np.load(allow_pickle=False) returns an NpzFile for a zip archive, "
-           "and _load_predictions passes it on as if it were an array",
-    strict=True,
-)
 def test_read_outcome_refuses_an_npz_archive_named_like_predictions(workdir):
     _write_ok(workdir)
     with open(workdir / layout.Y_PRED_TRAIN, "wb") as f:
@@ -299,11 +294,6 @@ def test_read_outcome_refuses_an_npz_archive_named_like_predictions(workdir):
     assert outcome.y_pred_train is None
 
 
-@pytest.mark.xfail(
-    reason="BUG: np.load raises EOFError on an empty file, which _load_predictions does "
-           "not catch, so the fold ends as a platform failure",
-    strict=True,
-)
 def test_read_outcome_refuses_an_empty_predictions_file(workdir):
     _write_ok(workdir)
     (workdir / layout.Y_PRED_TEST).write_bytes(b"")
