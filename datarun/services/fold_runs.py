@@ -1,12 +1,6 @@
-"""The evaluation service: every write to datarun's records goes through here.
+"""The life of a fold run: claim, heartbeat, finish, score; and the reaper."""
 
-databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
-the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
-"""
 import logging
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,170 +11,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from datarun import ramp_kits, scoring, storage
-from datarun.celery import app as celery_app
-from datarun.errors import InvalidKit, InvalidSubmission, NotFound
 from datarun.models import (
     Evaluation,
     EvaluationScore,
     FoldRun,
     FoldScore,
     Problem,
-    ScoreType,
 )
+from datarun.services.evaluations import send_fold_task, send_scoring_task
 from datarun.states import FINAL_STATES, ErrorKind, RunState
 
 logger = logging.getLogger(__name__)
 
-RUN_FOLD_TASK = "workers.tasks.run_fold"
-SCORE_TASK = "workers.tasks.score_evaluation"
-
-
-# --- problems -----------------------------------------------------------------
-
-def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
-                            replace: bool = False) -> Problem:
-    """Import the RAMP kit at ``path`` as a problem; all or nothing."""
-    path = Path(path).resolve()
-    name = name or path.name
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name):
-        raise InvalidKit(f"problem name {name!r} may only have letters, digits, '_' and '-'")
-    existing = Problem.objects.filter(name=name).first()
-    if existing and not replace:
-        raise InvalidKit(f"a problem named {name!r} already exists")
-    if existing and existing.evaluations.exists():
-        raise InvalidKit(f"problem {name!r} already has evaluations; import under a new name")
-    staging = Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(storage.root() / "tmp")))
-    created_dir = None
-    try:
-        prepared = staging / "prepared"
-        kit = ramp_kits.prepare_kit(path, prepared)
-        relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
-        final = storage.resolve(relative)
-        if not final.exists():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            prepared.rename(final)
-            created_dir = final
-        with transaction.atomic():
-            if existing:
-                existing = Problem.objects.select_for_update().get(id=existing.id)
-                if existing.evaluations.exists():
-                    raise InvalidKit(
-                        f"problem {name!r} already has evaluations; import under a new name"
-                    )
-                existing.delete()
-            problem = Problem.objects.create(
-                name=name,
-                title=kit.title,
-                storage_dir=relative,
-                workflow_elements=kit.workflow_elements,
-                prediction_shape=kit.prediction_shape,
-                n_train=kit.n_train,
-                n_test=kit.n_test,
-                n_folds=kit.n_folds,
-                data_hash=kit.data_hash,
-                folds_hash=kit.folds_hash,
-            )
-            ScoreType.objects.bulk_create(
-                ScoreType(problem=problem, **vars(st)) for st in kit.score_types
-            )
-    except BaseException:
-        if created_dir is not None:
-            shutil.rmtree(created_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return problem
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def problem_get(name: str) -> Problem:
-    try:
-        return Problem.objects.get(name=name)
-    except Problem.DoesNotExist as exc:
-        raise NotFound(f"no problem named {name!r}") from exc
-
-
-# --- evaluations ----------------------------------------------------------------
-
-def default_limits() -> dict:
-    return {
-        "wall_time_s": settings.DATARUN_FOLD_TIME_LIMIT,
-        "memory_mb": settings.DATARUN_FOLD_MEMORY_LIMIT_MB,
-        "cpus": settings.DATARUN_FOLD_CPUS,
-    }
-
-
-def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
-    expected = list(problem.workflow_elements)
-    names = sorted(files)
-    for name in names:
-        if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
-            raise InvalidSubmission(
-                f"file name {name!r} is not allowed: no path separators, no dot-files"
-            )
-    wanted = sorted(f"{e}.py" if "." not in e else e for e in expected)
-    if names != wanted:
-        raise InvalidSubmission(
-            f"this problem needs exactly the files {', '.join(wanted)}; "
-            f"got {', '.join(names) or 'none'}"
-        )
-    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
-    for name, data in files.items():
-        if len(data) > limit:
-            raise InvalidSubmission(
-                f"{name} is {len(data)} bytes; the limit is {limit} bytes per file"
-            )
-
-
-@transaction.atomic
-def evaluation_create(*, problem: Problem, files: dict[str, bytes],
-                      limits: dict | None = None) -> Evaluation:
-    """Store the files, create one fold run per fold and dispatch them."""
-    validate_submission_files(problem, files)
-    digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
-    code_hash = storage.sha256_bytes(
-        "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
-    )
-    evaluation = Evaluation.objects.create(
-        problem=problem,
-        files=digests,
-        code_hash=code_hash,
-        limits={**default_limits(), **(limits or {})},
-        sandbox_backend=settings.DATARUN_SANDBOX,
-    )
-    FoldRun.objects.bulk_create(
-        FoldRun(evaluation=evaluation, fold_index=k) for k in range(problem.n_folds)
-    )
-    _dispatch(evaluation)
-    return evaluation
-
-
-def _dispatch(evaluation: Evaluation) -> None:
-    now = timezone.now()
-    evaluation.set_state(RunState.QUEUED)
-    evaluation.save(update_fields=["state"])
-    ids = []
-    for fold_run in evaluation.fold_runs.select_for_update().filter(state=RunState.NEW):
-        fold_run.set_state(RunState.QUEUED)
-        fold_run.queued_at = now
-        fold_run.save(update_fields=["state", "queued_at"])
-        ids.append(fold_run.id)
-    transaction.on_commit(lambda: [_send_fold(i) for i in ids])
-
-
-def _send_fold(fold_run_id: int) -> None:
-    celery_app.send_task(RUN_FOLD_TASK, args=[fold_run_id], queue="sandbox")
-
-
-def _send_score(evaluation_id: int) -> None:
-    celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
-
-
-# --- fold runs -------------------------------------------------------------------
 
 @dataclass
 class FoldRunSpec:
@@ -355,7 +197,7 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
     remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
     if not remaining and evaluation.state == RunState.RUNNING:
         evaluation_id = evaluation.id
-        transaction.on_commit(lambda: _send_score(evaluation_id))
+        transaction.on_commit(lambda: send_scoring_task(evaluation_id))
 
 
 def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = "") -> None:
@@ -423,7 +265,7 @@ def evaluation_score(*, evaluation_id: int) -> None:
         evaluation.save(update_fields=["state", "finished_at"])
 
 
-# --- keeping runs moving ----------------------------------------------------------
+
 
 def fold_runs_reap(*, now=None) -> dict:
     """Re-run folds whose worker was lost, re-send lost messages, and fail
@@ -465,7 +307,7 @@ def fold_runs_reap(*, now=None) -> dict:
             fold_run.save(update_fields=["queued_at"])
             to_send.append(fold_run.id)
             counts["redispatched"] += 1
-        transaction.on_commit(lambda: [_send_fold(i) for i in to_send])
+        transaction.on_commit(lambda: [send_fold_task(i) for i in to_send])
     # An evaluation whose folds are all scored but which is still running lost
     # its scoring message.
     for evaluation in Evaluation.objects.filter(state=RunState.RUNNING).exclude(
@@ -473,6 +315,6 @@ def fold_runs_reap(*, now=None) -> dict:
     ):
         last = evaluation.fold_runs.order_by("-finished_at").first()
         if last and last.finished_at and last.finished_at < stale_before:
-            _send_score(evaluation.id)
+            send_scoring_task(evaluation.id)
             counts["rescored"] += 1
     return counts

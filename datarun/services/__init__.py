@@ -1,0 +1,35 @@
+"""The evaluation service: every write to datarun's records goes through here.
+
+databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
+the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
+"""
+from datarun.services.evaluations import (
+    default_limits,
+    evaluation_create,
+    validate_submission_files,
+)
+from datarun.services.fold_runs import (
+    FoldOutcome,
+    FoldRunSpec,
+    evaluation_score,
+    fold_run_claim,
+    fold_run_finish,
+    fold_run_heartbeat,
+    fold_runs_reap,
+)
+from datarun.services.problems import problem_get, problem_import_ramp_kit
+
+__all__ = [
+    "FoldOutcome",
+    "FoldRunSpec",
+    "default_limits",
+    "evaluation_create",
+    "evaluation_score",
+    "fold_run_claim",
+    "fold_run_finish",
+    "fold_run_heartbeat",
+    "fold_runs_reap",
+    "problem_get",
+    "problem_import_ramp_kit",
+    "validate_submission_files",
+]

@@ -1,0 +1,98 @@
+"""Evaluations: accepting submission files and dispatching one task per fold."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from datarun import storage
+from datarun.celery import app as celery_app
+from datarun.errors import InvalidSubmission
+from datarun.models import (
+    Evaluation,
+    FoldRun,
+    Problem,
+)
+from datarun.states import RunState
+
+logger = logging.getLogger(__name__)
+
+
+RUN_FOLD_TASK = "workers.tasks.run_fold"
+SCORE_TASK = "workers.tasks.score_evaluation"
+
+
+
+def default_limits() -> dict:
+    return {
+        "wall_time_s": settings.DATARUN_FOLD_TIME_LIMIT,
+        "memory_mb": settings.DATARUN_FOLD_MEMORY_LIMIT_MB,
+        "cpus": settings.DATARUN_FOLD_CPUS,
+    }
+
+
+def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
+    expected = list(problem.workflow_elements)
+    names = sorted(files)
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
+            raise InvalidSubmission(
+                f"file name {name!r} is not allowed: no path separators, no dot-files"
+            )
+    wanted = sorted(f"{e}.py" if "." not in e else e for e in expected)
+    if names != wanted:
+        raise InvalidSubmission(
+            f"this problem needs exactly the files {', '.join(wanted)}; "
+            f"got {', '.join(names) or 'none'}"
+        )
+    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
+    for name, data in files.items():
+        if len(data) > limit:
+            raise InvalidSubmission(
+                f"{name} is {len(data)} bytes; the limit is {limit} bytes per file"
+            )
+
+
+@transaction.atomic
+def evaluation_create(*, problem: Problem, files: dict[str, bytes],
+                      limits: dict | None = None) -> Evaluation:
+    """Store the files, create one fold run per fold and dispatch them."""
+    validate_submission_files(problem, files)
+    digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
+    code_hash = storage.sha256_bytes(
+        "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
+    )
+    evaluation = Evaluation.objects.create(
+        problem=problem,
+        files=digests,
+        code_hash=code_hash,
+        limits={**default_limits(), **(limits or {})},
+        sandbox_backend=settings.DATARUN_SANDBOX,
+    )
+    FoldRun.objects.bulk_create(
+        FoldRun(evaluation=evaluation, fold_index=k) for k in range(problem.n_folds)
+    )
+    _dispatch(evaluation)
+    return evaluation
+
+
+def _dispatch(evaluation: Evaluation) -> None:
+    now = timezone.now()
+    evaluation.set_state(RunState.QUEUED)
+    evaluation.save(update_fields=["state"])
+    ids = []
+    for fold_run in evaluation.fold_runs.select_for_update().filter(state=RunState.NEW):
+        fold_run.set_state(RunState.QUEUED)
+        fold_run.queued_at = now
+        fold_run.save(update_fields=["state", "queued_at"])
+        ids.append(fold_run.id)
+    transaction.on_commit(lambda: [send_fold_task(i) for i in ids])
+
+
+def send_fold_task(fold_run_id: int) -> None:
+    celery_app.send_task(RUN_FOLD_TASK, args=[fold_run_id], queue="sandbox")
+
+
+def send_scoring_task(evaluation_id: int) -> None:
+    celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
