@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from databoard import selectors, services
 from databoard.models import Event, Submission
 from datarun import selectors as datarun_selectors
+from datarun import services as datarun_services
 from datarun.errors import InvalidSubmission, NotFound
 
 
@@ -45,7 +46,7 @@ class EventDetailApi(APIView):
         data = EventListApi.OutputSerializer(event).data
         data["description"] = event.description
         data["problem"] = datarun_selectors.problem_summary(event.problem_name)
-        data["limits"] = {**services.datarun_services.default_limits(),
+        data["limits"] = {**datarun_services.default_limits(),
                           **services.event_limits(event)}
         return Response(data)
 

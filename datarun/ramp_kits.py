@@ -160,8 +160,9 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
         ignore=shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc"),
     )
     data_hash = hashlib.sha256()
-    for name in (*SANDBOX_FILES, "../trusted/y_test.pkl"):
-        data_hash.update((out_dir / "sandbox" / name).read_bytes())
+    for path in (*(out_dir / "sandbox" / n for n in SANDBOX_FILES),
+                 out_dir / "trusted" / "y_test.pkl"):
+        data_hash.update(path.read_bytes())
     starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     return PreparedKit(
         title=str(problem.problem_title),

@@ -22,8 +22,7 @@ from datarun import services, storage
 from datarun.states import ErrorKind
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR
-from workers.sandbox import Limits, SandboxResult, Termination, get_backend
-from workers.sandbox.local import SandboxFailure
+from workers.sandbox import Limits, SandboxFailure, SandboxResult, Termination, get_backend
 
 logger = logging.getLogger(__name__)
 

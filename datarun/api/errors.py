@@ -1,6 +1,6 @@
 """One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``."""
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -41,6 +41,4 @@ def exception_handler(exc, context):
 
 
 def not_found_json(request, exception=None):
-    from django.http import JsonResponse
-
     return JsonResponse(_body("not_found", "no such URL"), status=status.HTTP_404_NOT_FOUND)

@@ -4,7 +4,13 @@ A backend takes a prepared work dir and :class:`Limits`, runs the harness and
 returns a :class:`SandboxResult` with what it measured. Nothing here imports
 Django: the caller passes settings in.
 """
-from workers.sandbox.base import Limits, SandboxBackend, SandboxResult, Termination
+from workers.sandbox.base import (
+    Limits,
+    SandboxBackend,
+    SandboxFailure,
+    SandboxResult,
+    Termination,
+)
 
 
 def get_backend(name: str) -> SandboxBackend:
@@ -15,4 +21,6 @@ def get_backend(name: str) -> SandboxBackend:
     raise ValueError(f"unknown sandbox backend {name!r}; DATARUN_SANDBOX must be 'local'")
 
 
-__all__ = ["Limits", "SandboxBackend", "SandboxResult", "Termination", "get_backend"]
+__all__ = [
+    "Limits", "SandboxBackend", "SandboxFailure", "SandboxResult", "Termination", "get_backend",
+]

@@ -26,6 +26,10 @@ class Limits:
         return self.wall_time_s * max(self.cpus, 1.0)
 
 
+class SandboxFailure(RuntimeError):
+    """The sandbox itself failed (not the participant's code)."""
+
+
 class Termination(enum.StrEnum):
     """Why the sandbox ended a run before the harness did."""
 

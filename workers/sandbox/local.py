@@ -18,6 +18,7 @@ from workers.harness import layout
 from workers.sandbox.base import (
     Heartbeat,
     Limits,
+    SandboxFailure,
     SandboxResult,
     Termination,
     read_capped,
@@ -28,10 +29,6 @@ logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HEARTBEAT_EVERY_S = float(os.environ.get("DATARUN_HEARTBEAT_INTERVAL", "5"))
-
-
-class SandboxFailure(RuntimeError):
-    """The sandbox itself failed (not the participant's code)."""
 
 
 def sandbox_environment() -> dict[str, str]:
