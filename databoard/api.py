@@ -81,13 +81,10 @@ class SubmissionCreateApi(APIView):
             raise InvalidSubmission(
                 "upload the submission's files as multipart form fields named 'files'"
             )
-        limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
         files = {}
         for upload in uploads:
-            if upload.size > limit:
-                raise InvalidSubmission(
-                    f"{upload.name} is {upload.size} bytes; the limit is {limit} bytes per file"
-                )
+            # Checked before reading, so that an oversize upload is never loaded.
+            datarun_services.check_submission_file_size(upload.name, upload.size)
             if upload.name in files:
                 raise InvalidSubmission(f"{upload.name} was uploaded twice")
             files[upload.name] = upload.read()

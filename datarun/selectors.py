@@ -65,10 +65,10 @@ def evaluation_detail(evaluation_id: int) -> dict:
         "score_type"
     ):
         fold_scores[fs.fold_run_id][fs.score_type.name][fs.step] = _clean(fs.value)
-    folds = [_fold_row(fr, fold_scores.get(fr.id, {}))
-             for fr in evaluation.fold_runs.order_by("fold_index")]
+    fold_runs = list(evaluation.fold_runs.order_by("fold_index"))
+    folds = [_fold_row(fr, fold_scores.get(fr.id, {})) for fr in fold_runs]
     return {
-        **evaluation_summary(evaluation),
+        **evaluation_summary(evaluation, fold_runs),
         "limits": evaluation.limits,
         "sandbox_backend": evaluation.sandbox_backend,
         "code_hash": evaluation.code_hash,

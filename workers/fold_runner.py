@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from datarun import services, storage
+from datarun.ramp_kits import load_folds
 from datarun.states import ErrorKind
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR
@@ -42,7 +43,8 @@ def execute_fold_run(fold_run_id: int) -> None:
     try:
         prepare_workdir(spec, workdir)
         limits = limits_from(spec.limits)
-        backend = get_backend(settings.DATARUN_SANDBOX)
+        backend = get_backend(settings.DATARUN_SANDBOX,
+                              heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL)
         result = backend.run(
             workdir, limits,
             heartbeat=lambda: services.fold_run_heartbeat(fold_run_id=fold_run_id,
@@ -85,8 +87,6 @@ def prepare_workdir(spec: services.FoldRunSpec, workdir: Path) -> None:
     for name, target in (("X_train.pkl", layout.X_TRAIN), ("y_train.pkl", layout.Y_TRAIN),
                          ("X_test.pkl", layout.X_TEST)):
         _link_or_copy(prepared / "sandbox" / name, workdir / target)
-    from datarun.ramp_kits import load_folds
-
     train_is, valid_is = load_folds(prepared)[spec.fold_index]
     np.savez(workdir / layout.FOLD, train_is=train_is, valid_is=valid_is)
     for name, digest in spec.files.items():

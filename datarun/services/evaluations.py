@@ -46,12 +46,14 @@ def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None
             f"this problem needs exactly the files {', '.join(wanted)}; "
             f"got {', '.join(names) or 'none'}"
         )
-    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
     for name, data in files.items():
-        if len(data) > limit:
-            raise InvalidSubmission(
-                f"{name} is {len(data)} bytes; the limit is {limit} bytes per file"
-            )
+        check_submission_file_size(name, len(data))
+
+
+def check_submission_file_size(name: str, size: int) -> None:
+    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
+    if size > limit:
+        raise InvalidSubmission(f"{name} is {size} bytes; the limit is {limit} bytes per file")
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 """The life of a fold run: claim, heartbeat, finish, score; and the reaper."""
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,7 +59,6 @@ class FoldOutcome:
     error: str = ""
     error_traceback: str = ""
     error_kind: str = ErrorKind.PARTICIPANT
-    extra: dict = field(default_factory=dict)
 
 
 def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:

@@ -13,11 +13,11 @@ from workers.sandbox.base import (
 )
 
 
-def get_backend(name: str) -> SandboxBackend:
+def get_backend(name: str, *, heartbeat_interval_s: float = 5.0) -> SandboxBackend:
     if name == "local":
         from workers.sandbox.local import LocalSandbox
 
-        return LocalSandbox()
+        return LocalSandbox(heartbeat_interval_s=heartbeat_interval_s)
     raise ValueError(f"unknown sandbox backend {name!r}; DATARUN_SANDBOX must be 'local'")
 
 

@@ -1,7 +1,7 @@
 """The interface every sandbox backend implements."""
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -50,7 +50,6 @@ class SandboxResult:
     stdout: str = ""
     stderr: str = ""
     logs_truncated: bool = False
-    details: dict = field(default_factory=dict)
 
 
 Heartbeat = Callable[[], None]

@@ -28,7 +28,6 @@ from workers.sandbox.monitor import ProcessTreeMonitor
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HEARTBEAT_EVERY_S = float(os.environ.get("DATARUN_HEARTBEAT_INTERVAL", "5"))
 
 
 def sandbox_environment() -> dict[str, str]:
@@ -98,6 +97,9 @@ class LocalSandbox:
     isolation = "process (rlimits, clean environment)"
     # One fork server per worker process, started on first use.
     _server: _ForkServer | None = None
+
+    def __init__(self, heartbeat_interval_s: float = 5.0) -> None:
+        self.heartbeat_interval_s = heartbeat_interval_s
 
     @classmethod
     def _fork_server(cls) -> _ForkServer:
@@ -177,7 +179,7 @@ class LocalSandbox:
                     terminated = Termination.MEMORY
                 if terminated is not None:
                     monitor.kill()
-            if now - last_beat >= HEARTBEAT_EVERY_S:
+            if now - last_beat >= self.heartbeat_interval_s:
                 heartbeat()
                 last_beat = now
             # Sample often while a fold is young (fast memory bombs), then
