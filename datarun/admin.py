@@ -19,7 +19,7 @@ class FoldRunInline(admin.TabularInline):
     model = FoldRun
     extra = 0
     fields = ["fold_index", "state", "attempt", "worker_host", "wall_time", "cpu_time",
-              "peak_memory", "error_message"]
+              "peak_memory", "isolation", "runtime_image", "error_message"]
     readonly_fields = fields
 
 

@@ -90,7 +90,10 @@ class FoldRun(StatefulRun):
     worker_host = models.CharField(max_length=200, blank=True)
     queued_at = models.DateTimeField(null=True)
     heartbeat_at = models.DateTimeField(null=True)
-    isolation = models.CharField(max_length=100, blank=True)
+    isolation = models.CharField(max_length=200, blank=True)
+    runtime_image = models.CharField(
+        max_length=200, blank=True,
+        help_text="image tag and content digest the fold ran in (Docker backend)")
     train_time = models.FloatField(null=True)
     valid_time = models.FloatField(null=True)
     test_time = models.FloatField(null=True)

@@ -49,6 +49,7 @@ def _fold_row(fr: FoldRun, scores: dict) -> dict:
     return {
         "fold": fr.fold_index, "state": fr.state, "attempt": fr.attempt,
         "worker_host": fr.worker_host, "isolation": fr.isolation,
+        "runtime_image": fr.runtime_image,
         "train_time": fr.train_time, "valid_time": fr.valid_time, "test_time": fr.test_time,
         "wall_time": fr.wall_time, "cpu_time": fr.cpu_time, "peak_memory": fr.peak_memory,
         "started_at": fr.started_at, "finished_at": fr.finished_at,

@@ -187,12 +187,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATARUN_HOME / "celerybeat-schedule")
 DATARUN_STORAGE_DIR = Path(env("DATARUN_STORAGE_DIR", str(DATARUN_HOME / "storage"))).resolve()
 DATARUN_WORK_DIR = Path(env("DATARUN_WORK_DIR", str(DATARUN_HOME / "work"))).resolve()
 DATARUN_SANDBOX = env("DATARUN_SANDBOX", "local")
+# Docker backend: the image fold containers run (default: the one whose tag
+# matches this checkout's harness, built by deploy/runtime/build.py).
+DATARUN_RUNTIME_IMAGE = env("DATARUN_RUNTIME_IMAGE", "")
 # Default per-fold limits; an event can set its own.
 DATARUN_FOLD_TIME_LIMIT = env_float("DATARUN_FOLD_TIME_LIMIT", 600.0)
 DATARUN_FOLD_MEMORY_LIMIT_MB = env_int("DATARUN_FOLD_MEMORY_LIMIT_MB", 2048)
 DATARUN_FOLD_CPUS = env_float("DATARUN_FOLD_CPUS", 1.0)
 DATARUN_LOG_LIMIT_BYTES = env_int("DATARUN_LOG_LIMIT_BYTES", 256 * 1024)
 DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES", 1024 * 1024)
+# All of a submission's files together; also the most a zip archive of them
+# may weigh, packed or unpacked.
+DATARUN_MAX_SUBMISSION_BYTES = env_int("DATARUN_MAX_SUBMISSION_BYTES", 8 * 1024 * 1024)
 # A running fold whose worker has not sent a heartbeat for this long is
 # considered lost; it is re-run up to DATARUN_FOLD_MAX_ATTEMPTS times.
 DATARUN_HEARTBEAT_INTERVAL = env_float("DATARUN_HEARTBEAT_INTERVAL", 5.0)

@@ -39,12 +39,13 @@ def execute_fold_run(fold_run_id: int) -> None:
     if spec is None:
         return
     settings.DATARUN_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"fold-{fold_run_id}-", dir=settings.DATARUN_WORK_DIR))
+    backend = worker_backend()
+    workdir = None
     try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"fold-{fold_run_id}-",
+                                        dir=backend.workdir_parent()))
         prepare_workdir(spec, workdir)
         limits = limits_from(spec.limits)
-        backend = get_backend(settings.DATARUN_SANDBOX,
-                              heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL)
         result = backend.run(
             workdir, limits,
             heartbeat=lambda: services.fold_run_heartbeat(fold_run_id=fold_run_id,
@@ -66,8 +67,16 @@ def execute_fold_run(fold_run_id: int) -> None:
             error_kind=ErrorKind.PLATFORM,
         )
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
     services.fold_run_finish(spec=spec, outcome=outcome)
+
+
+def worker_backend():
+    """This worker's sandbox backend, as the settings configure it."""
+    return get_backend(settings.DATARUN_SANDBOX,
+                       heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL,
+                       image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR)
 
 
 def limits_from(limits: dict) -> Limits:
@@ -143,7 +152,8 @@ def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResul
     k = spec.fold_index
     outcome = services.FoldOutcome(
         wall_time=result.wall_time, cpu_time=result.cpu_time, peak_memory=result.peak_memory,
-        isolation=result.isolation, stdout=result.stdout, stderr=result.stderr,
+        isolation=result.isolation, runtime_image=result.runtime_image,
+        stdout=result.stdout, stderr=result.stderr,
         logs_truncated=result.logs_truncated,
     )
     if result.terminated is not None:
@@ -153,6 +163,10 @@ def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResul
             Termination.CPU: f"exceeded the CPU time limit of {limits.cpu_time_s:g} s in fold {k}",
             Termination.FILE_SIZE: f"wrote a file larger than the limit of "
                                    f"{limits.file_size_bytes // 2**20} MiB in fold {k}",
+            Termination.SUPERVISOR: f"killed the sandbox process that supervised it in fold {k} "
+                                    "(a submission may not signal processes outside its own)",
+            Termination.DISK: f"wrote more than the limit of {limits.disk_bytes // 2**20} MiB "
+                              f"of files in fold {k}",
         }[result.terminated]
         return outcome
     harness = _read_result(workdir) or {}

@@ -1,6 +1,9 @@
 """Celery tasks: thin, idempotent callers of services, taking IDs only."""
+import logging
+import os
+
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_process_init
 
 from datarun import services
 
@@ -22,12 +25,39 @@ def reap_stale_fold_runs() -> dict:
     return services.fold_runs_reap()
 
 
-@worker_process_init.connect
-def _warm_sandbox(**kwargs) -> None:
-    # Start the fork server with the worker process, not with its first fold.
+logger = logging.getLogger(__name__)
+
+
+@celeryd_init.connect
+def _sweep_orphan_containers(sender=None, **kwargs) -> None:
+    # Runs once in the worker's main process, before it takes any task: fold
+    # containers still labelled with this node's name were left by a worker
+    # that was killed outright, and nobody else will remove them.
     from django.conf import settings
 
-    if settings.DATARUN_SANDBOX == "local":
-        from workers.sandbox.local import LocalSandbox
+    if settings.DATARUN_SANDBOX != "docker" or not sender:
+        return
+    from workers.sandbox import SandboxFailure
+    from workers.sandbox.docker_backend import NODE_ENV, remove_orphans
 
-        LocalSandbox.warm_up()
+    os.environ[NODE_ENV] = str(sender)
+    try:
+        remove_orphans(str(sender))
+    except SandboxFailure as exc:
+        logger.error("%s", exc)
+
+
+@worker_process_init.connect
+def _warm_sandbox(**kwargs) -> None:
+    # Start the fork server (or find the runtime image) with the worker
+    # process, not with its first fold.
+    from django.conf import settings
+
+    from workers.fold_runner import worker_backend
+    from workers.sandbox import SandboxFailure
+
+    try:
+        worker_backend().warm_up()
+    except SandboxFailure as exc:
+        # Each fold will fail with this message too, marked as a platform error.
+        logger.error("sandbox not ready: %s", exc)

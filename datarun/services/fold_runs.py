@@ -48,6 +48,7 @@ class FoldOutcome:
     cpu_time: float | None = None
     peak_memory: int | None = None
     isolation: str = ""
+    runtime_image: str = ""
     train_time: float | None = None
     valid_time: float | None = None
     test_time: float | None = None
@@ -171,7 +172,8 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
         logger.info("fold run %s attempt %s finished after being superseded; ignored",
                     fold_run.id, spec.attempt)
         return
-    for name in ("wall_time", "cpu_time", "peak_memory", "isolation", "train_time",
+    for name in ("wall_time", "cpu_time", "peak_memory", "isolation", "runtime_image",
+                 "train_time",
                  "valid_time", "test_time", "stdout", "stderr", "logs_truncated"):
         setattr(fold_run, name, getattr(outcome, name))
     fold_run.finished_at = now

@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import resource
+import shutil
 import signal
 import sys
 import traceback
@@ -89,7 +90,68 @@ def _child(request: dict, protocol_fds: tuple[int, ...]) -> None:
             os._exit(code)
 
 
+def _become_subreaper() -> None:
+    # Processes a fold daemonises (double fork, setsid) are re-parented to
+    # this server instead of to init, so that they can be found and stopped.
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _children() -> list[int]:
+    pids = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def _kill_leftovers() -> None:
+    """Stop every process a fold left behind; they are all our children now."""
+    for _ in range(1000):
+        pids = _children()
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _wipe_private_tmp() -> None:
+    # Under bubblewrap /tmp is this server's own tmpfs: nothing in it may
+    # survive into the next fold (another participant's).
+    if os.environ.get("DATARUN_PRIVATE_TMP") != "1":
+        return
+    # The work dirs may be bound under /tmp: those stay (the worker removes them).
+    keep = os.environ.get("DATARUN_SANDBOX_ROOT", "")
+    for entry in os.scandir("/tmp"):
+        if keep == entry.path or keep.startswith(entry.path + os.sep):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
 def serve() -> None:
+    _become_subreaper()
     _preload()
     requests = sys.stdin.buffer
     # Answer on a private copy of stdout so that nothing a child prints can
@@ -109,6 +171,8 @@ def serve() -> None:
             _child(request, (0, answers.fileno()))
         answers.write(json.dumps({"pid": pid}).encode() + b"\n")
         _, status, usage = os.wait4(pid, 0)
+        _kill_leftovers()
+        _wipe_private_tmp()
         reply = {
             "pid": pid,
             "exit_code": os.waitstatus_to_exitcode(status),

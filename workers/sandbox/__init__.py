@@ -4,6 +4,8 @@ A backend takes a prepared work dir and :class:`Limits`, runs the harness and
 returns a :class:`SandboxResult` with what it measured. Nothing here imports
 Django: the caller passes settings in.
 """
+from pathlib import Path
+
 from workers.sandbox.base import (
     Limits,
     SandboxBackend,
@@ -13,12 +15,28 @@ from workers.sandbox.base import (
 )
 
 
-def get_backend(name: str, *, heartbeat_interval_s: float = 5.0) -> SandboxBackend:
-    if name == "local":
-        from workers.sandbox.local import LocalSandbox
+_backends: dict[tuple, SandboxBackend] = {}
 
-        return LocalSandbox(heartbeat_interval_s=heartbeat_interval_s)
-    raise ValueError(f"unknown sandbox backend {name!r}; DATARUN_SANDBOX must be 'local'")
+
+def get_backend(name: str, *, heartbeat_interval_s: float = 5.0, image: str = "",
+                work_dir: Path | None = None) -> SandboxBackend:
+    """The backend called ``name``, one instance per process and configuration."""
+    key = (name, heartbeat_interval_s, image, work_dir)
+    if key not in _backends:
+        if name == "local":
+            from workers.sandbox.local import LocalSandbox
+
+            _backends[key] = LocalSandbox(heartbeat_interval_s=heartbeat_interval_s,
+                                          work_dir=work_dir)
+        elif name == "docker":
+            from workers.sandbox.docker_backend import DockerSandbox
+
+            _backends[key] = DockerSandbox(image=image or None, work_dir=work_dir,
+                                           heartbeat_interval_s=heartbeat_interval_s)
+        else:
+            raise ValueError(f"unknown sandbox backend {name!r}; "
+                             "DATARUN_SANDBOX must be 'local' or 'docker'")
+    return _backends[key]
 
 
 __all__ = [

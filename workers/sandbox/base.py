@@ -1,5 +1,6 @@
 """The interface every sandbox backend implements."""
 import enum
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,11 @@ class Limits:
     cpus: float = 1.0
     log_bytes: int = 256 * 1024
     # Largest file the submission may write (stdout logs included).
-    file_size_bytes: int = 1024**3
+    file_size_bytes: int = 256 * 1024**2
+    # Everything it may write: its output directory and its temporary files.
+    disk_bytes: int = 512 * 1024**2
+    # Processes and threads at once (Docker backend: the container's pids limit).
+    pids: int = 256
 
     @property
     def memory_bytes(self) -> int:
@@ -37,6 +42,9 @@ class Termination(enum.StrEnum):
     MEMORY = "memory"
     CPU = "cpu"
     FILE_SIZE = "file_size"
+    DISK = "disk"
+    # The fold's code killed the process that supervised it.
+    SUPERVISOR = "supervisor"
 
 
 @dataclass
@@ -46,6 +54,7 @@ class SandboxResult:
     cpu_time: float
     peak_memory: int
     isolation: str
+    runtime_image: str = ""
     terminated: Termination | None = None
     stdout: str = ""
     stderr: str = ""
@@ -58,9 +67,39 @@ Heartbeat = Callable[[], None]
 class SandboxBackend(Protocol):
     name: str
 
+    def warm_up(self) -> None:
+        """Get ready for the first fold (or raise SandboxFailure saying what is missing)."""
+        ...
+
+    def workdir_parent(self) -> Path:
+        """The directory fold work dirs must be made in."""
+        ...
+
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
         """Run the harness on ``workdir``; call ``heartbeat`` every few seconds."""
         ...
+
+
+def dir_size(path: Path, cap: int) -> int:
+    """Bytes of the files under ``path``, counted until they pass ``cap``."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+            if total > cap:
+                return total
+    return total
 
 
 def read_capped(path: Path, limit: int) -> tuple[str, bool]:

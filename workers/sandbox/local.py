@@ -1,18 +1,28 @@
 """The local process backend: one forked child of a warm fork server per fold.
 
-For single-user setups: the child runs as the worker's user with rlimits, a
-clean environment and a fresh work dir, but it can read what that user can
-read. Production deployments with untrusted participants use Docker.
+For single-user setups. The child runs as the worker's user with rlimits, a
+clean environment and a fresh work dir. Where bubblewrap (``bwrap``) is
+installed, the fork server and its children also run in their own namespaces:
+no network, a read-only view of the system (the interpreter, its libraries and
+the harness only: no data, no storage, no /home), a private size-capped
+``/tmp``, their own process tree, and only this server's work dirs writable.
+Without bubblewrap the child can read what the worker's user can read.
+Production deployments with untrusted participants use Docker.
 """
 import json
 import logging
 import os
 import select
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
+
+import psutil
 
 from workers.harness import layout
 from workers.sandbox.base import (
@@ -21,6 +31,7 @@ from workers.sandbox.base import (
     SandboxFailure,
     SandboxResult,
     Termination,
+    dir_size,
     read_capped,
 )
 from workers.sandbox.monitor import ProcessTreeMonitor
@@ -50,17 +61,89 @@ def sandbox_environment() -> dict[str, str]:
     return env
 
 
+def bwrap_available() -> bool:
+    """Whether bubblewrap is installed, allowed (``DATARUN_LOCAL_BWRAP`` not
+    ``off``) and works on this host (user namespaces or setuid root)."""
+    if os.environ.get("DATARUN_LOCAL_BWRAP", "auto") == "off" or not shutil.which("bwrap"):
+        return False
+    probe = subprocess.run(
+        ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr",
+         "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+         "--symlink", "usr/bin", "/bin", "--", "/bin/true"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return probe.returncode == 0
+
+
+def _system_binds() -> list[str]:
+    """What the sandbox sees of the host: the interpreter, its libraries and
+    the harness code, all read-only."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/", name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for path in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
+        args += ["--ro-bind-try", path, path]
+    seen = set()
+    for prefix in (sys.base_prefix, sys.prefix, sys.exec_prefix):
+        prefix = os.path.realpath(prefix)
+        if prefix not in seen and not prefix.startswith("/usr/"):
+            seen.add(prefix)
+            args += ["--ro-bind", prefix, prefix]
+    harness = PROJECT_ROOT / "workers"
+    args += ["--ro-bind", str(harness), str(harness)]
+    return args
+
+
 class _ForkServer:
-    def __init__(self) -> None:
+    def __init__(self, root: Path, bwrap: bool, tmp_bytes: int) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "workers.harness.forkserver"]
+        env = sandbox_environment()
+        if bwrap:
+            env["DATARUN_PRIVATE_TMP"] = "1"
+            env["DATARUN_SANDBOX_ROOT"] = str(root)
+            command = [
+                "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+                "--cap-drop", "ALL", "--hostname", "sandbox",
+                *_system_binds(),
+                "--proc", "/proc", "--dev", "/dev",
+                "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+                "--bind", str(root), str(root),
+                "--chdir", "/",
+                "--", *command,
+            ]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.harness.forkserver"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=sandbox_environment(),
+            env=env,
             cwd="/",
             start_new_session=True,
         )
         self._buffer = b""
+        self.bwrap = bwrap
+
+    def host_pid(self, pid: int) -> int:
+        """The host's pid of a process the server reports by its own pid: they
+        differ when the server runs in its own pid namespace (bubblewrap)."""
+        if not self.bwrap:
+            return pid
+        for _ in range(100):
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                try:
+                    with open(f"/proc/{child.pid}/status") as f:
+                        for line in f:
+                            if line.startswith("NSpid:") and int(line.split()[-1]) == pid:
+                                return child.pid
+                except (OSError, ValueError):
+                    continue
+            time.sleep(0.01)
+        raise SandboxFailure(f"could not find the sandboxed process {pid} on the host")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,26 +173,50 @@ class _ForkServer:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class LocalSandbox:
     name = "local"
-    isolation = "process (rlimits, clean environment)"
     # One fork server per worker process, started on first use.
     _server: _ForkServer | None = None
+    _bwrap: bool | None = None
 
-    def __init__(self, heartbeat_interval_s: float = 5.0) -> None:
+    def __init__(self, heartbeat_interval_s: float = 5.0, work_dir: Path | None = None,
+                 tmp_bytes: int = 512 * 1024**2) -> None:
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.work_dir = Path(work_dir or tempfile.gettempdir())
+        self.tmp_bytes = tmp_bytes
 
     @classmethod
-    def _fork_server(cls) -> _ForkServer:
-        if cls._server is None or not cls._server.alive():
-            cls._server = _ForkServer()
+    def uses_bwrap(cls) -> bool:
+        if cls._bwrap is None:
+            cls._bwrap = bwrap_available()
+        return cls._bwrap
+
+    @property
+    def isolation(self) -> str:
+        if self.uses_bwrap():
+            return ("bubblewrap (no network, read-only system view, private /tmp, only the "
+                    "work dir writable, own process tree, rlimits)")
+        return "process (rlimits, clean environment; no filesystem or network isolation)"
+
+    def _fork_server(self) -> _ForkServer:
+        cls = type(self)
+        server = cls._server
+        if server is None or not server.alive() or not server.root.is_relative_to(self.work_dir):
+            if server is not None:
+                server.close()
+            root = self.work_dir / f"local-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            cls._server = _ForkServer(root, self.uses_bwrap(), self.tmp_bytes)
         return cls._server
 
-    @classmethod
-    def warm_up(cls) -> None:
-        cls._fork_server()
+    def warm_up(self) -> None:
+        self._fork_server()
+
+    def workdir_parent(self) -> Path:
+        """Where fold work dirs go: the only place the fork server can write."""
+        return self._fork_server().root
 
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
         server = self._fork_server()
@@ -128,15 +235,18 @@ class LocalSandbox:
             server.close()
             raise SandboxFailure("the sandbox fork server did not answer within 60 s")
         t0 = time.monotonic()
-        monitor = ProcessTreeMonitor(started["pid"])
-        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0)
+        monitor = ProcessTreeMonitor(server.host_pid(started["pid"]))
+        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, workdir)
         wall = time.monotonic() - t0
         monitor.sample()
         monitor.kill()  # whatever the fold left behind goes with it
         if reply is None:
-            raise SandboxFailure("the sandbox fork server stopped while running a fold")
+            # The fork server is the fold's parent: only the fold (or a crash
+            # of the whole host) ends it while a fold runs.
+            reply = {"exit_code": None, "cpu_time": 0.0, "maxrss": 0}
+            terminated = terminated or Termination.SUPERVISOR
         exit_code = reply["exit_code"]
-        if terminated is None and exit_code < 0:
+        if terminated is None and exit_code is not None and exit_code < 0:
             sig = -exit_code
             if sig == signal.SIGXCPU or (sig == signal.SIGKILL and reply["cpu_time"]
                                          >= limits.cpu_time_s):
@@ -157,7 +267,7 @@ class LocalSandbox:
             logs_truncated=cut_out or cut_err,
         )
 
-    def _supervise(self, server, monitor, limits, heartbeat, t0):
+    def _supervise(self, server, monitor, limits, heartbeat, t0, workdir):
         terminated = None
         last_beat = t0
         interval = 0.01
@@ -177,6 +287,8 @@ class LocalSandbox:
                     terminated = Termination.TIME
                 elif monitor.peak_rss > limits.memory_bytes:
                     terminated = Termination.MEMORY
+                elif dir_size(workdir, limits.disk_bytes) > limits.disk_bytes:
+                    terminated = Termination.DISK
                 if terminated is not None:
                     monitor.kill()
             if now - last_beat >= self.heartbeat_interval_s:
