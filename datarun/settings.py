@@ -148,12 +148,14 @@ LOGGING = {
 _broker_dir = DATARUN_HOME / "broker"
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("in", "processed"):
+    for sub in ("in", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Broadcast (worker control) exchanges; kombu's default is ./control.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
         # The embedded transport polls its folder; keep the poll far below a
         # second so that it adds no visible latency to a fold.

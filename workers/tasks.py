@@ -51,7 +51,6 @@ def _sweep_orphan_containers(sender=None, **kwargs) -> None:
 def _warm_sandbox(**kwargs) -> None:
     # Start the fork server (or find the runtime image) with the worker
     # process, not with its first fold.
-    from django.conf import settings
 
     from workers.fold_runner import worker_backend
     from workers.sandbox import SandboxFailure

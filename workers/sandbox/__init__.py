@@ -14,7 +14,6 @@ from workers.sandbox.base import (
     Termination,
 )
 
-
 _backends: dict[tuple, SandboxBackend] = {}
 
 

@@ -13,8 +13,8 @@ import json
 import logging
 import os
 import select
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
