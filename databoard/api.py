@@ -10,6 +10,8 @@ from databoard import selectors, services
 from databoard.models import Event, Submission
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
+from datarun import submission_files
+from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import InvalidSubmission, NotFound
 
 
@@ -73,26 +75,56 @@ def _submission_out(submission: Submission, evaluation: dict, user) -> dict:
 
 
 class SubmissionCreateApi(APIView):
+    """Submit to an event: ``multipart/form-data`` with a ``name`` and the files.
+
+    The files come either one per ``files`` field (e.g. ``-F files=@estimator.py``)
+    or all in one zip archive in an ``archive`` field, at its top level or in
+    one folder. Unsafe or unexpected names, oversize files and hostile archives
+    are refused with a 400 naming the file and the reason; nothing is stored.
+    """
+
+    parser_classes = [SubmissionUploadParser]
+
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
-        submission_name = request.data.get("name", "")
-        uploads = request.FILES.getlist("files")
-        if not uploads:
-            raise InvalidSubmission(
-                "upload the submission's files as multipart form fields named 'files'"
-            )
-        files = {}
-        for upload in uploads:
-            # Checked before reading, so that an oversize upload is never loaded.
-            datarun_services.check_submission_file_size(upload.name, upload.size)
-            if upload.name in files:
-                raise InvalidSubmission(f"{upload.name} was uploaded twice")
-            files[upload.name] = upload.read()
+        files = _submitted_files(request, problem_name=event.problem_name)
         submission = services.submission_create(
-            event=event, user=request.user, name=submission_name, files=files
+            event=event, user=request.user, name=request.data.get("name", ""), files=files
         )
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
         return Response(_submission_out(submission, detail, request.user), status=201)
+
+
+def _submitted_files(request, *, problem_name: str) -> dict[str, bytes]:
+    uploads = request.FILES.getlist("files")
+    archives = request.FILES.getlist("archive")
+    if uploads and archives:
+        raise InvalidSubmission("send the files either in 'files' fields or in one zip "
+                                "'archive', not both")
+    if len(archives) > 1:
+        raise InvalidSubmission(f"send one zip archive, not {len(archives)}")
+    if archives:
+        archive = archives[0]
+        # Checked before reading: an upload over the limit was never kept.
+        submission_files.check_archive_size(archive.name, archive.size)
+        return submission_files.files_from_zip(archive.name, archive.read())
+    if not uploads:
+        expected = submission_files.expected_file_names(
+            datarun_services.problem_get(problem_name).workflow_elements)
+        raise InvalidSubmission(
+            f"this problem needs the files {', '.join(expected)}: upload each as a "
+            f"multipart file field named 'files' (with curl: -F files=@{expected[0]}), "
+            "or all of them in one zip archive in a field named 'archive'"
+        )
+    names = set()
+    for upload in uploads:
+        submission_files.check_file_name(upload.name)
+        submission_files.check_file_size(upload.name, upload.size)
+        if upload.name in names:
+            raise InvalidSubmission(f"{upload.name} was uploaded twice")
+        names.add(upload.name)
+    submission_files.check_total_size(sum(upload.size for upload in uploads))
+    return {upload.name: upload.read() for upload in uploads}
 
 
 class SubmissionListApi(APIView):

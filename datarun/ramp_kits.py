@@ -12,6 +12,7 @@ into a prepared folder:
 """
 import hashlib
 import math
+import os
 import pickle
 import shutil
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ REQUIRED_ATTRIBUTES = (
     "get_train_data", "get_test_data", "get_cv",
 )
 SANDBOX_FILES = ("X_train.pkl", "y_train.pkl", "X_test.pkl")
+KIT_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc")
 
 
 @dataclass
@@ -93,6 +95,7 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
     for needed in ("problem.py", "data"):
         if not (kit_dir / needed).exists():
             raise InvalidKit(f"the kit has no {needed}: a RAMP kit needs problem.py and data/")
+    _check_links(kit_dir)
     try:
         problem = import_problem(kit_dir)
     except Exception as exc:  # noqa: BLE001 - any error in the organiser's file
@@ -155,10 +158,7 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
         fold_arrays[f"train_{k}"] = tr
         fold_arrays[f"valid_{k}"] = va
     np.savez(out_dir / "folds.npz", **fold_arrays)
-    shutil.copytree(
-        kit_dir, out_dir / "kit",
-        ignore=shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc"),
-    )
+    shutil.copytree(kit_dir, out_dir / "kit", ignore=KIT_COPY_IGNORE)
     data_hash = hashlib.sha256()
     for path in (*(out_dir / "sandbox" / n for n in SANDBOX_FILES),
                  out_dir / "trusted" / "y_test.pkl"):
@@ -177,6 +177,34 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
         starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
         else [],
     )
+
+
+def _check_links(kit_dir: Path) -> None:
+    """Refuse symbolic links that leave the kit, lead nowhere or loop.
+
+    The kit is copied into storage with its links followed, so a link to a
+    file outside the kit would copy that file, whatever it is, into storage.
+    """
+    for folder, dirs, files in os.walk(kit_dir):
+        ignored = KIT_COPY_IGNORE(folder, [*dirs, *files])
+        dirs[:] = [d for d in dirs if d not in ignored]
+        for name in sorted({*dirs, *files} - ignored):
+            link = Path(folder) / name
+            if not link.is_symlink():
+                continue
+            shown = link.relative_to(kit_dir).as_posix()
+            try:
+                target = link.resolve()
+            except (OSError, RuntimeError) as exc:  # RuntimeError: a loop, in 3.11
+                raise InvalidKit(f"{shown} is a symbolic link that loops") from exc
+            if not target.is_relative_to(kit_dir):
+                raise InvalidKit(f"{shown} is a symbolic link to {target}, outside the kit; "
+                                 "copy what it points to into the kit instead")
+            if not target.exists():
+                raise InvalidKit(f"{shown} is a symbolic link to {os.readlink(link)}, "
+                                 "which does not exist")
+            if link.parent.is_relative_to(target):
+                raise InvalidKit(f"{shown} is a symbolic link to a folder that holds it")
 
 
 def load_folds(prepared_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:

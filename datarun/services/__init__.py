@@ -4,7 +4,6 @@ databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
 the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
 from datarun.services.evaluations import (
-    check_submission_file_size,
     default_limits,
     evaluation_create,
     validate_submission_files,
@@ -23,7 +22,6 @@ from datarun.services.problems import problem_get, problem_import_ramp_kit
 __all__ = [
     "FoldOutcome",
     "FoldRunSpec",
-    "check_submission_file_size",
     "default_limits",
     "evaluation_create",
     "evaluation_score",

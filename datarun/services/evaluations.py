@@ -6,9 +6,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datarun import storage
+from datarun import storage, submission_files
 from datarun.celery import app as celery_app
-from datarun.errors import InvalidSubmission
 from datarun.models import (
     Evaluation,
     FoldRun,
@@ -33,27 +32,9 @@ def default_limits() -> dict:
 
 
 def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
-    expected = list(problem.workflow_elements)
-    names = sorted(files)
-    for name in names:
-        if "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
-            raise InvalidSubmission(
-                f"file name {name!r} is not allowed: no path separators, no dot-files"
-            )
-    wanted = sorted(f"{e}.py" if "." not in e else e for e in expected)
-    if names != wanted:
-        raise InvalidSubmission(
-            f"this problem needs exactly the files {', '.join(wanted)}; "
-            f"got {', '.join(names) or 'none'}"
-        )
-    for name, data in files.items():
-        check_submission_file_size(name, len(data))
-
-
-def check_submission_file_size(name: str, size: int) -> None:
-    limit = settings.DATARUN_MAX_SUBMISSION_FILE_BYTES
-    if size > limit:
-        raise InvalidSubmission(f"{name} is {size} bytes; the limit is {limit} bytes per file")
+    submission_files.validate_files(
+        submission_files.expected_file_names(problem.workflow_elements), files
+    )
 
 
 @transaction.atomic

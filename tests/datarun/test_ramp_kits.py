@@ -207,3 +207,80 @@ def test_import_command_imports_a_kit_and_opens_an_event(capsys):
     out = capsys.readouterr().out
     assert "imported problem 'iris': 120 training rows, 30 test rows, 5 folds" in out
     assert Event.objects.get(name="iris-2025").problem_name == "iris"
+
+
+# --- symbolic links in a kit -----------------------------------------------------------
+# The kit is copied into storage with its links followed: a link that leaves
+# the kit would copy whatever it points to (say, a private key) into storage.
+
+def test_a_link_to_a_file_outside_the_kit_is_refused(kit_copy, tmp_path, storage_dir):
+    kit = kit_copy("iris")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the kit")
+    (kit / "submissions" / "starting_kit" / "notes.txt").symlink_to(secret)
+
+    with pytest.raises(InvalidKit) as refused:
+        services.problem_import_ramp_kit(path=kit, name="linked")
+
+    assert refused.value.message == (
+        f"submissions/starting_kit/notes.txt is a symbolic link to {secret.resolve()}, "
+        "outside the kit; copy what it points to into the kit instead")
+    assert not Problem.objects.exists()
+    assert not (storage_dir / "problems").exists()
+    assert list((storage_dir / "tmp").iterdir()) == []
+
+
+def test_a_data_folder_linked_from_outside_the_kit_is_refused(kit_copy, tmp_path):
+    kit = kit_copy("iris")
+    shared = tmp_path / "shared-data"
+    (kit / "data").rename(shared)
+    (kit / "data").symlink_to(shared, target_is_directory=True)
+
+    with pytest.raises(InvalidKit, match="^data is a symbolic link to .*, outside the kit"):
+        services.problem_import_ramp_kit(path=kit, name="linked")
+    assert not Problem.objects.exists()
+
+
+def test_a_link_to_nothing_is_refused(kit_copy):
+    kit = kit_copy("iris")
+    (kit / "data" / "extra.csv").symlink_to("missing.csv")
+
+    with pytest.raises(InvalidKit) as refused:
+        services.problem_import_ramp_kit(path=kit, name="linked")
+
+    assert refused.value.message == (
+        "data/extra.csv is a symbolic link to missing.csv, which does not exist")
+
+
+def test_a_link_to_a_folder_holding_it_is_refused(kit_copy):
+    kit = kit_copy("iris")
+    (kit / "submissions" / "loop").symlink_to("..", target_is_directory=True)
+
+    with pytest.raises(InvalidKit) as refused:
+        services.problem_import_ramp_kit(path=kit, name="linked")
+
+    assert refused.value.message == (
+        "submissions/loop is a symbolic link to a folder that holds it")
+
+
+def test_links_that_loop_are_refused(kit_copy):
+    kit = kit_copy("iris")
+    (kit / "data" / "a.csv").symlink_to("b.csv")
+    (kit / "data" / "b.csv").symlink_to("a.csv")
+
+    with pytest.raises(InvalidKit, match=r"^data/a\.csv is a symbolic link that loops$"):
+        services.problem_import_ramp_kit(path=kit, name="linked")
+
+
+def test_a_link_inside_the_kit_is_copied_as_the_file_it_points_to(kit_copy, storage_dir):
+    kit = kit_copy("iris")
+    (kit / "submissions" / "linked").mkdir()
+    (kit / "submissions" / "linked" / "estimator.py").symlink_to(
+        "../starting_kit/estimator.py")
+
+    problem = services.problem_import_ramp_kit(path=kit, name="linked")
+
+    copied = storage_dir / problem.storage_dir / "kit" / "submissions" / "linked" / "estimator.py"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (kit / "submissions" / "starting_kit" / "estimator.py"
+                                   ).read_bytes()
