@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -44,7 +45,7 @@ def execute_fold_run(fold_run_id: int) -> None:
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f"fold-{fold_run_id}-",
                                         dir=backend.workdir_parent()))
-        prepare_workdir(spec, workdir)
+        prepare_workdir(spec, workdir, link_inputs=backend.inputs_read_only)
         limits = limits_from(spec.limits)
         result = backend.run(
             workdir, limits,
@@ -88,14 +89,22 @@ def limits_from(limits: dict) -> Limits:
     )
 
 
-def prepare_workdir(spec: services.FoldRunSpec, workdir: Path) -> None:
+def prepare_workdir(spec: services.FoldRunSpec, workdir: Path, *,
+                    link_inputs: bool = False) -> None:
+    """Lay out the fold's work dir. ``link_inputs`` hard-links the data files
+    from the prepared problem instead of copying them: only for a sandbox that
+    mounts them read-only, since a write through a link would change them for
+    every later fold."""
     for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, layout.TMP_DIR):
         (workdir / sub).mkdir()
     prepared = spec.prepared_dir
     shutil.copyfile(prepared / "kit" / "problem.py", workdir / layout.PROBLEM_FILE)
     for name, target in (("X_train.pkl", layout.X_TRAIN), ("y_train.pkl", layout.Y_TRAIN),
                          ("X_test.pkl", layout.X_TEST)):
-        _link_or_copy(prepared / "sandbox" / name, workdir / target)
+        if link_inputs:
+            _link_or_copy(prepared / "sandbox" / name, workdir / target)
+        else:
+            shutil.copyfile(prepared / "sandbox" / name, workdir / target)
     train_is, valid_is = load_folds(prepared)[spec.fold_index]
     np.savez(workdir / layout.FOLD, train_is=train_is, valid_is=valid_is)
     for name, digest in spec.files.items():
@@ -147,6 +156,17 @@ def _load_predictions(path: Path, max_bytes: int) -> np.ndarray | str:
     return arr
 
 
+def _signal_name(exit_code: int | None) -> str:
+    """SIGKILL for -9 (a local child) or 137 (a shell's or container's code)."""
+    if exit_code is None:
+        return ""
+    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 160 else 0
+    try:
+        return signal.Signals(number).name if number else ""
+    except ValueError:
+        return ""
+
+
 def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResult,
                  limits: Limits) -> services.FoldOutcome:
     k = spec.fold_index
@@ -170,8 +190,11 @@ def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResul
         }[result.terminated]
         return outcome
     harness = _read_result(workdir) or {}
-    for name in ("train_time", "valid_time", "test_time"):
-        setattr(outcome, name, _seconds(harness.get(name)))
+    steps = [_seconds(harness.get(name)) for name in ("train_time", "valid_time", "test_time")]
+    # The step timings come from inside the sandbox, where the submission can
+    # rewrite them: keep them only if they fit in the wall time measured outside.
+    if None not in steps and sum(steps) <= result.wall_time + 0.05:
+        outcome.train_time, outcome.valid_time, outcome.test_time = steps
     if harness.get("status") == "error" and result.exit_code == EXIT_SUBMISSION_ERROR:
         error_type = str(harness.get("error_type", "Error"))[:200]
         if error_type == "MemoryError":
@@ -186,6 +209,9 @@ def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResul
         if result.exit_code == 0:
             outcome.error = (f"the submission's process ended before writing its predictions "
                              f"in fold {k} (did the code call sys.exit()?)")
+        elif _signal_name(result.exit_code):
+            outcome.error = (f"the submission's process was killed by "
+                             f"{_signal_name(result.exit_code)} in fold {k}")
         else:
             outcome.error = (f"the submission's process exited with code {result.exit_code} "
                              f"in fold {k}")

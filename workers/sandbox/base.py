@@ -66,6 +66,9 @@ Heartbeat = Callable[[], None]
 
 class SandboxBackend(Protocol):
     name: str
+    # Whether the fold's input files are mounted read-only (so they may be
+    # hard links to the prepared problem's files).
+    inputs_read_only: bool
 
     def warm_up(self) -> None:
         """Get ready for the first fold (or raise SandboxFailure saying what is missing)."""

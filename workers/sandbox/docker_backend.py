@@ -179,6 +179,7 @@ class _Interrupted(BaseException):
 
 class DockerSandbox:
     name = "docker"
+    inputs_read_only = True
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
                  heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05) -> None:
@@ -296,7 +297,7 @@ class DockerSandbox:
                     last_beat = now
                 try:
                     exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]
-                except requests.exceptions.ConnectionError:
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
                     continue  # still running (the wait timed out)
                 except docker.errors.NotFound as exc:
                     raise SandboxFailure("the fold's container disappeared") from exc

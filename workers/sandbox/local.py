@@ -114,6 +114,9 @@ class _ForkServer:
                 "--proc", "/proc", "--dev", "/dev",
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                 "--bind", str(root), str(root),
+                # The root itself (a tmpfs holding the mount points) read-only
+                # too: nothing may persist there from one fold to the next.
+                "--remount-ro", "/",
                 "--chdir", "/",
                 "--", *command,
             ]
@@ -178,6 +181,7 @@ class _ForkServer:
 
 class LocalSandbox:
     name = "local"
+    inputs_read_only = False
     # One fork server per worker process, started on first use.
     _server: _ForkServer | None = None
     _bwrap: bool | None = None
