@@ -107,7 +107,8 @@ def run_fold(prepared_iris, sandbox_root, worker_secrets):
         backend = get_backend(backend_name, heartbeat_interval_s=1.0, work_dir=sandbox_root)
         spec = services.FoldRunSpec(
             fold_run_id=1, evaluation_id=1, fold_index=0, attempt=1,
-            prepared_dir=prepared_iris, files={"estimator.py": storage.blob_put(disguise(source).encode())},
+            prepared_dir=prepared_iris,
+            files={"estimator.py": storage.blob_put(disguise(source).encode())},
             limits={}, n_train=120, n_test=30, prediction_shape=[3],
         )
         limits = Limits(**{"wall_time_s": 8, "memory_mb": 400, "cpus": 1.0,
