@@ -36,48 +36,129 @@ def _database_url() -> str:
     return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker, _storage):
-    """A real `celery worker` process (plus beat, for the reaper) on the test database."""
-    broker = settings.CELERY_BROKER_URL
-    if not broker.startswith("redis://"):
-        pytest.fail("integration tests need Redis: set CELERY_BROKER_URL=redis://...")
-    import redis
+def docker_unavailable() -> str | None:
+    """Why the Docker sandbox cannot run on this machine, or None."""
+    if not shutil.which("docker"):
+        return "no docker client"
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        return "no Docker daemon (start dockerd)"
+    from workers.sandbox.image import runtime_image
 
-    redis.Redis.from_url(broker).flushdb()  # no messages left from an earlier run
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": broker,
-        "DATARUN_HOME": str(_storage),
-        "DATARUN_STORAGE_DIR": str(settings.DATARUN_STORAGE_DIR),
-        "DATARUN_WORK_DIR": str(settings.DATARUN_WORK_DIR),
-        "DATARUN_REAPER_INTERVAL": "1",
-        "DATARUN_HEARTBEAT_INTERVAL": "0.5",
-        "DATARUN_HEARTBEAT_TIMEOUT": "4",
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = open(_storage / "worker.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-B", "-Q",
-         "sandbox,scoring", "-c", "2", "-l", "INFO", "-n", "test@%h",
-         "-s", str(_storage / "beat-schedule")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while "ready." not in (_storage / "worker.log").read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail("the Celery worker did not start:\n"
-                        + (_storage / "worker.log").read_text()[-3000:])
-        time.sleep(0.2)
-    proc.env = env
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    image = runtime_image()
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        return f"runtime image {image} missing: python3 deploy/runtime/build.py --offline"
+    return None
+
+
+class Workers:
+    """The one real Celery worker (plus beat) of the session, on the test
+    database and the Redis broker, restarted when a test needs another sandbox
+    backend. Only one runs at a time: they would share the queues."""
+
+    def __init__(self, storage: Path):
+        self.storage = storage
+        self.proc: subprocess.Popen | None = None
+        self.sandbox: str | None = None
+        self.log = None
+        self.starts = 0
+
+    def env(self, sandbox: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DATARUN_HOME": str(self.storage),
+            "DATARUN_STORAGE_DIR": str(settings.DATARUN_STORAGE_DIR),
+            "DATARUN_WORK_DIR": str(settings.DATARUN_WORK_DIR),
+            "DATARUN_SANDBOX": sandbox,
+            "DATARUN_REAPER_INTERVAL": "1",
+            "DATARUN_HEARTBEAT_INTERVAL": "0.5",
+            "DATARUN_HEARTBEAT_TIMEOUT": "4",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def use(self, sandbox: str) -> subprocess.Popen:
+        if self.proc is not None and self.proc.poll() is None and self.sandbox == sandbox:
+            return self.proc
+        self.stop()
+        return self.start(sandbox)
+
+    def start(self, sandbox: str) -> subprocess.Popen:
+        broker = settings.CELERY_BROKER_URL
+        if not broker.startswith("redis://"):
+            pytest.fail("integration tests need Redis: set CELERY_BROKER_URL=redis://...")
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()  # no messages left from an earlier worker
+        self.starts += 1
+        log_path = self.storage / f"worker-{self.starts}-{sandbox}.log"
+        self.log = open(log_path, "w")
+        env = self.env(sandbox)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-B", "-Q",
+             "sandbox,scoring", "-c", "2", "-l", "INFO", "-n", "test@%h",
+             "-s", str(self.storage / "beat-schedule")],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while "ready." not in log_path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker ({sandbox} sandbox) did not start:\n"
+                            + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        proc.env = env
+        proc.log_path = log_path
+        self.proc, self.sandbox = proc, sandbox
+        return proc
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def _workers(django_db_setup, django_db_blocker, _storage):
+    workers = Workers(_storage)
+    yield workers
+    workers.stop()
+
+
+@pytest.fixture
+def celery_worker_process(_workers):
+    """A real `celery worker -B` process running folds in the local sandbox."""
+    return _workers.use("local")
+
+
+@pytest.fixture(scope="session", params=["local", "docker"])
+def sandbox_kind(request) -> str:
+    # Session scope makes pytest run all tests of one backend together.
+    return request.param
+
+
+@pytest.fixture
+def sandbox_worker(sandbox_kind, _workers):
+    """A real worker for each sandbox backend (the Docker one needs dockerd and
+    the runtime image; in CI a skip fails the run)."""
+    if sandbox_kind == "docker" and (reason := docker_unavailable()):
+        pytest.skip(reason)
+    return _workers.use(sandbox_kind)
+
+
+@pytest.fixture
+def docker_worker(_workers):
+    """A real worker running folds in the Docker sandbox."""
+    if reason := docker_unavailable():
+        pytest.skip(reason)
+    return _workers.use("docker")
 
 
 @pytest.fixture

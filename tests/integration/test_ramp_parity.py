@@ -34,7 +34,8 @@ def ramp_test_scores(kit_dir: Path, submission: str):
 
 
 @pytest.mark.parametrize(("kit", "submission"), CASES)
-def test_scores_equal_ramp_test(celery_worker_process, kit_copy, kit, submission):
+def test_scores_equal_ramp_test(sandbox_worker, sandbox_kind, kit_copy, kit, submission):
+    """Under either sandbox backend: identical to ramp-test, so to each other."""
     kit_dir = kit_copy(kit)
     make_event(kit_dir, kit)
     client = participant()
@@ -53,6 +54,17 @@ def test_scores_equal_ramp_test(celery_worker_process, kit_copy, kit, submission
     detail = admin_client.get(f"/api/v1/submissions/{created['id']}/").json()
 
     assert len(detail["folds"]) == len(ref_folds)
+    for fold in detail["folds"]:
+        # What each fold's record shows: its resources, its isolation, its image.
+        assert fold["wall_time"] > 0 and fold["cpu_time"] > 0
+        assert fold["peak_memory"] > 10 * 2**20
+        if sandbox_kind == "docker":
+            assert fold["isolation"].startswith("docker (no network")
+            assert fold["runtime_image"].startswith("datarun-runtime:")
+            assert "@sha256:" in fold["runtime_image"]
+        else:
+            assert fold["isolation"].startswith(("bubblewrap", "process"))
+            assert fold["runtime_image"] == ""
     for fold, ref in zip(detail["folds"], ref_folds, strict=True):
         for score_name in ref.columns.drop("time"):
             for step in ("train", "valid", "test"):

@@ -29,7 +29,11 @@ def busy_pool_processes(worker: psutil.Process) -> list[psutil.Process]:
     for p in worker.children(recursive=True):
         try:
             if "workers.harness.forkserver" in " ".join(p.cmdline()) and p.children():
-                busy.append(p.parent())
+                # Up past bubblewrap's processes, if any, to the pool process.
+                pool = p.parent()
+                while "celery" not in " ".join(pool.cmdline()):
+                    pool = pool.parent()
+                busy.append(pool)
         except psutil.NoSuchProcess:
             continue
     return busy

@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from datarun import ramp_kits, scoring, services, storage
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, docker_unavailable
 from workers.fold_runner import prepare_workdir, read_outcome
 from workers.sandbox import Limits, SandboxResult, get_backend
 
@@ -28,18 +28,7 @@ SECRET_KEY = "s3cret-key-the-sandbox-must-never-see-0123456789"
 DATABASE_URL = "postgres://datarun:db-password-never-in-sandbox@db.internal:5432/datarun"
 
 
-def docker_ready() -> str | None:
-    """Why the Docker backend cannot run here, or None."""
-    if not shutil.which("docker"):
-        return "no docker client"
-    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        return "no Docker daemon (start dockerd)"
-    from workers.sandbox.image import runtime_image
-
-    image = runtime_image()
-    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
-        return f"runtime image {image} missing: python3 deploy/runtime/build.py --offline"
-    return None
+docker_ready = docker_unavailable
 
 
 def local_ready() -> str | None:
