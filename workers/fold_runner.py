@@ -69,7 +69,7 @@ def execute_fold_run(fold_run_id: int) -> None:
         )
     finally:
         if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            backend.cleanup(workdir)
     services.fold_run_finish(spec=spec, outcome=outcome)
 
 

@@ -78,6 +78,10 @@ class SandboxBackend(Protocol):
         """The directory fold work dirs must be made in."""
         ...
 
+    def cleanup(self, workdir: Path) -> None:
+        """Remove a fold's work dir, whatever the submission left in it."""
+        ...
+
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
         """Run the harness on ``workdir``; call ``heartbeat`` every few seconds."""
         ...

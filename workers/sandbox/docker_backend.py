@@ -14,6 +14,7 @@ ends, when the worker is told to stop, and (for a worker killed outright) by
 """
 import logging
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -213,6 +214,16 @@ class DockerSandbox:
     def warm_up(self) -> None:
         self.image_ref()
 
+    def cleanup(self, workdir: Path) -> None:
+        """Remove ``workdir``, with the sandbox user's help for what it left."""
+        shutil.rmtree(workdir, ignore_errors=True)
+        if workdir.exists() and (workdir / layout.OUTPUT_DIR).exists():
+            try:
+                remove_as_sandbox_user(self.image, workdir / layout.OUTPUT_DIR)
+            except Exception:  # noqa: BLE001 - logged; a leftover dir is not fatal
+                logger.exception("could not empty %s", workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
+
     def workdir_parent(self) -> Path:
         # With a containerised worker this directory must have the same path
         # on the host: the daemon mounts fold dirs by host path.
@@ -332,6 +343,16 @@ class DockerSandbox:
             stderr=stderr,
             logs_truncated=cut_out or cut_err,
         )
+
+
+def remove_as_sandbox_user(image: str, path: Path) -> None:
+    """Empty a fold's output dir the worker cannot (a worker that is not root
+    cannot delete what the sandbox's user made read-only in there)."""
+    docker_client().containers.run(
+        image, entrypoint=["/bin/sh", "-c", "chmod -R u+rwx /out; rm -rf /out/* /out/.[!.]*"],
+        user=f"{SANDBOX_UID}:{SANDBOX_UID}", network_mode="none", remove=True,
+        volumes={str(path): {"bind": "/out", "mode": "rw"}}, labels={LABEL_NODE: node_name()},
+    )
 
 
 def _install_stop_handler():

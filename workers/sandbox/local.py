@@ -218,6 +218,9 @@ class LocalSandbox:
     def warm_up(self) -> None:
         self._fork_server()
 
+    def cleanup(self, workdir: Path) -> None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
     def workdir_parent(self) -> Path:
         """Where fold work dirs go: the only place the fork server can write."""
         return self._fork_server().root
