@@ -147,6 +147,9 @@ def run(workdir: Path) -> dict:
 def main(workdir: str | os.PathLike) -> int:
     """Run the harness and write result.json; returns the process exit code."""
     workdir = Path(workdir)
+    # Wall-clock stamps (same clock inside and outside a container), for
+    # bench/sandbox.py's start-up and wind-down figures; informational only.
+    started = time.time()
     try:
         result = run(workdir)
         code = EXIT_OK
@@ -163,6 +166,8 @@ def main(workdir: str | os.PathLike) -> int:
         result = {"status": "error", "step": "run", "error_type": "MemoryError",
                   "message": "out of memory", "traceback": ""}
         code = EXIT_SUBMISSION_ERROR
+    result["harness_started"] = started
+    result["harness_ended"] = time.time()
     with open(workdir / layout.RESULT, "w") as f:
         json.dump(result, f)
     sys.stdout.flush()
