@@ -233,7 +233,7 @@ def test_read_outcome_does_not_trust_a_result_json_that_is_not_json(workdir):
 
 def test_read_outcome_reports_a_crash_with_its_exit_code_and_stderr(workdir):
     outcome = read_outcome(_spec(), workdir, _result(-11, stderr="Segmentation fault"), LIMITS)
-    assert outcome.error == "the submission's process exited with code -11 in fold 2"
+    assert outcome.error == "the submission's process was killed by SIGSEGV in fold 2"
     assert outcome.error_traceback == "Segmentation fault"
 
 

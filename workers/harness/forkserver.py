@@ -136,10 +136,10 @@ def _wipe_private_tmp() -> None:
     # survive into the next fold (another participant's).
     if os.environ.get("DATARUN_PRIVATE_TMP") != "1":
         return
-    # The work dirs may be bound under /tmp: those stay (the worker removes them).
-    keep = os.environ.get("DATARUN_SANDBOX_ROOT", "")
+    # What is bound under /tmp (work dirs, a checkout) stays.
+    keep = [p for p in os.environ.get("DATARUN_SANDBOX_KEEP", "").split(os.pathsep) if p]
     for entry in os.scandir("/tmp"):
-        if keep == entry.path or keep.startswith(entry.path + os.sep):
+        if any(k == entry.path or k.startswith(entry.path + os.sep) for k in keep):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):

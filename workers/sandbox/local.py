@@ -105,14 +105,19 @@ class _ForkServer:
         command = [sys.executable, "-m", "workers.harness.forkserver"]
         env = sandbox_environment()
         if bwrap:
+            binds = _system_binds()
             env["DATARUN_PRIVATE_TMP"] = "1"
-            env["DATARUN_SANDBOX_ROOT"] = str(root)
+            # Paths bound into the sandbox, which the /tmp wipe must not touch
+            # when they lie under /tmp (a checkout or a work dir in /tmp).
+            env["DATARUN_SANDBOX_KEEP"] = os.pathsep.join(
+                [str(root)] + [binds[i + 2] for i, a in enumerate(binds) if a == "--ro-bind"])
             command = [
                 "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
                 "--cap-drop", "ALL", "--hostname", "sandbox",
-                *_system_binds(),
-                "--proc", "/proc", "--dev", "/dev",
+                # /tmp first: binds below it (a checkout in /tmp) go on top.
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
+                *binds,
+                "--proc", "/proc", "--dev", "/dev",
                 "--bind", str(root), str(root),
                 # The root itself (a tmpfs holding the mount points) read-only
                 # too: nothing may persist there from one fold to the next.
