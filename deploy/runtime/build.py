@@ -15,34 +15,26 @@ builds the same Dockerfile on it.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from buildtools import image_exists, run  # noqa: E402
 
 from workers.sandbox.image import (  # noqa: E402
+    BASE_PACKAGES,
+    BASE_SUITE,
     RUNTIME_DIR,
     requirements_tag,
     runtime_files,
     runtime_image,
 )
 
-SUITE = "bookworm"
-PACKAGES = ["python3", "python3-venv", "passwd", "tini"]
 BASE_REPOSITORY = "datarun-runtime-base"
-
-
-def run(*cmd, **kwargs) -> subprocess.CompletedProcess:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
-
-
-def image_exists(tag: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", tag], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
 
 
 def build_offline_base(mirror: str) -> str:
@@ -56,7 +48,7 @@ def build_offline_base(mirror: str) -> str:
         sys.exit("the offline build needs debootstrap: apt-get install debootstrap")
     with tempfile.TemporaryDirectory(prefix="datarun-rootfs-", dir="/var/tmp") as tmp:
         rootfs = Path(tmp, "rootfs")
-        run("debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE,
+        run("debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", BASE_SUITE,
             rootfs, mirror)
         wheels = rootfs / "tmp" / "wheels"
         wheels.mkdir(parents=True)
@@ -104,19 +96,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offline", action="store_true",
                         help="build from Debian packages, pulling no image")
-    parser.add_argument("--mirror", default=os.environ.get("DATARUN_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
-                        help="Debian mirror for the offline build")
+    parser.add_argument("--mirror", help="Debian mirror for the offline build",
+                        default=os.environ.get("DATARUN_DEBIAN_MIRROR",
+                                               "http://deb.debian.org/debian"))
     parser.add_argument("--force", action="store_true", help="rebuild an existing tag")
     args = parser.parse_args()
     tag = runtime_image()
+    # Offline, the base is made (or found) first: deploy/web/build.py builds on it too.
+    base = build_offline_base(args.mirror) if args.offline else "python:3.11-slim-bookworm"
     if image_exists(tag) and not args.force:
         print(f"{tag} is up to date")
         return
-    if args.offline:
-        base = build_offline_base(args.mirror)
-        build(base, "--no-index")
-    else:
-        build("python:3.11-slim-bookworm", "")
+    build(base, "--no-index" if args.offline else "")
     print(f"built {tag}")
 
 

@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from buildtools import image_exists, run  # noqa: E402
 
 from workers.sandbox.image import requirements_tag  # noqa: E402
 
@@ -40,16 +43,6 @@ PIP_AS_PYTHON = (
     "platform.python_version_tuple = lambda: tuple(version.split('.')); "
     "sys.argv[0] = 'pip'; runpy.run_module('pip', run_name='__main__', alter_sys=True)"
 )
-
-
-def run(*cmd, **kwargs) -> subprocess.CompletedProcess:
-    print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
-
-
-def image_exists(tag: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", tag], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
 
 
 def image_tag() -> str:

@@ -11,6 +11,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REPOSITORY = "datarun-runtime"
 RUNTIME_DIR = "deploy/runtime"
+# The offline base image: a minimal Debian with these packages (build.py).
+BASE_SUITE = "bookworm"
+BASE_PACKAGES = ("python3", "python3-venv", "passwd", "tini")
 
 
 def runtime_files(root: Path = PROJECT_ROOT) -> list[Path]:
@@ -35,9 +38,8 @@ def runtime_image(root: Path = PROJECT_ROOT) -> str:
 
 def requirements_tag(root: Path = PROJECT_ROOT) -> str:
     """Tag of the offline base image: Debian packages plus the requirements."""
-    digest = hashlib.sha256()
-    for rel in (Path(RUNTIME_DIR, "requirements.txt"), Path(RUNTIME_DIR, "build.py")):
-        digest.update((root / rel).read_bytes() + b"\0")
+    digest = hashlib.sha256(f"{BASE_SUITE} {' '.join(BASE_PACKAGES)}\0".encode())
+    digest.update((root / RUNTIME_DIR / "requirements.txt").read_bytes())
     return digest.hexdigest()[:16]
 
 
