@@ -23,6 +23,14 @@ def participant(username: str = "alice") -> APIClient:
     return client
 
 
+def signed_up(kit_dir: Path, name: str, **limits) -> APIClient:
+    """An event on the kit ``kit_dir`` and a participant signed up to it."""
+    make_event(kit_dir, name, **limits)
+    client = participant()
+    client.post(f"/api/v1/events/{name}/signup/")
+    return client
+
+
 def submit(client: APIClient, event: str, name: str, files: dict[str, str | bytes]) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
 

@@ -3,7 +3,7 @@ and the platform keeps working afterwards."""
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.integration.helpers import make_event, participant, submit, wait_final
+from tests.integration.helpers import signed_up, submit, wait_final
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -61,10 +61,7 @@ CASES = {
 
 @pytest.fixture
 def iris_event(celery_worker_process):
-    make_event(EXAMPLES / "iris", "iris", fold_time_limit_s=3, fold_memory_limit_mb=400)
-    client = participant()
-    client.post("/api/v1/events/iris/signup/")
-    return client
+    return signed_up(EXAMPLES / "iris", "iris", fold_time_limit_s=3, fold_memory_limit_mb=400)
 
 
 @pytest.mark.parametrize("case", list(CASES))

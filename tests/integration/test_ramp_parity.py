@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from databoard.models import Event
-from tests.integration.helpers import make_event, participant, submit, wait_final
+from tests.integration.helpers import signed_up, submit, wait_final
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -37,9 +37,7 @@ def ramp_test_scores(kit_dir: Path, submission: str):
 def test_scores_equal_ramp_test(sandbox_worker, sandbox_kind, kit_copy, kit, submission):
     """Under either sandbox backend: identical to ramp-test, so to each other."""
     kit_dir = kit_copy(kit)
-    make_event(kit_dir, kit)
-    client = participant()
-    client.post(f"/api/v1/events/{kit}/signup/")
+    client = signed_up(kit_dir, kit)
     code = (kit_dir / "submissions" / submission / "estimator.py").read_text()
     created = submit(client, kit, submission, {"estimator.py": code})
     detail = wait_final(client, created["id"])
@@ -85,9 +83,7 @@ def test_scores_equal_ramp_test(sandbox_worker, sandbox_kind, kit_copy, kit, sub
 @pytest.mark.parametrize("kit", ["iris", "breast_cancer", "diabetes"])
 def test_failing_example_submission_errors(celery_worker_process, kit_copy, kit):
     kit_dir = kit_copy(kit)
-    make_event(kit_dir, kit)
-    client = participant()
-    client.post(f"/api/v1/events/{kit}/signup/")
+    client = signed_up(kit_dir, kit)
     code = (kit_dir / "submissions" / "error_in_fit" / "estimator.py").read_text()
     detail = wait_final(client, submit(client, kit, "error_in_fit",
                                        {"estimator.py": code})["id"])

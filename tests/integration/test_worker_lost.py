@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.integration.helpers import make_event, participant, submit, wait_final
+from tests.integration.helpers import signed_up, submit, wait_final
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -52,10 +52,7 @@ def kill_busy(worker: psutil.Process) -> int:
 
 @pytest.fixture
 def iris(celery_worker_process):
-    make_event(EXAMPLES / "iris", "iris")
-    client = participant()
-    client.post("/api/v1/events/iris/signup/")
-    return client
+    return signed_up(EXAMPLES / "iris", "iris")
 
 
 def test_lost_fold_is_rerun(iris, celery_worker_process):

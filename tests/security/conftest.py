@@ -28,9 +28,6 @@ SECRET_KEY = "s3cret-key-the-sandbox-must-never-see-0123456789"
 DATABASE_URL = "postgres://datarun:db-password-never-in-sandbox@db.internal:5432/datarun"
 
 
-docker_ready = docker_unavailable
-
-
 def local_ready() -> str | None:
     from workers.sandbox.local import bwrap_available
 
@@ -68,7 +65,7 @@ class Fold:
 
 @pytest.fixture(params=["docker", "local"])
 def backend_name(request) -> str:
-    reason = docker_ready() if request.param == "docker" else local_ready()
+    reason = docker_unavailable() if request.param == "docker" else local_ready()
     if reason:
         pytest.skip(reason)
     return request.param
@@ -118,15 +115,17 @@ def run_fold(prepared_iris, sandbox_root, worker_secrets):
     return run
 
 
-def stray_containers() -> list[str]:
-    out = subprocess.run(["docker", "ps", "-aq", "--filter", "label=org.datarun.node"],
+def stray_containers(*, running_only: bool = False) -> list[str]:
+    """Fold containers (any state, or only running ones) on this daemon."""
+    out = subprocess.run(["docker", "ps", "-q" if running_only else "-aq",
+                          "--filter", "label=org.datarun.node"],
                          capture_output=True, text=True)
     return out.stdout.split()
 
 
 def stray_processes(marker: str) -> list[psutil.Process]:
     found = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
+    for proc in psutil.process_iter(["cmdline"]):
         try:
             if marker in " ".join(proc.info["cmdline"] or []):
                 found.append(proc)
@@ -141,7 +140,7 @@ def nothing_left_behind(request):
     yield
     if "backend_name" not in request.fixturenames:
         return
-    if docker_ready() is None:
+    if docker_unavailable() is None:
         assert stray_containers() == [], "a fold container was left behind"
     leftovers = [p for p in stray_processes("hostile-marker") if p.pid != os.getpid()]
     assert leftovers == [], f"processes left behind: {leftovers}"

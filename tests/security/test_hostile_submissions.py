@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, docker_unavailable
 from tests.security.conftest import DATABASE_URL, SECRET_KEY
 
 PREAMBLE = """
@@ -255,9 +255,7 @@ except OSError as exc:
 
 def test_a_fork_bomb_is_stopped_at_the_time_limit(run_fold):
     # Docker only: the local backend has no process-count limit for root.
-    from tests.security.conftest import docker_ready
-
-    if reason := docker_ready():
+    if reason := docker_unavailable():
         pytest.skip(reason)
     source = hostile("""
 while True:

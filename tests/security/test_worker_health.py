@@ -4,14 +4,13 @@ worker killed mid-fold leaves no container once it is back."""
 import os
 import re
 import signal
-import subprocess
 import time
 
 import psutil
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.integration.helpers import make_event, participant, submit, wait_final
+from tests.integration.helpers import signed_up, submit, wait_final
 from tests.security.conftest import disguise, stray_containers, stray_processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -35,10 +34,7 @@ HOSTILE = {
 
 @pytest.fixture
 def iris_event(docker_worker):
-    make_event(EXAMPLES / "iris", "iris", fold_time_limit_s=5, fold_memory_limit_mb=300)
-    client = participant()
-    client.post("/api/v1/events/iris/signup/")
-    return client
+    return signed_up(EXAMPLES / "iris", "iris", fold_time_limit_s=5, fold_memory_limit_mb=300)
 
 
 def test_hostile_submissions_leave_the_worker_healthy(iris_event, docker_worker):
@@ -65,17 +61,12 @@ def wait_no_containers(timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def _fold_containers() -> list[str]:
-    return subprocess.run(["docker", "ps", "-q", "--filter", "label=org.datarun.node"],
-                          capture_output=True, text=True).stdout.split()
-
-
 def test_a_worker_killed_mid_fold_leaves_no_container_once_restarted(
         iris_event, docker_worker, _workers):
     created = submit(iris_event, "iris", "sleeper", {"estimator.py": disguise(
         "import time\ntime.sleep(10**6)\n")})
     deadline = time.monotonic() + 60
-    while not _fold_containers():
+    while not stray_containers(running_only=True):
         assert time.monotonic() < deadline, "no fold container started"
         time.sleep(0.1)
     # The whole worker dies at once: no finally clause runs anywhere.
@@ -86,7 +77,7 @@ def test_a_worker_killed_mid_fold_leaves_no_container_once_restarted(
         except ProcessLookupError:
             pass
     docker_worker.wait()
-    assert _fold_containers() != []  # orphaned, still running
+    assert stray_containers(running_only=True) != []  # orphaned, still running
 
     _workers.use("docker")  # the same node name starts again
     assert stray_containers() == []

@@ -379,14 +379,14 @@ def _kill(container) -> None:
 
 
 def _remove(container) -> None:
+    import docker.errors
+
     for attempt in range(3):
         try:
             container.remove(force=True)
             return
-        except Exception as exc:  # noqa: BLE001 - retried, then logged
-            import docker.errors
-
-            if isinstance(exc, docker.errors.NotFound):
-                return
+        except docker.errors.NotFound:
+            return
+        except Exception:  # noqa: BLE001 - retried, then logged
             time.sleep(0.2 * (attempt + 1))
     logger.error("could not remove fold container %s", container.id[:12])
