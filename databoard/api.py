@@ -6,13 +6,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from databoard import selectors, services
-from databoard.models import Event, Submission
+from databoard import permissions, selectors, services
+from databoard.models import Event, Submission, Team
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
 from datarun.api.uploads import SubmissionUploadParser
-from datarun.errors import InvalidSubmission, NotFound
+from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
 
 class HealthApi(APIView):
@@ -33,44 +33,163 @@ class EventListApi(APIView):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Event
-            fields = ["name", "title", "problem_name", "opens_at", "closes_at"]
+            fields = ["name", "title", "problem_name", "opens_at", "public_opens_at",
+                      "closes_at"]
 
     def get(self, request):
-        events = [e for e in Event.objects.all() if e.is_public or e.is_admin(request.user)]
+        events = [e for e in Event.objects.all() if permissions.can_view_event(e, request.user)]
         return Response(self.OutputSerializer(events, many=True).data)
 
 
+def _event_out(event: Event, user) -> dict:
+    data = EventListApi.OutputSerializer(event).data
+    data["description"] = event.description
+    data["problem"] = datarun_selectors.problem_summary(event.problem_name)
+    data["limits"] = {**datarun_services.default_limits(), **services.event_limits(event)}
+    data["rules"] = {
+        "min_submission_interval_s": event.min_submission_interval_s,
+        "max_submissions_per_day": event.max_submissions_per_day,
+        "is_competitive": event.is_competitive,
+        "leaderboard_kind": event.leaderboard_kind,
+        "signup_requires_approval": event.signup_requires_approval,
+        "max_team_size": event.max_team_size,
+    }
+    team = services.team_of(event=event, user=user)
+    data["my_team"] = _team_out(team) if team else None
+    data["is_admin"] = event.is_admin(user)
+    return data
+
+
 class EventDetailApi(APIView):
+    """``GET``: the event, its problem, rules and limits. ``PATCH`` (event
+    admins): change rules, dates and limits."""
+
     permission_classes = [AllowAny]
+
+    class UpdateSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Event
+            fields = list(services.events.EDITABLE_FIELDS)
+            extra_kwargs = {f: {"required": False} for f in fields}
 
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
-        data = EventListApi.OutputSerializer(event).data
-        data["description"] = event.description
-        data["problem"] = datarun_selectors.problem_summary(event.problem_name)
-        data["limits"] = {**datarun_services.default_limits(),
-                          **services.event_limits(event)}
-        return Response(data)
+        return Response(_event_out(event, request.user))
+
+    def patch(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        serializer = self.UpdateSerializer(event, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        event = services.event_update(event=event, user=request.user,
+                                      **serializer.validated_data)
+        return Response(_event_out(event, request.user))
+
+
+def _team_out(team: Team) -> dict:
+    return {"id": team.id, "name": team.name, "approved": team.approved,
+            "members": [m.user.username for m in team.memberships.select_related("user")],
+            "selected_submission": team.selected_submission_id}
 
 
 class EventSignupApi(APIView):
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
-        event_team = services.event_signup(event=event, user=request.user)
-        return Response({"event": event.name, "team": event_team.team.name,
-                         "approved": event_team.approved}, status=201)
+        team = services.event_signup(event=event, user=request.user)
+        return Response({"event": event.name, "team": team.name,
+                         "approved": team.approved}, status=201)
+
+
+class MyTeamApi(APIView):
+    """``GET`` your team in the event; ``PATCH {"name": ...}`` renames it."""
+
+    def get(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        team = services.team_of(event=event, user=request.user)
+        if team is None:
+            raise NotFound(f"you are in no team in {event.name}")
+        return Response(_team_out(team))
+
+    def patch(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        team = services.team_of(event=event, user=request.user)
+        if team is None:
+            raise NotFound(f"you are in no team in {event.name}")
+        team = services.team_rename(team=team, user=request.user,
+                                    name=str(request.data.get("name", "")))
+        return Response(_team_out(team))
+
+
+class TeamInviteApi(APIView):
+    def post(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        team = services.team_get(event=event, user=request.user)
+        invitation = services.team_invite(team=team, user=request.user,
+                                          username=str(request.data.get("username", "")))
+        return Response({"id": invitation.id, "team": team.name,
+                         "user": invitation.user.username}, status=201)
+
+
+class TeamLeaveApi(APIView):
+    def post(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        services.team_leave(event=event, user=request.user)
+        return Response(status=204)
+
+
+class InvitationListApi(APIView):
+    def get(self, request):
+        return Response([
+            {"id": i.id, "event": i.team.event.name, "team": i.team.name,
+             "invited_by": i.invited_by.username, "created_at": i.created_at}
+            for i in request.user.team_invitations.select_related("team__event", "invited_by")
+        ])
+
+
+class InvitationAcceptApi(APIView):
+    def post(self, request, pk):
+        team = services.invitation_accept(invitation_id=pk, user=request.user)
+        return Response(_team_out(team))
+
+
+class InvitationDeclineApi(APIView):
+    def post(self, request, pk):
+        services.invitation_decline(invitation_id=pk, user=request.user)
+        return Response(status=204)
+
+
+class EventTeamsApi(APIView):
+    """Event admins: every team and its sign-up state."""
+
+    def get(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        if not event.is_admin(request.user):
+            raise PermissionDenied(f"only an admin of {event.name} lists its teams")
+        return Response([_team_out(t) for t in event.teams.all()])
+
+
+class TeamApproveApi(APIView):
+    def post(self, request, pk):
+        return Response(_team_out(services.signup_approve(team_id=pk, user=request.user)))
+
+
+class TeamRejectApi(APIView):
+    def post(self, request, pk):
+        services.signup_reject(team_id=pk, user=request.user)
+        return Response(status=204)
 
 
 def _submission_out(submission: Submission, evaluation: dict, user) -> dict:
-    evaluation = selectors.without_test_scores(evaluation, event=submission.event_team.event,
+    evaluation = selectors.without_test_scores(evaluation, event=submission.team.event,
                                                user=user)
     return {
         "id": submission.id, "name": submission.name,
-        "event": submission.event_team.event.name, "team": submission.event_team.team.name,
+        "event": submission.team.event.name, "team": submission.team.name,
         "submitted_by": submission.submitted_by.username,
         "submitted_at": submission.created_at,
         **{k: v for k, v in evaluation.items() if k not in ("id", "created_at")},
         "evaluation_id": submission.evaluation_id,
+        "previous_evaluation_ids": submission.previous_evaluation_ids,
+        "contributivity": submission.contributivity,
     }
 
 
@@ -139,23 +258,70 @@ class SubmissionListApi(APIView):
 
 class SubmissionDetailApi(APIView):
     def get(self, request, pk):
-        submission = Submission.objects.select_related(
-            "event_team__event", "event_team__team", "submitted_by"
-        ).filter(pk=pk).first()
-        if submission is None or not selectors.submission_visible_to(
-            submission=submission, user=request.user
-        ):
-            raise NotFound(f"no submission {pk} of yours")
+        submission = services.submission_get(submission_id=pk, user=request.user)
+        detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
+        out = _submission_out(submission, detail, request.user)
+        if detail["state"] == "queued":
+            out["queue_position"] = datarun_selectors.queue_positions(
+                [submission.evaluation_id]).get(submission.evaluation_id)
+        return Response(out)
+
+
+class SubmissionCodeApi(APIView):
+    """The submission's files: your team's; any approved participant's in the
+    collaborative phase (after the event's public opening)."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request, pk):
+        submission = Submission.objects.select_related("team__event").filter(id=pk).first()
+        if submission is None or not permissions.can_read_code(submission, request.user):
+            raise NotFound(f"no submission {pk} whose code you may read")
+        files = datarun_selectors.evaluation_files(submission.evaluation_id)
+        return Response({"id": submission.id, "team": submission.team.name,
+                         "files": {n: d.decode("utf-8", errors="replace")
+                                   for n, d in files.items()}})
+
+
+class SubmissionSelectApi(APIView):
+    def post(self, request, pk):
+        submission = services.submission_select(submission_id=pk, user=request.user)
+        return Response({"id": submission.id, "selected": True})
+
+
+class SubmissionRerunApi(APIView):
+    def post(self, request, pk):
+        submission = services.submission_rerun(submission_id=pk, user=request.user)
+        detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
+        return Response(_submission_out(submission, detail, request.user), status=202)
+
+
+class SubmissionCancelApi(APIView):
+    def post(self, request, pk):
+        submission = services.submission_cancel(submission_id=pk, user=request.user)
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
         return Response(_submission_out(submission, detail, request.user))
 
 
+class EventRerunFailedApi(APIView):
+    def post(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        rerun = services.submissions_rerun_failed(event=event, user=request.user)
+        return Response({"rerun": [s.id for s in rerun]}, status=202)
+
+
 class LeaderboardApi(APIView):
+    """``?board=public|private|competition`` and ``?kind=bagged|mean``."""
+
     permission_classes = [AllowAny]
 
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
-        kind = request.query_params.get("kind", "bagged")
-        if kind not in ("bagged", "mean"):
-            raise InvalidSubmission("kind must be 'bagged' or 'mean'")
-        return Response(selectors.leaderboard_rows(event=event, user=request.user, kind=kind))
+        kind = request.query_params.get("kind") or None
+        if kind not in (None, "bagged", "mean"):
+            raise ApplicationError("kind must be 'bagged' or 'mean'")
+        board = request.query_params.get("board", "public")
+        if board not in selectors.LEADERBOARDS:
+            raise ApplicationError("board must be 'public', 'private' or 'competition'")
+        return Response(selectors.leaderboard_rows(event=event, user=request.user, kind=kind,
+                                                   board=board))

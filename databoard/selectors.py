@@ -1,33 +1,34 @@
-"""Reads on the databoard side: submissions and leaderboards."""
+"""Reads on the databoard side: submissions, leaderboards, the score history."""
+from databoard import permissions
 from databoard.models import Event, Submission
 from datarun import selectors as datarun_selectors
+from datarun.errors import PermissionDenied
+
+LEADERBOARDS = ("public", "private", "competition")
 
 
 def submissions_of_user(*, user, event: Event | None = None):
-    qs = Submission.objects.filter(event_team__team__members=user).select_related(
-        "event_team__event", "event_team__team", "submitted_by"
+    qs = Submission.objects.filter(team__memberships__user=user).select_related(
+        "team__event", "submitted_by"
     )
     if event is not None:
-        qs = qs.filter(event_team__event=event)
+        qs = qs.filter(team__event=event)
     return qs
 
 
-def submission_visible_to(*, submission: Submission, user) -> bool:
-    return bool(
-        submission.event_team.team.members.filter(id=user.id).exists()
-        or submission.event_team.event.is_admin(user)
-    )
-
-
 def without_test_scores(evaluation: dict, *, event: Event, user) -> dict:
-    """The evaluation as ``user`` may see it: test scores are for event admins."""
-    if event.is_admin(user):
+    """The evaluation as ``user`` may see it: test scores are private until
+    the event closes (event admins see them always)."""
+    if permissions.can_see_private_scores(event, user):
         return evaluation
     for by_step in evaluation.get("scores", {}).values():
         by_step.pop("test", None)
     for fold in evaluation.get("folds", []):
         for by_step in fold["scores"].values():
             by_step.pop("test", None)
+        fold["test_time"] = None
+    if "test_time" in evaluation:
+        evaluation["test_time"] = None
     return evaluation
 
 
@@ -38,17 +39,20 @@ def _sort_key(value, lower_is_better: bool):
     return (0, value if lower_is_better else -value)
 
 
-def leaderboard_rows(*, event: Event, user, kind: str = "bagged") -> dict:
-    """Scored submissions ranked by the official validation score.
+def _rank(rows: list[dict], official: dict | None, step: str, kind: str) -> list[dict]:
+    if official:
+        rows.sort(key=lambda r: (
+            _sort_key(r["scores"][official["name"]][step].get(kind),
+                      official["is_lower_the_better"]),
+            r["submitted_at"],
+        ))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return rows
 
-    Validation scores are public; test scores only reach event admins.
-    ``kind`` is "bagged" (RAMP's default) or "mean" (mean over folds).
-    """
-    score_types = datarun_selectors.score_types_for(event.problem_name)
-    show_test = event.is_admin(user)
-    submissions = list(
-        Submission.objects.filter(event_team__event=event).select_related("event_team__team")
-    )
+
+def _rows(event: Event, submissions: list[Submission], score_types: list[dict],
+          steps: tuple[str, ...]) -> list[dict]:
     summaries = datarun_selectors.evaluation_summaries([s.evaluation_id for s in submissions])
     rows = []
     for sub in submissions:
@@ -58,23 +62,91 @@ def leaderboard_rows(*, event: Event, user, kind: str = "bagged") -> dict:
         scores = {}
         for st in score_types:
             by_step = summary["scores"].get(st["name"], {})
-            steps = ("valid", "test") if show_test else ("valid",)
             scores[st["name"]] = {step: by_step.get(step, {}) for step in steps}
         rows.append({
-            "submission_id": sub.id, "submission": sub.name, "team": sub.event_team.team.name,
+            "submission_id": sub.id, "submission": sub.name, "team": sub.team.name,
+            "team_id": sub.team_id,
             "submitted_at": sub.created_at, "scores": scores,
             "train_time": summary["train_time"], "valid_time": summary["valid_time"],
-            "test_time": summary["test_time"] if show_test else None,
+            "test_time": summary["test_time"] if "test" in steps else None,
             "cpu_time": summary["cpu_time"], "peak_memory": summary["peak_memory"],
+            "contributivity": sub.contributivity,
         })
-    if score_types:
-        official = score_types[0]
-        rows.sort(key=lambda r: (
-            _sort_key(r["scores"][official["name"]]["valid"].get(kind),
-                      official["is_lower_the_better"]),
-            r["submitted_at"],
-        ))
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank
-    return {"event": event.name, "kind": kind, "score_types": score_types,
-            "test_scores_shown": show_test, "rows": rows}
+    return rows
+
+
+def leaderboard_rows(*, event: Event, user, kind: str | None = None,
+                     board: str = "public") -> dict:
+    """Scored submissions ranked by the official score.
+
+    ``board``: "public" ranks by validation scores (everyone); "private" by
+    test scores (event admins; everyone once the event has closed);
+    "competition" keeps each team's selected submission (its best by the
+    public score when it selected none), ranked by the private score once the
+    event has closed (by the public one before), with each row's change of
+    rank from public to private. ``kind``: "bagged" (RAMP's default) or
+    "mean" over folds; the event's own kind when None.
+    """
+    kind = kind or event.leaderboard_kind
+    score_types = datarun_selectors.score_types_for(event.problem_name)
+    official = score_types[0] if score_types else None
+    private_ok = permissions.can_see_private_scores(event, user)
+    if board == "private" and not private_ok:
+        raise PermissionDenied("the private leaderboard opens when the event closes")
+    submissions = list(Submission.objects.of_event(event).select_related("team"))
+    steps = ("valid", "test") if private_ok else ("valid",)
+    rows = _rows(event, submissions, score_types, steps)
+    if board == "public":
+        rows = _rank(rows, official, "valid", kind)
+    elif board == "private":
+        rows = _rank(rows, official, "test", kind)
+    else:
+        rows = _competition(event, rows, official, kind, private_ok)
+    return {"event": event.name, "board": board, "kind": kind, "score_types": score_types,
+            "test_scores_shown": private_ok, "rows": rows}
+
+
+def _competition(event: Event, rows: list[dict], official, kind: str, private_ok: bool):
+    public_ranked = _rank(list(rows), official, "valid", kind)
+    selected = dict(event.teams.exclude(selected_submission=None)
+                    .values_list("id", "selected_submission_id"))
+    chosen: dict[int, dict] = {}
+    for row in public_ranked:  # best public first
+        team = row["team_id"]
+        if team in selected:
+            if row["submission_id"] == selected[team]:
+                chosen[team] = row
+        elif team not in chosen:
+            chosen[team] = row
+    picked = [dict(r) for r in chosen.values()]
+    public_rank = {r["submission_id"]: i for i, r in
+                   enumerate(_rank([dict(r) for r in picked], official, "valid", kind), 1)}
+    final = permissions.is_closed(event) and private_ok
+    ranked = _rank(picked, official, "test" if final else "valid", kind)
+    for row in ranked:
+        row["public_rank"] = public_rank[row["submission_id"]]
+        row["rank_change"] = row["public_rank"] - row["rank"] if final else None
+    return ranked
+
+
+def score_history(*, event: Event, user) -> dict:
+    """Every scored submission's official validation score over time, with
+    the best-so-far line (for the event's score-over-time picture)."""
+    board = leaderboard_rows(event=event, user=user, board="public")
+    official = board["score_types"][0] if board["score_types"] else None
+    if official is None:
+        return {"score": None, "points": [], "best": []}
+    name, kind = official["name"], board["kind"]
+    points = sorted(
+        ({"t": r["submitted_at"].isoformat(), "value": r["scores"][name]["valid"].get(kind),
+          "team": r["team"], "submission": r["submission"]} for r in board["rows"]),
+        key=lambda p: p["t"])
+    best, current = [], None
+    for p in points:
+        if p["value"] is None:
+            continue
+        if current is None or (p["value"] < current if official["is_lower_the_better"]
+                               else p["value"] > current):
+            current = p["value"]
+        best.append({"t": p["t"], "value": current})
+    return {"score": official, "kind": kind, "points": points, "best": best}

@@ -108,3 +108,69 @@ def evaluation_summaries(evaluation_ids) -> dict[int, dict]:
         e.id: {**evaluation_summary(e, fold_runs[e.id]), "scores": scores.get(e.id, {})}
         for e in evaluations
     }
+
+
+def evaluation_states(evaluation_ids) -> dict[int, dict]:
+    """State and error kind of many evaluations (one query)."""
+    return {
+        row["id"]: row for row in Evaluation.objects.filter(id__in=evaluation_ids).values(
+            "id", "state", "error_kind", "created_at")
+    }
+
+
+def queue_positions(evaluation_ids) -> dict[int, int]:
+    """For queued evaluations: how many fold runs of other evaluations are
+    queued ahead of their first queued fold (the sandbox queue is shared)."""
+    from django.db.models import Min
+
+    firsts = dict(
+        FoldRun.objects.filter(evaluation_id__in=evaluation_ids, state="queued")
+        .values("evaluation_id").annotate(first=Min("queued_at"))
+        .values_list("evaluation_id", "first")
+    )
+    out = {}
+    for evaluation_id, first in firsts.items():
+        out[evaluation_id] = FoldRun.objects.filter(
+            state="queued", queued_at__lt=first).exclude(evaluation_id=evaluation_id).count()
+    return out
+
+
+def evaluation_files(evaluation_id: int) -> dict[str, bytes]:
+    """The submitted files of an evaluation, by name."""
+    from datarun import storage
+
+    evaluation = Evaluation.objects.get(id=evaluation_id)
+    return {name: storage.blob_get(digest) for name, digest in sorted(evaluation.files.items())}
+
+
+def starting_kit_files(problem_name: str) -> dict[str, bytes]:
+    """What a participant downloads: problem.py, the README and notebooks, the
+    starting kit's files and the training data (never the test data)."""
+    from datarun import storage
+
+    problem = Problem.objects.get(name=problem_name)
+    kit = storage.resolve(problem.storage_dir) / "kit"
+    out = {}
+    for path in sorted(kit.rglob("*")):
+        relative = path.relative_to(kit).as_posix()
+        if not path.is_file():
+            continue
+        top = relative.split("/")[0]
+        if (relative.startswith("submissions/starting_kit/")
+                or (top == relative and not relative.startswith("."))
+                or (top == "data" and path.name.startswith("train"))):
+            out[f"{problem.name}/{relative}"] = path.read_bytes()
+    return out
+
+
+def running_fold_runs() -> list[dict]:
+    """Folds running now, for the organiser's queue page."""
+    return list(
+        FoldRun.objects.filter(state="running").order_by("started_at").values(
+            "id", "evaluation_id", "fold_index", "attempt", "worker_host", "started_at",
+            "heartbeat_at")
+    )
+
+
+def queued_fold_runs_count() -> int:
+    return FoldRun.objects.filter(state="queued").count()

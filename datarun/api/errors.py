@@ -24,7 +24,17 @@ def _first_message(detail) -> str:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        response = Response(_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        retry_at = exc.extra.get("next_allowed_at")
+        if retry_at:
+            # Seconds until a refused submission would be accepted.
+            from datetime import datetime
+
+            from django.utils import timezone
+
+            wait = datetime.fromisoformat(retry_at) - timezone.now()
+            response["Retry-After"] = str(max(1, int(wait.total_seconds()) + 1))
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -5,7 +5,9 @@ the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
 from datarun.services.evaluations import (
     default_limits,
+    evaluation_cancel,
     evaluation_create,
+    evaluation_rerun,
     validate_submission_files,
 )
 from datarun.services.fold_runs import (
@@ -23,7 +25,9 @@ __all__ = [
     "FoldOutcome",
     "FoldRunSpec",
     "default_limits",
+    "evaluation_cancel",
     "evaluation_create",
+    "evaluation_rerun",
     "evaluation_score",
     "fold_run_claim",
     "fold_run_finish",

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from datarun import storage, submission_files
 from datarun.celery import app as celery_app
+from datarun.errors import InvalidTransition
 from datarun.models import (
     Evaluation,
     FoldRun,
@@ -79,3 +80,34 @@ def send_fold_task(fold_run_id: int) -> None:
 
 def send_scoring_task(evaluation_id: int) -> None:
     celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
+
+
+@transaction.atomic
+def evaluation_cancel(*, evaluation_id: int) -> Evaluation:
+    """Cancel an evaluation that has not finished; folds not started will not
+    run and a running fold's result is ignored."""
+    evaluation = Evaluation.objects.select_for_update().get(id=evaluation_id)
+    if evaluation.state in (RunState.SCORED, RunState.ERROR, RunState.CANCELLED):
+        raise InvalidTransition(f"the evaluation is already {evaluation.state}")
+    now = timezone.now()
+    evaluation.set_state(RunState.CANCELLED)
+    evaluation.finished_at = now
+    evaluation.save(update_fields=["state", "finished_at"])
+    for fold_run in evaluation.fold_runs.select_for_update().exclude(
+        state__in=[RunState.SCORED, RunState.ERROR, RunState.CANCELLED]
+    ):
+        fold_run.set_state(RunState.CANCELLED)
+        fold_run.finished_at = now
+        fold_run.save(update_fields=["state", "finished_at"])
+    return evaluation
+
+
+@transaction.atomic
+def evaluation_rerun(*, evaluation_id: int) -> Evaluation:
+    """A new evaluation of the same files with the same limits; the old one
+    stays as it was."""
+    old = Evaluation.objects.select_related("problem").get(id=evaluation_id)
+    if old.state not in (RunState.SCORED, RunState.ERROR, RunState.CANCELLED):
+        raise InvalidTransition(f"the evaluation is still {old.state}: cancel it first")
+    files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
+    return evaluation_create(problem=old.problem, files=files, limits=old.limits)

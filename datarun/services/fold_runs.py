@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datarun import ramp_kits, scoring, storage
+from datarun import ramp_kits, scoring, signals, storage
 from datarun.models import (
     Evaluation,
     EvaluationScore,
@@ -264,6 +264,8 @@ def evaluation_score(*, evaluation_id: int) -> None:
         evaluation.set_state(RunState.SCORED)
         evaluation.finished_at = timezone.now()
         evaluation.save(update_fields=["state", "finished_at"])
+        transaction.on_commit(lambda: signals.evaluation_scored.send(
+            sender=Evaluation, evaluation_id=evaluation_id))
 
 
 

@@ -121,7 +121,7 @@ def test_a_bad_token_is_401(event):
 def test_submitting_before_signing_up_says_to_sign_up(event):
     response = post_submission(client_for(make_user("alice")))
     assert_error(response, 403, "permission_denied",
-                 f"sign up to {EVENT} first (POST /api/v1/events/{EVENT}/signup/)")
+                 f"sign up to {EVENT} first")
 
 
 def test_signing_up_then_submitting_is_accepted(event):
@@ -140,7 +140,7 @@ def test_signing_up_then_submitting_is_accepted(event):
 
 def test_an_unapproved_sign_up_cannot_submit_yet(event):
     user = signed_up("alice", event)
-    event.event_teams.update(approved=False)
+    event.teams.update(approved=False)
     assert_error(post_submission(client_for(user)), 403, "permission_denied",
                  "awaits an event admin's approval")
 
@@ -193,8 +193,10 @@ def test_a_closed_event_refuses_participants_but_not_its_admins(event, alice):
     event.admins.add(admin)
 
     response = post_submission(client_for(alice))
-    assert_error(response, 400, "invalid",
-                 f"{EVENT} closed for submissions at {event.closes_at.isoformat()}")
+    assert_error(response, 403, "submission_refused",
+                 "the event closed for submissions at "
+                 f"{event.closes_at:%Y-%m-%d %H:%M:%S} UTC")
+    assert response.json()["error"]["details"] == {"rule": "closed", "next_allowed_at": None}
 
     assert post_submission(client_for(admin), name="admin-check").status_code == 201
 
@@ -202,8 +204,11 @@ def test_a_closed_event_refuses_participants_but_not_its_admins(event, alice):
 def test_an_event_not_yet_open_says_when_it_opens(event, alice):
     event.opens_at = timezone.now() + timedelta(days=1)
     event.save()
-    assert_error(post_submission(client_for(alice)), 400, "invalid",
-                 f"{EVENT} opens for submissions at {event.opens_at.isoformat()}")
+    response = post_submission(client_for(alice))
+    assert_error(response, 403, "submission_refused",
+                 f"the event opens for submissions at {event.opens_at:%Y-%m-%d %H:%M:%S} UTC")
+    assert response.json()["error"]["details"] == {
+        "rule": "not_open", "next_allowed_at": event.opens_at.isoformat()}
 
 
 @pytest.mark.parametrize("name", ["", "-starts-with-dash", "has space", "a/b", "x" * 101])
@@ -305,7 +310,7 @@ def test_leaderboard_leaves_out_submissions_not_scored_yet(event, alice):
 
 def test_leaderboard_refuses_an_unknown_kind(event):
     response = APIClient().get(f"/api/v1/events/{EVENT}/leaderboard/", {"kind": "median"})
-    assert_error(response, 400, "invalid_submission", "kind must be 'bagged' or 'mean'")
+    assert_error(response, 400, "invalid", "kind must be 'bagged' or 'mean'")
 
 
 def test_a_private_event_has_no_public_leaderboard():

@@ -1,0 +1,50 @@
+"""Who may see and do what: one place for the rules web and API share."""
+from django.utils import timezone
+
+from databoard.models import Event, Submission, Team
+
+
+def _member_team(event: Event, user) -> Team | None:
+    if not user or not user.is_authenticated:
+        return None
+    return Team.objects.filter(event=event, memberships__user=user).first()
+
+
+def can_view_event(event: Event, user) -> bool:
+    return event.is_public or event.is_admin(user)
+
+
+def is_collaborative(event: Event, now=None) -> bool:
+    """After public opening, participants may read each other's code."""
+    return bool(event.public_opens_at and (now or timezone.now()) >= event.public_opens_at)
+
+
+def is_closed(event: Event, now=None) -> bool:
+    return bool(event.closes_at and (now or timezone.now()) >= event.closes_at)
+
+
+def can_see_private_scores(event: Event, user) -> bool:
+    """Test scores: event admins always, everyone once the event has closed."""
+    return event.is_admin(user) or is_closed(event)
+
+
+def is_team_member(submission: Submission, user) -> bool:
+    return bool(user and user.is_authenticated
+                and submission.team.memberships.filter(user=user).exists())
+
+
+def can_view_submission(submission: Submission, user) -> bool:
+    """The submission's details (states, fold table, errors and logs)."""
+    return is_team_member(submission, user) or submission.team.event.is_admin(user)
+
+
+def can_read_code(submission: Submission, user) -> bool:
+    """Its files: the team and admins; in the collaborative phase, any
+    approved participant of the event."""
+    if can_view_submission(submission, user):
+        return True
+    event = submission.team.event
+    if not is_collaborative(event):
+        return False
+    team = _member_team(event, user)
+    return bool(team and team.approved)

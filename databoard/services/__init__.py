@@ -1,0 +1,45 @@
+"""Writes on the databoard side. Every event rule is checked here, so the web
+pages and the API enforce the same rules."""
+from databoard.services.events import (
+    audit,
+    event_create,
+    event_get,
+    event_limits,
+    event_rules,
+    event_update,
+)
+from databoard.services.submissions import (
+    counted_submission_times,
+    sandbox_file_save,
+    sandbox_files,
+    sandbox_import,
+    submission_cancel,
+    submission_create,
+    submission_create_from_sandbox,
+    submission_get,
+    submission_rerun,
+    submission_select,
+    submissions_rerun_failed,
+)
+from databoard.services.teams import (
+    event_signup,
+    invitation_accept,
+    invitation_decline,
+    signup_approve,
+    signup_reject,
+    team_get,
+    team_invite,
+    team_leave,
+    team_of,
+    team_rename,
+)
+
+__all__ = [
+    "audit", "counted_submission_times", "event_create", "event_get", "event_limits",
+    "event_rules", "event_signup", "event_update", "invitation_accept",
+    "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",
+    "signup_approve", "signup_reject", "submission_cancel", "submission_create",
+    "submission_create_from_sandbox", "submission_get", "submission_rerun",
+    "submission_select", "submissions_rerun_failed", "team_get", "team_invite",
+    "team_leave", "team_of", "team_rename",
+]

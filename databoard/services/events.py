@@ -1,0 +1,101 @@
+"""Events: reading one, creating and editing them (organisers), the audit trail."""
+from datetime import timedelta
+
+from django.db import transaction
+
+from databoard.models import AuditEntry, Event
+from databoard.rules import SubmissionRules
+from datarun import services as datarun_services
+from datarun.errors import ApplicationError, NotFound, PermissionDenied
+
+# What an event admin may change on the organiser pages and the API.
+EDITABLE_FIELDS = (
+    "title", "description", "is_public", "opens_at", "public_opens_at", "closes_at",
+    "min_submission_interval_s", "max_submissions_per_day", "is_competitive",
+    "leaderboard_kind", "signup_requires_approval", "max_team_size",
+    "fold_time_limit_s", "fold_memory_limit_mb", "fold_cpus",
+)
+
+
+def audit(*, event: Event | None, user, action: str, **data) -> None:
+    AuditEntry.objects.create(event=event, user=user if user and user.is_authenticated else None,
+                              action=action, data=data)
+
+
+def event_get(*, name: str, user=None) -> Event:
+    event = Event.objects.filter(name=name).first()
+    if event is None or (not event.is_public and not event.is_admin(user)):
+        raise NotFound(f"no event named {name!r}")
+    return event
+
+
+def event_limits(event: Event) -> dict:
+    limits = {}
+    if event.fold_time_limit_s:
+        limits["wall_time_s"] = event.fold_time_limit_s
+    if event.fold_memory_limit_mb:
+        limits["memory_mb"] = event.fold_memory_limit_mb
+    if event.fold_cpus:
+        limits["cpus"] = event.fold_cpus
+    return limits
+
+
+def event_rules(event: Event) -> SubmissionRules:
+    return SubmissionRules(
+        opens_at=event.opens_at, closes_at=event.closes_at,
+        min_interval=timedelta(seconds=event.min_submission_interval_s or 0),
+        max_per_day=event.max_submissions_per_day,
+    )
+
+
+def _check_fields(values: dict) -> dict:
+    unknown = set(values) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ApplicationError(f"these event fields cannot be set: {', '.join(sorted(unknown))}")
+    opens, public, closes = (values.get(k) for k in ("opens_at", "public_opens_at", "closes_at"))
+    if opens and closes and closes <= opens:
+        raise ApplicationError("the closing time must come after the opening time")
+    if public and opens and public < opens:
+        raise ApplicationError("the public (collaborative) opening cannot come before "
+                               "the opening")
+    if values.get("max_team_size") is not None and values["max_team_size"] < 1:
+        raise ApplicationError("the maximum team size is at least 1")
+    if values.get("leaderboard_kind") not in (None, *Event.LeaderboardKind.values):
+        raise ApplicationError("the leaderboard kind is 'bagged' or 'mean'")
+    for key in ("fold_time_limit_s", "fold_memory_limit_mb", "fold_cpus"):
+        if values.get(key) is not None and values[key] <= 0:
+            raise ApplicationError(f"{key} must be positive (or empty for the default)")
+    return values
+
+
+@transaction.atomic
+def event_create(*, user, name: str, problem_name: str, title: str = "", **fields) -> Event:
+    if not (user and user.is_superuser):
+        raise PermissionDenied("only a superuser creates events")
+    datarun_services.problem_get(problem_name)
+    if Event.objects.filter(name=name).exists():
+        raise ApplicationError(f"an event named {name!r} already exists")
+    event = Event(name=name, problem_name=problem_name, title=title or name,
+                  **_check_fields(fields))
+    event.full_clean()
+    event.save()
+    audit(event=event, user=user, action="event_create", problem=problem_name)
+    return event
+
+
+@transaction.atomic
+def event_update(*, event: Event, user, **fields) -> Event:
+    if not event.is_admin(user):
+        raise PermissionDenied(f"only an admin of {event.name} edits it")
+    event = Event.objects.select_for_update().get(id=event.id)
+    merged = {k: getattr(event, k) for k in EDITABLE_FIELDS}
+    merged.update(fields)
+    _check_fields({k: merged[k] for k in EDITABLE_FIELDS})
+    changed = {k: str(v) for k, v in fields.items() if getattr(event, k) != v}
+    for key, value in fields.items():
+        setattr(event, key, value)
+    event.full_clean()
+    event.save()
+    if changed:
+        audit(event=event, user=user, action="event_update", **changed)
+    return event

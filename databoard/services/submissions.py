@@ -1,0 +1,236 @@
+"""Submissions: the rules at submit time, the web sandbox, organiser actions."""
+import re
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from databoard import permissions
+from databoard.models import (
+    Event,
+    SandboxFile,
+    SandboxImport,
+    Submission,
+    SubmissionCredit,
+    Team,
+)
+from databoard.rules import check_submission
+from databoard.services.events import audit, event_limits, event_rules
+from databoard.services.teams import team_get
+from datarun import selectors as datarun_selectors
+from datarun import services as datarun_services
+from datarun import submission_files
+from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
+
+SUBMISSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class SubmissionRefused(ApplicationError):
+    """A rule of the event refuses the submission now (``extra`` says which and until when)."""
+
+    status_code = 429
+    code = "submission_refused"
+
+
+def submission_get(*, submission_id: int, user) -> Submission:
+    """A submission the user may see in detail (their team's, or as event admin)."""
+    submission = (Submission.objects.select_related("team__event", "submitted_by")
+                  .filter(id=submission_id).first())
+    if submission is None or not permissions.can_view_submission(submission, user):
+        raise NotFound(f"no submission {submission_id} of yours")
+    return submission
+
+
+def counted_submission_times(team: Team) -> list:
+    """When the team submitted, leaving out what the platform failed or an
+    admin cancelled: those never count against the team."""
+    submissions = list(team.submissions.values_list("evaluation_id", "created_at"))
+    states = datarun_selectors.evaluation_states([e for e, _ in submissions])
+    counted = []
+    for evaluation_id, created_at in submissions:
+        state = states.get(evaluation_id, {})
+        if state.get("state") == "cancelled":
+            continue
+        if state.get("state") == "error" and state.get("error_kind") == "platform":
+            continue
+        counted.append(created_at)
+    return counted
+
+
+def _check_rules(event: Event, team: Team, user) -> None:
+    if event.is_admin(user):
+        return
+    refusal = check_submission(event_rules(event), now=timezone.now(),
+                               counted=counted_submission_times(team))
+    if refusal is not None:
+        status = 403 if refusal.rule in ("closed", "not_open") else 429
+        error = SubmissionRefused(
+            refusal.message,
+            extra={"rule": refusal.rule,
+                   "next_allowed_at": refusal.next_allowed_at.isoformat()
+                   if refusal.next_allowed_at else None})
+        error.status_code = status
+        raise error
+
+
+def submission_create(*, event: Event, user, name: str, files: dict[str, bytes],
+                      credits: list[Submission] = ()) -> Submission:
+    """Check the event's rules, then hand the files to datarun for evaluation."""
+    if not SUBMISSION_NAME.match(name or ""):
+        raise InvalidSubmission(
+            "a submission name is 1-100 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+    team = team_get(event=event, user=user)
+    problem = datarun_services.problem_get(event.problem_name)
+    try:
+        with transaction.atomic():
+            # One submission at a time per team, so that two at once cannot
+            # both pass the quota.
+            team = Team.objects.select_for_update().get(id=team.id)
+            _check_rules(event, team, user)
+            if team.submissions.filter(name=name).exists():
+                raise InvalidSubmission(f"your team already has a submission named {name!r}")
+            evaluation = datarun_services.evaluation_create(
+                problem=problem, files=files, limits=event_limits(event)
+            )
+            submission = Submission.objects.create(
+                team=team, name=name, submitted_by=user, evaluation_id=evaluation.id,
+            )
+            SubmissionCredit.objects.bulk_create(
+                SubmissionCredit(submission=submission, source=s) for s in credits)
+            return submission
+    except IntegrityError as exc:
+        raise InvalidSubmission(f"your team already has a submission named {name!r}") from exc
+
+
+# --- the web sandbox --------------------------------------------------------
+
+def _expected_files(event: Event) -> list[str]:
+    problem = datarun_services.problem_get(event.problem_name)
+    return submission_files.expected_file_names(problem.workflow_elements)
+
+
+def sandbox_files(*, event: Event, user) -> dict[str, str]:
+    """The team's sandbox, file by file; files never saved start from the
+    starting kit."""
+    team = team_get(event=event, user=user)
+    saved = dict(team.sandbox_files.values_list("file_name", "content"))
+    kit = datarun_selectors.starting_kit_files(event.problem_name)
+    out = {}
+    for name in _expected_files(event):
+        if name in saved:
+            out[name] = saved[name]
+        else:
+            data = kit.get(f"{event.problem_name}/submissions/starting_kit/{name}", b"")
+            out[name] = data.decode("utf-8", errors="replace")
+    return out
+
+
+@transaction.atomic
+def sandbox_file_save(*, event: Event, user, file_name: str, content: str | bytes) -> None:
+    team = team_get(event=event, user=user)
+    if file_name not in _expected_files(event):
+        raise InvalidSubmission(f"{file_name!r} is not a file of this problem's submissions "
+                                f"({', '.join(_expected_files(event))})")
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidSubmission(f"{file_name} is not UTF-8 text") from exc
+    submission_files.check_file_size(file_name, len(content.encode()))
+    SandboxFile.objects.update_or_create(
+        team=team, file_name=file_name, defaults={"content": content, "updated_by": user})
+
+
+@transaction.atomic
+def sandbox_import(*, event: Event, user, source_id: int) -> list[str]:
+    """Copy another submission's files into the team's sandbox; the next
+    submission credits it."""
+    team = team_get(event=event, user=user)
+    source = Submission.objects.select_related("team__event").filter(
+        id=source_id, team__event=event).first()
+    if source is None or not permissions.can_read_code(source, user):
+        raise NotFound(f"no submission {source_id} whose code you may read")
+    files = datarun_selectors.evaluation_files(source.evaluation_id)
+    for name, data in files.items():
+        SandboxFile.objects.update_or_create(
+            team=team, file_name=name,
+            defaults={"content": data.decode("utf-8", errors="replace"), "updated_by": user})
+    if source.team_id != team.id:
+        SandboxImport.objects.get_or_create(team=team, source=source)
+    audit(event=event, user=user, action="sandbox_import", source=source.id)
+    return sorted(files)
+
+
+def submission_create_from_sandbox(*, event: Event, user, name: str) -> Submission:
+    files = {n: c.encode() for n, c in sandbox_files(event=event, user=user).items()}
+    team = team_get(event=event, user=user)
+    imports = list(team.sandbox_imports.select_related("source"))
+    submission = submission_create(event=event, user=user, name=name, files=files,
+                                   credits=[i.source for i in imports])
+    SandboxImport.objects.filter(id__in=[i.id for i in imports]).delete()
+    return submission
+
+
+# --- team and organiser actions ---------------------------------------------
+
+@transaction.atomic
+def submission_select(*, submission_id: int, user) -> Submission:
+    """Put a submission forward for the competition leaderboard."""
+    submission = Submission.objects.select_related("team__event").filter(
+        id=submission_id).first()
+    if submission is None or not permissions.is_team_member(submission, user):
+        raise NotFound(f"no submission {submission_id} of your team")
+    event = submission.team.event
+    if not event.is_competitive:
+        raise ApplicationError(f"{event.name} has no competition leaderboard")
+    if permissions.is_closed(event) and not event.is_admin(user):
+        raise ApplicationError(f"{event.name} has closed: the selection is final")
+    Team.objects.filter(id=submission.team_id).update(selected_submission=submission)
+    audit(event=event, user=user, action="submission_select", submission=submission.id)
+    return submission
+
+
+def _admin_submission(submission_id: int, user) -> Submission:
+    submission = Submission.objects.select_for_update().select_related("team__event").filter(
+        id=submission_id).first()
+    if submission is None or not permissions.can_view_submission(submission, user):
+        raise NotFound(f"no submission {submission_id}")
+    if not submission.team.event.is_admin(user):
+        raise PermissionDenied(
+            f"only an admin of {submission.team.event.name} re-runs or cancels submissions")
+    return submission
+
+
+@transaction.atomic
+def submission_rerun(*, submission_id: int, user) -> Submission:
+    """Evaluate the same files again; the earlier evaluation stays readable."""
+    submission = _admin_submission(submission_id, user)
+    evaluation = datarun_services.evaluation_rerun(evaluation_id=submission.evaluation_id)
+    submission.previous_evaluation_ids = [*submission.previous_evaluation_ids,
+                                          submission.evaluation_id]
+    submission.evaluation_id = evaluation.id
+    submission.contributivity = None
+    submission.save(update_fields=["previous_evaluation_ids", "evaluation_id",
+                                   "contributivity"])
+    audit(event=submission.team.event, user=user, action="submission_rerun",
+          submission=submission.id, evaluation=evaluation.id)
+    return submission
+
+
+def submissions_rerun_failed(*, event: Event, user) -> list[Submission]:
+    if not event.is_admin(user):
+        raise PermissionDenied(f"only an admin of {event.name} re-runs submissions")
+    submissions = list(Submission.objects.of_event(event))
+    states = datarun_selectors.evaluation_states([s.evaluation_id for s in submissions])
+    failed = [s for s in submissions if states.get(s.evaluation_id, {}).get("state") == "error"]
+    return [submission_rerun(submission_id=s.id, user=user) for s in failed]
+
+
+@transaction.atomic
+def submission_cancel(*, submission_id: int, user) -> Submission:
+    submission = _admin_submission(submission_id, user)
+    datarun_services.evaluation_cancel(evaluation_id=submission.evaluation_id)
+    audit(event=submission.team.event, user=user, action="submission_cancel",
+          submission=submission.id)
+    return submission

@@ -1,0 +1,5 @@
+"""Signals other apps listen to; sent after the transaction that caused them commits."""
+from django.dispatch import Signal
+
+# Sent with ``evaluation_id`` once an evaluation is scored.
+evaluation_scored = Signal()
