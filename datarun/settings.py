@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "databoard.middleware.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -88,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "databoard.middleware.viewer_time_zone",
             ],
         },
     },
@@ -208,3 +210,21 @@ DATARUN_HEARTBEAT_TIMEOUT = env_float("DATARUN_HEARTBEAT_TIMEOUT", 60.0)
 DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
 # A queued fold whose message may have been lost is sent again after this.
 DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 1800.0)
+
+# --- Web pages and e-mail ---------------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/events/"
+LOGOUT_REDIRECT_URL = "/events/"
+# Password-reset and invitation mails: printed on the console unless an SMTP
+# server is configured.
+EMAIL_HOST = env("EMAIL_HOST", "")
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                    else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
+# Contributivity is recomputed this many seconds after the last new score of
+# an event (scores arriving meanwhile join the same update).
+DATARUN_CONTRIBUTIVITY_DEBOUNCE_S = env_float("DATARUN_CONTRIBUTIVITY_DEBOUNCE_S", 10.0)

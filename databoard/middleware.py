@@ -1,0 +1,41 @@
+"""Show times in the viewer's time zone: the profile's, else the browser's
+(a ``tz`` cookie set by app.js), else UTC. Stored times stay UTC."""
+import zoneinfo
+
+from django.utils import timezone
+
+
+def _zone(name: str | None):
+    if not name:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+class ViewerTimeZoneMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        profile_tz = None
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            profile = getattr(user, "profile", None) if hasattr(user, "profile") else None
+            profile_tz = profile.time_zone if profile else None
+        zone = _zone(profile_tz) or _zone(request.COOKIES.get("tz"))
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        request.viewer_time_zone = str(zone) if zone else "UTC"
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+def viewer_time_zone(request):
+    """Template context: the zone times are shown in."""
+    return {"viewer_time_zone": getattr(request, "viewer_time_zone", "UTC")}

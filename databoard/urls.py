@@ -1,0 +1,12 @@
+"""The web pages. Each views module owns its own URL list."""
+from django.urls import include, path
+
+from databoard.views import accounts, boards, events, organiser, teams
+
+urlpatterns = [
+    path("accounts/", include(accounts.urlpatterns)),
+    path("", include(events.urlpatterns)),
+    path("", include(teams.urlpatterns)),
+    path("", include(boards.urlpatterns)),
+    path("", include(organiser.urlpatterns)),
+]

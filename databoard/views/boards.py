@@ -1,0 +1,2 @@
+"""Web pages: boards."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""Web pages: events."""
+urlpatterns = []
