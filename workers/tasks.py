@@ -60,3 +60,10 @@ def _warm_sandbox(**kwargs) -> None:
     except SandboxFailure as exc:
         # Each fold will fail with this message too, marked as a platform error.
         logger.error("sandbox not ready: %s", exc)
+
+
+@shared_task(name="workers.tasks.update_contributivity", acks_late=True)
+def update_contributivity(event_id: int) -> None:
+    from databoard.services.contributivity import contributivity_update
+
+    contributivity_update(event_id=event_id)
