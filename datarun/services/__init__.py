@@ -3,6 +3,7 @@
 databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
 the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
+from datarun.services.contributivity import evaluations_contributivity
 from datarun.services.evaluations import (
     default_limits,
     evaluation_cancel,
@@ -29,6 +30,7 @@ __all__ = [
     "evaluation_create",
     "evaluation_rerun",
     "evaluation_score",
+    "evaluations_contributivity",
     "fold_run_claim",
     "fold_run_finish",
     "fold_run_heartbeat",

@@ -1,0 +1,44 @@
+"""Contributivity of scored evaluations to the blend of all of them (RAMP semantics)."""
+
+import numpy as np
+
+from datarun import contributivity, ramp_kits, storage
+from datarun.errors import ApplicationError
+from datarun.models import Evaluation
+
+
+def evaluations_contributivity(*, evaluation_ids: list[int],
+                               min_improvement: float = 0.0) -> dict[int, float]:
+    """Each scored evaluation's share of the best blend, on the official score.
+
+    Blends the evaluations' validation predictions fold by fold (see
+    :mod:`datarun.contributivity`); the values sum to 1. Evaluations that are
+    not scored take no part and are left out of the result. On ties the
+    earlier evaluation is kept, as ramp-board keeps the earlier submission.
+    """
+    evaluations = list(
+        Evaluation.objects.scored().filter(id__in=evaluation_ids)
+        .select_related("problem").order_by("id")
+    )
+    if not evaluations:
+        return {}
+    if len({e.problem_id for e in evaluations}) > 1:
+        raise ApplicationError("contributivity blends evaluations of one problem; these "
+                               "evaluate several")
+    problem = evaluations[0].problem
+    trusted = ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)),
+                                     problem.data_hash)
+    kit = trusted.problem
+    score = contributivity.ramp_ensemble_score(kit.score_types[0], kit.Predictions)
+    y_true, y_pred = [], []
+    for k, (_, valid_is) in enumerate(trusted.folds):
+        # The fold's validation rows, sliced as rampwf slices them.
+        y_true.append(trusted.y_train[valid_is])
+        y_pred.append(np.stack([
+            np.load(storage.fold_predictions_dir(e.id, k) / "y_pred_train.npy",
+                    allow_pickle=False)[valid_is]
+            for e in evaluations
+        ]))
+    values = contributivity.contributivity(y_true, y_pred, score,
+                                           min_improvement=min_improvement)
+    return {e.id: float(value) for e, value in zip(evaluations, values, strict=True)}
