@@ -11,7 +11,8 @@ def _member_team(event: Event, user) -> Team | None:
 
 
 def can_view_event(event: Event, user) -> bool:
-    return event.is_public or event.is_admin(user)
+    """Public events: everyone. Unlisted ones: their admins and teams."""
+    return event.is_public or event.is_admin(user) or _member_team(event, user) is not None
 
 
 def is_collaborative(event: Event, now=None) -> bool:

@@ -24,6 +24,12 @@ def _storage(tmp_path_factory):
     return home
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Tests create many users; PBKDF2's deliberate slowness buys nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _database_url() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"] != "django.db.backends.postgresql":

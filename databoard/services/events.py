@@ -4,6 +4,7 @@ from datetime import timedelta
 from django.db import transaction
 
 from databoard.models import AuditEntry, Event
+from databoard.permissions import can_view_event
 from databoard.rules import SubmissionRules
 from datarun import services as datarun_services
 from datarun.errors import ApplicationError, NotFound, PermissionDenied
@@ -24,7 +25,7 @@ def audit(*, event: Event | None, user, action: str, **data) -> None:
 
 def event_get(*, name: str, user=None) -> Event:
     event = Event.objects.filter(name=name).first()
-    if event is None or (not event.is_public and not event.is_admin(user)):
+    if event is None or not can_view_event(event, user):
         raise NotFound(f"no event named {name!r}")
     return event
 
