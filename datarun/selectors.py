@@ -174,3 +174,43 @@ def running_fold_runs() -> list[dict]:
 
 def queued_fold_runs_count() -> int:
     return FoldRun.objects.filter(state="queued").count()
+
+
+def problem_names() -> list[str]:
+    """Every problem's name, for choosing one when creating an event."""
+    return list(Problem.objects.order_by("name").values_list("name", flat=True))
+
+
+def celery_workers(timeout: float = 1.0) -> dict:
+    """The Celery workers that answer within ``timeout`` seconds: node name,
+    queues, pool concurrency. ``error`` says why nothing could be asked (the
+    broker is down); the call never waits much longer than twice ``timeout``."""
+    from kombu.exceptions import OperationalError
+
+    from datarun.celery import app
+
+    with app.connection_for_write() as connection:
+        try:
+            # Fail fast instead of kombu's default endless reconnecting.
+            connection.ensure_connection(max_retries=1, timeout=timeout)
+            replies = app.control.ping(timeout=timeout, connection=connection)
+            names = sorted(name for reply in replies for name in reply)
+            queues, stats = {}, {}
+            if names:
+                # Asking known nodes returns as soon as they have all answered.
+                inspect = app.control.inspect(destination=names, timeout=timeout,
+                                              connection=connection)
+                queues = inspect.active_queues() or {}
+                stats = inspect.stats() or {}
+        except (OperationalError, OSError) as exc:
+            return {"workers": [], "error": f"the broker did not answer: {exc}"}
+    workers = []
+    for name in names:
+        pool = (stats.get(name) or {}).get("pool") or {}
+        workers.append({
+            "name": name,
+            "queues": sorted(q["name"] for q in queues.get(name) or []),
+            "concurrency": pool.get("max-concurrency"),
+            "pid": (stats.get(name) or {}).get("pid"),
+        })
+    return {"workers": workers, "error": None}

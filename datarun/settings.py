@@ -228,3 +228,6 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
 # Contributivity is recomputed this many seconds after the last new score of
 # an event (scores arriving meanwhile join the same update).
 DATARUN_CONTRIBUTIVITY_DEBOUNCE_S = env_float("DATARUN_CONTRIBUTIVITY_DEBOUNCE_S", 10.0)
+# Flower's address as organisers reach it (linked from the queue page; empty:
+# no link).
+DATARUN_FLOWER_URL = env("DATARUN_FLOWER_URL", "")
