@@ -80,6 +80,7 @@ class Workers:
             "DATARUN_REAPER_INTERVAL": "1",
             "DATARUN_HEARTBEAT_INTERVAL": "0.5",
             "DATARUN_HEARTBEAT_TIMEOUT": "4",
+            "DATARUN_CONTRIBUTIVITY_DEBOUNCE_S": "0.5",
             "PYTHONUNBUFFERED": "1",
         }
 
