@@ -15,7 +15,8 @@ User = get_user_model()
 @functools.cache
 def time_zone_choices() -> list[tuple[str, str]]:
     """Every IANA zone this machine knows, after "the browser's"."""
-    zones = sorted(zoneinfo.available_timezones())
+    # "localtime" is the server's zone and "Factory" a placeholder: no use to a person.
+    zones = sorted(zoneinfo.available_timezones() - {"localtime", "Factory", "posixrules"})
     return [("", "the browser's time zone")] + [(z, z.replace("_", " ")) for z in zones]
 
 
@@ -44,6 +45,7 @@ class SignUpForm(UserCreationForm):
 
     @transaction.atomic
     def save(self, commit: bool = True):
+        """Always commits: the profile needs the user's row."""
         user = super().save(commit=True)
         Profile.objects.create(user=user)
         return user
