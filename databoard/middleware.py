@@ -24,12 +24,17 @@ class ViewerTimeZoneMiddleware:
         if user is not None and user.is_authenticated:
             profile = getattr(user, "profile", None) if hasattr(user, "profile") else None
             profile_tz = profile.time_zone if profile else None
-        zone = _zone(profile_tz) or _zone(request.COOKIES.get("tz"))
+        zone, source = _zone(profile_tz), "your profile's"
+        if zone is None:
+            zone, source = _zone(request.COOKIES.get("tz")), "your browser's"
+        if zone is None:
+            source = "the default"
         if zone is not None:
             timezone.activate(zone)
         else:
             timezone.deactivate()
         request.viewer_time_zone = str(zone) if zone else "UTC"
+        request.viewer_time_zone_source = source
         try:
             return self.get_response(request)
         finally:
@@ -38,4 +43,6 @@ class ViewerTimeZoneMiddleware:
 
 def viewer_time_zone(request):
     """Template context: the zone times are shown in."""
-    return {"viewer_time_zone": getattr(request, "viewer_time_zone", "UTC")}
+    return {"viewer_time_zone": getattr(request, "viewer_time_zone", "UTC"),
+            "viewer_time_zone_source": getattr(request, "viewer_time_zone_source",
+                                               "the default")}
