@@ -1,2 +1,310 @@
-"""Web pages: events."""
-urlpatterns = []
+"""Web pages for participants: events, the starting kit, the sandbox, submissions.
+
+Views are thin: every rule lives in ``databoard.services`` (shared with the
+API); a user error is shown on the page with its message and its 4xx status.
+"""
+import functools
+import io
+import math
+import zipfile
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import TooManyFilesSent
+from django.db.models import Count
+from django.http import HttpResponse
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
+
+from databoard import permissions, selectors, services
+from databoard.forms.events import SandboxForm
+from databoard.models import Event
+from databoard.rules import _duration
+from databoard.services.submissions import SubmissionRefused
+from datarun import selectors as datarun_selectors
+from datarun import services as datarun_services
+from datarun import submission_files
+from datarun.api.uploads import InMemoryUploadHandler
+from datarun.errors import ApplicationError, InvalidSubmission
+from datarun.states import FINAL_STATES
+
+POLL_SECONDS = 2
+
+
+def shows_errors(view):
+    """A user error (ApplicationError) becomes a page with its message and status."""
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except ApplicationError as exc:
+            return render(request, "databoard/events/error.html",
+                          {"message": exc.message}, status=exc.status_code)
+    return wrapped
+
+
+# --- events -------------------------------------------------------------------
+
+def event_state(event: Event, now=None) -> str:
+    now = now or timezone.now()
+    if permissions.is_closed(event, now):
+        return "closed"
+    if event.opens_at and now < event.opens_at:
+        return "upcoming"
+    return "open"
+
+
+def home(request):
+    return redirect("/events/")
+
+
+def event_list(request):
+    events = Event.objects.annotate(n_teams=Count("teams", distinct=True),
+                                    n_submissions=Count("teams__submissions", distinct=True))
+    now = timezone.now()
+    rows = [{"event": e, "state": event_state(e, now)} for e in events
+            if permissions.can_view_event(e, request.user)]
+    return render(request, "databoard/events/list.html", {"rows": rows})
+
+
+def _rules(event: Event) -> dict:
+    interval = event.min_submission_interval_s or 0
+    return {
+        "min_interval": _duration(timedelta(seconds=interval)) if interval else None,
+        "limits": {**datarun_services.default_limits(), **services.event_limits(event)},
+    }
+
+
+@shows_errors
+def event_detail(request, name):
+    event = services.event_get(name=name, user=request.user)
+    summary = datarun_selectors.problem_summary(event.problem_name) or {}
+    team = services.team_of(event=event, user=request.user)
+    return render(request, "databoard/events/detail.html", {
+        "event": event, "state": event_state(event), "rules": _rules(event),
+        "problem": summary,
+        "workflow_files": submission_files.expected_file_names(
+            summary.get("workflow_elements", [])),
+        "team": team, "members": team.members.order_by("username") if team else [],
+        "is_admin": event.is_admin(request.user),
+    })
+
+
+@shows_errors
+def starting_kit(request, name):
+    """problem.py, the README, the starting kit and the training data, zipped."""
+    event = services.event_get(name=name, user=request.user)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file_name, data in datarun_selectors.starting_kit_files(event.problem_name).items():
+            archive.writestr(file_name, data)
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{event.name}-starting-kit.zip"'
+    return response
+
+
+# --- the sandbox --------------------------------------------------------------
+
+def _sandbox_page(request, event: Event, *, form: SandboxForm | None = None,
+                  error: str = "", refusal: SubmissionRefused | None = None, status=200):
+    team = services.team_get(event=event, user=request.user)
+    if form is None:
+        form = SandboxForm(files=services.sandbox_files(event=event, user=request.user))
+    next_allowed_at = None
+    if refusal is not None and refusal.extra.get("next_allowed_at"):
+        next_allowed_at = datetime.fromisoformat(refusal.extra["next_allowed_at"])
+    response = render(request, "databoard/events/sandbox.html", {
+        "event": event, "team": team, "form": form, "error": error, "refusal": refusal,
+        "next_allowed_at": next_allowed_at, "rules": _rules(event),
+        "imports": team.sandbox_imports.select_related("source__team").order_by("imported_at"),
+        "max_file_bytes": settings.DATARUN_MAX_SUBMISSION_FILE_BYTES,
+    }, status=status)
+    if next_allowed_at is not None and status == 429:
+        wait = (next_allowed_at - timezone.now()).total_seconds()
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+    return response
+
+
+@login_required
+@shows_errors
+def sandbox(request, name):
+    """GET: the editors. POST: save them, and with ``action=submit`` submit them."""
+    event = services.event_get(name=name, user=request.user)
+    services.team_get(event=event, user=request.user)
+    if request.method != "POST":
+        return _sandbox_page(request, event)
+    form = SandboxForm(request.POST, files=services.sandbox_files(event=event, user=request.user))
+    form.is_valid()  # every field is optional: what was posted is kept
+    try:
+        for file_name, content in form.posted_files().items():
+            services.sandbox_file_save(event=event, user=request.user, file_name=file_name,
+                                       content=content)
+        if request.POST.get("action") == "submit":
+            submission = services.submission_create_from_sandbox(
+                event=event, user=request.user, name=form.cleaned_data["name"].strip())
+            messages.success(request, f"Submission {submission.name} is queued for evaluation.")
+            return redirect(f"/submissions/{submission.id}/")
+    except SubmissionRefused as exc:
+        return _sandbox_page(request, event, form=form, refusal=exc, status=exc.status_code)
+    except ApplicationError as exc:
+        return _sandbox_page(request, event, form=form, error=exc.message,
+                             status=exc.status_code)
+    messages.success(request, "Sandbox saved.")
+    return redirect(f"/events/{event.name}/sandbox/")
+
+
+class _NameKeepingParser(MultiPartParser):
+    # Django strips paths and dots from upload names; keep them, so that an
+    # unsafe name is refused as the API refuses it, not silently renamed.
+    def sanitize_file_name(self, file_name: str) -> str:
+        return file_name
+
+
+def _read_upload(request) -> str:
+    """Parse a multipart body as the API does (names as sent, bytes capped in
+    memory); '' when it parsed, else what was wrong."""
+    handlers = [InMemoryUploadHandler(settings.DATARUN_MAX_SUBMISSION_BYTES, request)]
+    try:
+        parser = _NameKeepingParser(request.META, request, handlers,
+                                    request.encoding or settings.DEFAULT_CHARSET)
+        request._post, request._files = parser.parse()
+    except TooManyFilesSent:
+        return (f"too many files in one request: the limit is "
+                f"{settings.DATA_UPLOAD_MAX_NUMBER_FILES}")
+    except MultiPartParserError as exc:
+        return f"the upload could not be read: {exc}"
+    return ""
+
+
+@csrf_exempt  # checked by _sandbox_upload once the body is parsed our way
+def sandbox_upload(request, name):
+    parse_error = ""
+    if (request.method == "POST" and request.user.is_authenticated
+            and request.content_type == "multipart/form-data"):
+        parse_error = _read_upload(request)
+    return _sandbox_upload(request, name, parse_error)
+
+
+@csrf_protect
+@login_required
+@require_POST
+@shows_errors
+def _sandbox_upload(request, name, parse_error: str):
+    """One file of the sandbox replaced by an uploaded one; its name says which."""
+    event = services.event_get(name=name, user=request.user)
+    services.team_get(event=event, user=request.user)
+    try:
+        if parse_error:
+            raise InvalidSubmission(parse_error)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidSubmission("choose a file to upload")
+        submission_files.check_file_name(upload.name)
+        submission_files.check_file_size(upload.name, upload.size)
+        services.sandbox_file_save(event=event, user=request.user, file_name=upload.name,
+                                   content=upload.read())
+    except ApplicationError as exc:
+        return _sandbox_page(request, event, error=exc.message, status=exc.status_code)
+    messages.success(request, f"{upload.name} uploaded to the sandbox.")
+    return redirect(f"/events/{event.name}/sandbox/")
+
+
+# --- submissions ----------------------------------------------------------------
+
+def _official_score(summary: dict | None, official: dict | None, kind: str):
+    if not summary or not official:
+        return None
+    return summary["scores"].get(official["name"], {}).get("valid", {}).get(kind)
+
+
+@login_required
+def my_submissions(request):
+    """The user's submissions in every event (``?event=<name>``: in one)."""
+    event = Event.objects.filter(name=request.GET.get("event") or "").first()
+    submissions = list(selectors.submissions_of_user(user=request.user, event=event))
+    summaries = datarun_selectors.evaluation_summaries([s.evaluation_id for s in submissions])
+    score_types: dict[str, list[dict]] = {}
+    rows = []
+    for sub in submissions:
+        problem, kind = sub.team.event.problem_name, sub.team.event.leaderboard_kind
+        if problem not in score_types:
+            score_types[problem] = datarun_selectors.score_types_for(problem)
+        official = next(iter(score_types[problem]), None)
+        summary = summaries.get(sub.evaluation_id)
+        rows.append({
+            "submission": sub, "event": sub.team.event, "official": official,
+            "state": summary["state"] if summary else "new",
+            "score": _official_score(summary, official, kind),
+        })
+    return render(request, "databoard/submissions/list.html", {"rows": rows, "event": event})
+
+
+def _status_context(submission, user) -> dict:
+    """What the live part of the submission page shows (also polled alone)."""
+    event = submission.team.event
+    detail = selectors.without_test_scores(
+        datarun_selectors.evaluation_detail(submission.evaluation_id), event=event, user=user)
+    private_ok = permissions.can_see_private_scores(event, user)
+    queue_position = None
+    if detail["state"] in ("new", "queued"):
+        queue_position = datarun_selectors.queue_positions(
+            [submission.evaluation_id]).get(submission.evaluation_id)
+    return {
+        "submission": submission, "event": event, "detail": detail,
+        "final": detail["state"] in FINAL_STATES, "queue_position": queue_position,
+        "score_types": datarun_selectors.score_types_for(event.problem_name),
+        "steps": ("train", "valid", "test") if private_ok else ("train", "valid"),
+        "private_ok": private_ok, "poll_seconds": POLL_SECONDS,
+    }
+
+
+@login_required
+@shows_errors
+def submission_detail(request, pk):
+    submission = services.submission_get(submission_id=pk, user=request.user)
+    context = _status_context(submission, request.user)
+    event = context["event"]
+    previous = datarun_selectors.evaluation_summaries(submission.previous_evaluation_ids)
+    official = next(iter(context["score_types"]), None)
+    context["previous"] = [
+        {"summary": summary, "score": _official_score(summary, official, event.leaderboard_kind)}
+        for summary in (selectors.without_test_scores(previous[i], event=event, user=request.user)
+                        for i in reversed(submission.previous_evaluation_ids) if i in previous)
+    ]
+    context["official"] = official
+    context["kind"] = event.leaderboard_kind
+    context["credits"] = submission.credits.select_related("source__team")
+    return render(request, "databoard/submissions/detail.html", context)
+
+
+@login_required
+@shows_errors
+def submission_status(request, pk):
+    """The live fragment of the submission page; htmx polls it until the state is final."""
+    submission = services.submission_get(submission_id=pk, user=request.user)
+    context = _status_context(submission, request.user)
+    response = render(request, "databoard/submissions/_status.html", context)
+    if context["final"] and request.headers.get("HX-Request"):
+        # The page was polling, so it was loaded before the end: reload it
+        # for the scores, the errors and the summary.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+urlpatterns = [
+    path("", home),
+    path("events/", event_list),
+    path("events/<slug:name>/", event_detail),
+    path("events/<slug:name>/starting-kit.zip", starting_kit),
+    path("events/<slug:name>/sandbox/", sandbox),
+    path("events/<slug:name>/sandbox/upload/", sandbox_upload),
+    path("my/submissions/", my_submissions),
+    path("submissions/<int:pk>/", submission_detail),
+    path("submissions/<int:pk>/status/", submission_status),
+]
