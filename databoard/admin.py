@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from databoard import services
 from databoard.models import (
     AuditEntry,
     Event,
@@ -12,6 +13,21 @@ from databoard.models import (
     TeamInvitation,
     TeamMember,
 )
+from datarun.errors import ApplicationError
+
+
+def _run_service(request, queryset, done: str, action) -> None:
+    """An admin action through ``databoard.services``: one message per refusal."""
+    n = 0
+    for obj in queryset:
+        try:
+            action(obj)
+        except ApplicationError as exc:
+            messages.error(request, f"{obj}: {exc.message}")
+        else:
+            n += 1
+    if n:
+        messages.success(request, f"{n} {done}.")
 
 
 @admin.register(Event)
@@ -54,6 +70,12 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ["name", "members__username"]
     raw_id_fields = ["selected_submission"]
     inlines = [TeamMemberInline, TeamInvitationInline]
+    actions = ["approve_signups"]
+
+    @admin.action(description="Approve the selected sign-ups")
+    def approve_signups(self, request, queryset):
+        _run_service(request, queryset, "approved",
+                     lambda team: services.signup_approve(team_id=team.id, user=request.user))
 
     def save_formset(self, request, form, formset, change):
         # The event of a membership is the team's (one team per user and event).
@@ -81,6 +103,17 @@ class SubmissionAdmin(admin.ModelAdmin):
     raw_id_fields = ["team", "submitted_by"]
     readonly_fields = ["evaluation_id", "previous_evaluation_ids", "contributivity"]
     inlines = [SubmissionCreditInline]
+    actions = ["rerun", "cancel"]
+
+    @admin.action(description="Re-run the selected submissions (finished ones)")
+    def rerun(self, request, queryset):
+        _run_service(request, queryset, "queued again",
+                     lambda s: services.submission_rerun(submission_id=s.id, user=request.user))
+
+    @admin.action(description="Cancel the selected submissions (queued or running ones)")
+    def cancel(self, request, queryset):
+        _run_service(request, queryset, "cancelled",
+                     lambda s: services.submission_cancel(submission_id=s.id, user=request.user))
 
 
 @admin.register(SandboxFile)

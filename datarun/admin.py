@@ -28,3 +28,38 @@ class EvaluationAdmin(admin.ModelAdmin):
     list_display = ["id", "problem", "state", "error_kind", "created_at", "finished_at"]
     list_filter = ["state", "error_kind", "problem"]
     inlines = [FoldRunInline]
+    search_fields = ["=id", "code_hash"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["problem", "state", "error_kind", "error_message", "error_traceback",
+                       "files", "code_hash", "limits", "sandbox_backend", "created_at",
+                       "started_at", "finished_at"]
+
+    # Evaluations change only through datarun's services (re-run and cancel
+    # from databoard's organiser pages): read-only here.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FoldRun)
+class FoldRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "evaluation", "fold_index", "state", "attempt", "worker_host",
+                    "started_at", "heartbeat_at", "wall_time", "peak_memory", "error_kind"]
+    list_filter = ["state", "error_kind", "worker_host", "isolation"]
+    search_fields = ["=evaluation__id", "worker_host"]
+    list_select_related = ["evaluation"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,62 @@
+"""Organiser forms: a new event, an event's rules, the submissions filter.
+
+Dates use datetime-local inputs: Django reads and shows them in the active
+time zone, which the viewer-time-zone middleware sets, and stores UTC.
+The rules themselves (dates in order, positive limits) are checked by
+``databoard.services``, which the API shares.
+"""
+from django import forms
+
+from databoard.models import Event
+from databoard.services.events import EDITABLE_FIELDS
+from datarun.states import RunState
+
+DATE_FIELDS = ("opens_at", "public_opens_at", "closes_at")
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+class EventRulesForm(forms.ModelForm):
+    """Every field an event admin may change (``EDITABLE_FIELDS``).
+
+    Bind it without ``instance`` (pass the event's values as ``initial``):
+    validation would otherwise write the posted values into the event.
+    """
+
+    class Meta:
+        model = Event
+        fields = EDITABLE_FIELDS
+        widgets = {name: LocalDateTimeInput() for name in DATE_FIELDS}
+        widgets["description"] = forms.Textarea(attrs={"rows": 8})
+        labels = {
+            "is_public": "Listed", "opens_at": "Opens", "public_opens_at": "Collaborative from",
+            "closes_at": "Closes", "min_submission_interval_s": "Seconds between submissions",
+            "max_submissions_per_day": "Submissions per day", "is_competitive": "Competition",
+            "signup_requires_approval": "Sign-ups need approval",
+            "fold_time_limit_s": "Fold time limit (s)",
+            "fold_memory_limit_mb": "Fold memory limit (MB)", "fold_cpus": "CPUs per fold",
+        }
+
+
+class EventCreateForm(EventRulesForm):
+    problem_name = forms.ChoiceField(label="Problem")
+
+    class Meta(EventRulesForm.Meta):
+        fields = ("name", "problem_name", *EDITABLE_FIELDS)
+        help_texts = {"name": "the event's address: /events/<name>/ (letters, digits, - and _)"}
+
+    def __init__(self, *args, problems: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["problem_name"].choices = [(name, name) for name in problems]
+        self.fields["title"].required = False
+        self.fields["title"].help_text = "empty: the name"
+
+
+class SubmissionFilterForm(forms.Form):
+    state = forms.ChoiceField(required=False,
+                              choices=[("", "any state"), *RunState.choices])
