@@ -348,7 +348,7 @@ def test_the_queue_says_no_worker_answered_quickly(organiser, event_a, alice):
     assert response.status_code == 200
     page = response.content.decode()
     assert "No worker answered" in page
-    assert "node-7" in page and "iris-a / alice / first" in page
+    assert "node-7" in page and "iris-a / alice / first</a>" in page
     n_queued = FoldRun.objects.filter(state="queued").count()
     assert f"<strong>{n_queued}</strong> folds queued" in page
 
