@@ -269,17 +269,19 @@ def _status_context(submission, user) -> dict:
 def submission_detail(request, pk):
     submission = services.submission_get(submission_id=pk, user=request.user)
     context = _status_context(submission, request.user)
-    event = context["event"]
-    previous = datarun_selectors.evaluation_summaries(submission.previous_evaluation_ids)
+    event, kind = context["event"], context["event"].leaderboard_kind
     official = next(iter(context["score_types"]), None)
+    # Re-runs: the earlier evaluations of the same files, newest first.
+    summaries = {
+        i: selectors.without_test_scores(summary, event=event, user=request.user)
+        for i, summary in datarun_selectors.evaluation_summaries(
+            submission.previous_evaluation_ids).items()}
     context["previous"] = [
-        {"summary": summary, "score": _official_score(summary, official, event.leaderboard_kind)}
-        for summary in (selectors.without_test_scores(previous[i], event=event, user=request.user)
-                        for i in reversed(submission.previous_evaluation_ids) if i in previous)
+        {"summary": summaries[i], "score": _official_score(summaries[i], official, kind)}
+        for i in reversed(submission.previous_evaluation_ids) if i in summaries
     ]
-    context["official"] = official
-    context["kind"] = event.leaderboard_kind
-    context["credits"] = submission.credits.select_related("source__team")
+    context.update(official=official, kind=kind,
+                   credits=submission.credits.select_related("source__team"))
     return render(request, "databoard/submissions/detail.html", context)
 
 

@@ -251,7 +251,7 @@ def test_upload_over_the_size_limit_is_refused(client, alice, settings):
     assert "the limit is 100 bytes per file" in _text(response)
 
 
-def test_upload_needs_the_csrf_token(alice):
+def test_upload_needs_the_csrf_token_in_its_body(alice):
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
@@ -259,6 +259,13 @@ def test_upload_needs_the_csrf_token(alice):
     upload = SimpleUploadedFile("estimator.py", b"x = 1\n")
     assert strict.post(f"{SANDBOX}upload/", {"file": upload}).status_code == 403
     assert not SandboxFile.objects.exists()
+
+    strict.get(SANDBOX)  # sets the CSRF cookie
+    token = strict.cookies["csrftoken"].value
+    upload = SimpleUploadedFile("estimator.py", b"x = 1\n")
+    response = strict.post(f"{SANDBOX}upload/", {"file": upload, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert SandboxFile.objects.get().content == "x = 1\n"
 
 
 def test_submit_from_the_sandbox_creates_a_queued_submission(client, alice):
