@@ -24,9 +24,9 @@ class ViewerTimeZoneMiddleware:
         if user is not None and user.is_authenticated:
             profile = getattr(user, "profile", None) if hasattr(user, "profile") else None
             profile_tz = profile.time_zone if profile else None
-        zone, source = _zone(profile_tz), "your profile's"
+        zone, source = _zone(profile_tz), "from your profile"
         if zone is None:
-            zone, source = _zone(request.COOKIES.get("tz")), "your browser's"
+            zone, source = _zone(request.COOKIES.get("tz")), "from your browser"
         if zone is None:
             source = "the default"
         if zone is not None:

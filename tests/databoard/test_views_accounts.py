@@ -139,7 +139,7 @@ def test_profile_time_zone_changes_how_times_are_shown(client):
     page = client.get("/accounts/profile/").content.decode()
     assert "Profile saved." in page
     assert "2025-01-15 17:30 IST" in page  # 12:00 UTC is 17:30 in India
-    assert "Times are shown in Asia/Kolkata." in page
+    assert "Times are shown in Asia/Kolkata (from your profile)." in page
     assert 'value="Liddell"' in page
 
 
@@ -156,7 +156,7 @@ def test_profile_without_a_zone_follows_the_browser(client):
     client.force_login(make_user())
     client.cookies["tz"] = "America/New_York"
     page = client.get("/accounts/profile/").content.decode()
-    assert "Times are shown in America/New_York (your browser's)." in page
+    assert "Times are shown in America/New_York (from your browser)." in page
 
 
 def test_profile_is_created_for_accounts_made_elsewhere(client):
