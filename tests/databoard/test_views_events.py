@@ -15,6 +15,7 @@ from django.utils import timezone
 from databoard import services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission
 from datarun.models import Evaluation
+from datarun.selectors import problem_summary
 from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
 
 pytestmark = pytest.mark.django_db
@@ -107,10 +108,8 @@ def test_event_page_shows_rules_problem_and_sanitised_description(client, event)
     assert "<code>estimator.py</code>" in page
     assert "acc (official)" in page and "nll (lower is better)" in page
     assert "120 training rows" in page and "5 cross-validation folds" in page
-    summary = services.event_get(name=EVENT)
-    from datarun.selectors import problem_summary
-
-    assert problem_summary(summary.problem_name)["data_hash"] in page
+    assert problem_summary("iris")["data_hash"] in page
+    assert problem_summary("iris")["folds_hash"] in page
     assert f'href="/events/{EVENT}/starting-kit.zip"' in page
     assert f'href="/events/{EVENT}/leaderboard/"' in page
     # Anonymous: a log-in link, no sign-up form.
@@ -302,7 +301,7 @@ def test_second_submission_within_the_interval_is_refused_with_429(client, alice
     assert "the minimum time between two submissions of a team is 15 min" in page
     next_at = first.created_at + timedelta(seconds=900)
     assert f"{next_at:%Y-%m-%d %H:%M:%S} UTC" in page  # in the rule's message
-    assert "may submit again from" in page
+    assert "Your team may submit from" in page
     assert 880 <= int(response["Retry-After"]) <= 901
     assert Submission.objects.count() == 1
     # The edits were saved all the same.
