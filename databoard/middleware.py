@@ -1,6 +1,7 @@
 """Show times in the viewer's time zone: the profile's, else the browser's
 (a ``tz`` cookie set by app.js), else UTC. Stored times stay UTC."""
 import zoneinfo
+from urllib.parse import unquote
 
 from django.utils import timezone
 
@@ -26,7 +27,8 @@ class ViewerTimeZoneMiddleware:
             profile_tz = profile.time_zone if profile else None
         zone, source = _zone(profile_tz), "from your profile"
         if zone is None:
-            zone, source = _zone(request.COOKIES.get("tz")), "from your browser"
+            # app.js URL-encodes the name (Europe%2FParis); Django does not decode cookies.
+            zone, source = _zone(unquote(request.COOKIES.get("tz", ""))), "from your browser"
         if zone is None:
             source = "the default"
         if zone is not None:
