@@ -96,7 +96,6 @@ def _leaderboard_context(request, event: Event, board: str, kind: str) -> dict:
         "columns": columns, "test_shown": data["test_scores_shown"],
         "private_ok": permissions.can_see_private_scores(event, user),
         "closed": permissions.is_closed(event),
-        "collaborative": permissions.is_collaborative(event),
         "can_select": (event.is_competitive and my_team is not None
                        and (not permissions.is_closed(event) or event.is_admin(user))),
         "kinds": Event.LeaderboardKind.values, "refresh_seconds": REFRESH_SECONDS,
