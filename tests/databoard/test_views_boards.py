@@ -415,6 +415,7 @@ def live(django_db_setup, django_db_blocker, _workers):
             assert time.monotonic() < deadline, datarun_selectors.evaluation_states(ids)
             time.sleep(0.3)
     yield {"event": event, "users": users, "submissions": submissions}
+    _workers.stop()  # later tests may want no worker answering (they start one if they need it)
     with django_db_blocker.unblock():
         event.delete()
         Evaluation.objects.filter(problem__name=LIVE).delete()
