@@ -337,7 +337,8 @@ def test_a_cancelled_submission_does_not_count_against_the_quota(organiser, even
 
 # --- the queue -------------------------------------------------------------------
 
-def test_the_queue_says_no_worker_answered_quickly(organiser, event_a, alice):
+def test_the_queue_says_no_worker_answered_quickly(organiser, event_a, alice, _workers):
+    _workers.stop()  # a worker left by an earlier test would answer
     submission = submit(event_a, alice)
     FoldRun.objects.filter(evaluation_id=submission.evaluation_id, fold_index=0).update(
         state="running", worker_host="node-7", started_at=timezone.now(),
