@@ -4,9 +4,91 @@ from django.db import models
 from datarun.states import ErrorKind, RunState, check_transition
 
 
+class Dataset(models.Model):
+    """A named dataset; its content lives in immutable versions."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    # The software-defined dataset's spec (parsed YAML), empty for uploads.
+    spec = models.JSONField(default=dict, blank=True)
+    # Seconds between re-checks of the spec's sources (null: never).
+    refresh_interval_s = models.PositiveIntegerField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetVersion(models.Model):
+    """Immutable content: the same source bytes (and transform) always give
+    the same ``manifest_hash``, hence the same version."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(help_text="1, 2, ... within the dataset")
+    manifest_hash = models.CharField(max_length=64, help_text="sha256 of the sorted "
+                                     "(file name, sha256) list and the transform")
+    # The materialised table (Parquet), storage-relative, and its sha256.
+    table_path = models.CharField(max_length=500)
+    table_sha256 = models.CharField(max_length=64)
+    n_rows = models.BigIntegerField()
+    size_bytes = models.BigIntegerField(help_text="sum of the source files' sizes")
+    schema = models.JSONField(help_text="[{name, type, nullable}] from DuckDB")
+    transform_sql = models.TextField(blank=True)
+    sources = models.JSONField(default=list, help_text="where each file came from")
+    croissant = models.JSONField(help_text="Croissant 1.1 JSON-LD, validated at creation")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["dataset", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="dataset_version_number"),
+            models.UniqueConstraint(fields=["dataset", "manifest_hash"],
+                                    name="dataset_version_content"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name}@v{self.number}"
+
+
+class DatasetFile(models.Model):
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=300)
+    sha256 = models.CharField(max_length=64, help_text="also its blob in storage")
+    size_bytes = models.BigIntegerField()
+    source = models.CharField(max_length=1000, help_text="upload, path, http(s) or s3 URL")
+    encoding_format = models.CharField(max_length=100, default="text/csv")
+
+    class Meta:
+        ordering = ["version", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "name"], name="dataset_file_unique"),
+        ]
+
+
+class Split(models.Model):
+    """A version's rows assigned once to train/test, CV folds and named splits,
+    materialised as a per-row table (never recomputed silently)."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="splits")
+    spec = models.JSONField()
+    spec_hash = models.CharField(max_length=64)
+    table_path = models.CharField(max_length=500, help_text="Parquet: row, split, fold")
+    split_hash = models.CharField(max_length=64, help_text="sha256 of the per-row table")
+    summary = models.JSONField(default=dict, help_text="rows per split and fold")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "spec_hash"], name="split_unique"),
+        ]
+
+
 class Problem(models.Model):
     class Kind(models.TextChoices):
         RAMP_KIT = "ramp_kit", "RAMP kit"
+        DECLARATIVE = "declarative", "declarative (dataset version + spec)"
 
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -20,6 +102,12 @@ class Problem(models.Model):
     n_folds = models.PositiveIntegerField()
     data_hash = models.CharField(max_length=64)
     folds_hash = models.CharField(max_length=64)
+    # Declarative problems: what they were built from.
+    dataset_version = models.ForeignKey(DatasetVersion, null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="problems")
+    split = models.ForeignKey(Split, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="problems")
+    spec = models.JSONField(default=dict, blank=True, help_text="declarative spec")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -76,6 +164,10 @@ class Evaluation(StatefulRun):
     code_hash = models.CharField(max_length=64)
     limits = models.JSONField()
     sandbox_backend = models.CharField(max_length=20)
+    # A re-score of the same files on another problem (e.g. a newer dataset
+    # version): the evaluation it re-scores, to show each score's drift.
+    rescore_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="rescores")
 
     objects = EvaluationQuerySet.as_manager()
 

@@ -231,3 +231,17 @@ DATARUN_CONTRIBUTIVITY_DEBOUNCE_S = env_float("DATARUN_CONTRIBUTIVITY_DEBOUNCE_S
 # Flower's address as organisers reach it (linked from the queue page; empty:
 # no link).
 DATARUN_FLOWER_URL = env("DATARUN_FLOWER_URL", "")
+
+# --- Datasets ---------------------------------------------------------------
+# S3 sources (s3://bucket/key): any S3-compatible store; credentials come from
+# the usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables.
+DATARUN_S3_ENDPOINT_URL = env("DATARUN_S3_ENDPOINT_URL", "")
+DATARUN_S3_REGION = env("DATARUN_S3_REGION", "us-east-1")
+# http(s) and S3 fetches give up after this many seconds without progress.
+DATARUN_FETCH_TIMEOUT_S = env_float("DATARUN_FETCH_TIMEOUT_S", 60.0)
+# The largest source file accepted (bytes).
+DATARUN_DATASET_MAX_BYTES = env_int("DATARUN_DATASET_MAX_BYTES", 20 * 1024**3)
+# Server paths a dataset may read from (comma-separated; empty: none).
+DATARUN_DATASET_PATHS = [p for p in env("DATARUN_DATASET_PATHS", "").split(",") if p]
+# Seconds between beat's checks for datasets whose refresh interval is due.
+DATARUN_DATASET_REFRESH_CHECK_S = env_float("DATARUN_DATASET_REFRESH_CHECK_S", 300.0)
