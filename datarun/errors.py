@@ -34,3 +34,7 @@ class InvalidSubmission(ApplicationError):
 class InvalidTransition(ApplicationError):
     status_code = 409
     code = "invalid_state"
+
+
+class InvalidDataset(ApplicationError):
+    code = "invalid_dataset"
