@@ -38,3 +38,7 @@ class InvalidTransition(ApplicationError):
 
 class InvalidDataset(ApplicationError):
     code = "invalid_dataset"
+
+
+class InvalidDataset(ApplicationError):
+    code = "invalid_dataset"

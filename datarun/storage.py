@@ -6,6 +6,7 @@ database name files by sha256 or by a path relative to that root.
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -43,6 +44,42 @@ def blob_put(data: bytes) -> str:
             f.write(data)
         os.replace(tmp, path)
     return digest
+
+
+def blob_put_stream(chunks: Iterable[bytes]) -> tuple[str, int, bool]:
+    """Store a stream of bytes once under its sha256, never holding it whole.
+
+    Returns ``(digest, size, created)``; ``created`` is False when the blob
+    was already there. An exception raised by ``chunks`` (a size limit, a
+    network error) leaves no temporary file behind.
+    """
+    tmp_dir = root() / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix="blob-")
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                h.update(chunk)
+                f.write(chunk)
+                size += len(chunk)
+        digest = h.hexdigest()
+        path = blob_path(digest)
+        if path.exists():
+            return digest, size, False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, path)
+        return digest, size, True
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def blob_put_file(path: Path) -> str:
+    """Copy the file at ``path`` into the blob store, hashing it on the way."""
+    with open(path, "rb") as f:
+        return blob_put_stream(iter(lambda: f.read(1 << 20), b""))[0]
 
 
 def blob_get(digest: str) -> bytes:
