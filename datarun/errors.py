@@ -38,7 +38,3 @@ class InvalidTransition(ApplicationError):
 
 class InvalidDataset(ApplicationError):
     code = "invalid_dataset"
-
-
-class InvalidDataset(ApplicationError):
-    code = "invalid_dataset"
