@@ -245,3 +245,7 @@ DATARUN_DATASET_MAX_BYTES = env_int("DATARUN_DATASET_MAX_BYTES", 20 * 1024**3)
 DATARUN_DATASET_PATHS = [p for p in env("DATARUN_DATASET_PATHS", "").split(",") if p]
 # Seconds between beat's checks for datasets whose refresh interval is due.
 DATARUN_DATASET_REFRESH_CHECK_S = env_float("DATARUN_DATASET_REFRESH_CHECK_S", 300.0)
+CELERY_BEAT_SCHEDULE["refresh-datasets"] = {
+    "task": "workers.tasks.refresh_datasets",
+    "schedule": DATARUN_DATASET_REFRESH_CHECK_S,
+}

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api
+from datarun.api import rescore as rescore_api
 from datarun.api.errors import not_found_json
 
 api_v1 = [
@@ -37,6 +38,10 @@ api_v1 = [
          name="submission-rerun"),
     path("submissions/<int:pk>/cancel/", api.SubmissionCancelApi.as_view(),
          name="submission-cancel"),
+    path("evaluations/<int:pk>/rescore/", rescore_api.EvaluationRescoreApi.as_view(),
+         name="evaluation-rescore"),
+    path("evaluations/<int:pk>/drift/", rescore_api.EvaluationDriftApi.as_view(),
+         name="evaluation-drift"),
     # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
     re_path(r"^.*$", not_found_json),
 ]

@@ -25,6 +25,11 @@ def reap_stale_fold_runs() -> dict:
     return services.fold_runs_reap()
 
 
+@shared_task(name="workers.tasks.refresh_datasets")
+def refresh_datasets() -> dict:
+    return services.datasets_refresh_due()
+
+
 logger = logging.getLogger(__name__)
 
 

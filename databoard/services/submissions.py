@@ -234,3 +234,26 @@ def submission_cancel(*, submission_id: int, user) -> Submission:
     audit(event=submission.team.event, user=user, action="submission_cancel",
           submission=submission.id)
     return submission
+
+
+@transaction.atomic
+def submissions_rescore(*, event: Event, user, submission_ids: list[int],
+                        problem_name: str) -> dict[int, int]:
+    """Re-score chosen submissions of the event on another problem (e.g. the
+    event's problem rebuilt on a newer dataset version), to see each score's
+    drift. The submissions, their evaluations and the leaderboard stay as
+    they were. Returns {submission id: re-score evaluation id}."""
+    if not event.is_admin(user):
+        raise PermissionDenied(f"only an admin of {event.name} re-scores submissions")
+    ids = list(dict.fromkeys(submission_ids))
+    submissions = {s.id: s for s in Submission.objects.of_event(event).filter(id__in=ids)}
+    if missing := [i for i in ids if i not in submissions]:
+        raise NotFound(f"no submission {', '.join(map(str, missing))} in {event.name}")
+    rescored = {
+        i: datarun_services.evaluation_rescore(
+            evaluation_id=submissions[i].evaluation_id, problem=problem_name).id
+        for i in ids
+    }
+    audit(event=event, user=user, action="submissions_rescore", problem=problem_name,
+          rescores={str(i): e for i, e in rescored.items()})
+    return rescored

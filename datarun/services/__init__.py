@@ -4,6 +4,7 @@ databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
 the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
 from datarun.services.contributivity import evaluations_contributivity
+from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
 from datarun.services.evaluations import (
     default_limits,
     evaluation_cancel,
@@ -21,14 +22,18 @@ from datarun.services.fold_runs import (
     fold_runs_reap,
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
+from datarun.services.rescore import evaluation_rescore, score_drift
 
 __all__ = [
     "FoldOutcome",
     "FoldRunSpec",
+    "dataset_apply",
+    "datasets_refresh_due",
     "default_limits",
     "evaluation_cancel",
     "evaluation_create",
     "evaluation_rerun",
+    "evaluation_rescore",
     "evaluation_score",
     "evaluations_contributivity",
     "fold_run_claim",
@@ -37,5 +42,6 @@ __all__ = [
     "fold_runs_reap",
     "problem_get",
     "problem_import_ramp_kit",
+    "score_drift",
     "validate_submission_files",
 ]
