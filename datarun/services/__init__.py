@@ -5,6 +5,13 @@ the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
 """
 from datarun.services.contributivity import evaluations_contributivity
 from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
+from datarun.services.datasets import (
+    dataset_register_croissant,
+    dataset_version_create,
+    dataset_version_get,
+    dataset_version_table,
+    dataset_version_verify,
+)
 from datarun.services.evaluations import (
     default_limits,
     evaluation_cancel,
@@ -23,11 +30,17 @@ from datarun.services.fold_runs import (
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
 from datarun.services.rescore import evaluation_rescore, score_drift
+from datarun.services.splits import split_create, split_table
 
 __all__ = [
     "FoldOutcome",
     "FoldRunSpec",
     "dataset_apply",
+    "dataset_register_croissant",
+    "dataset_version_create",
+    "dataset_version_get",
+    "dataset_version_table",
+    "dataset_version_verify",
     "datasets_refresh_due",
     "default_limits",
     "evaluation_cancel",
@@ -43,5 +56,7 @@ __all__ = [
     "problem_get",
     "problem_import_ramp_kit",
     "score_drift",
+    "split_create",
+    "split_table",
     "validate_submission_files",
 ]
