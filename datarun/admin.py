@@ -1,6 +1,13 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from datarun.models import Evaluation, FoldRun, Problem, ScoreType
+from datarun.errors import ApplicationError
+from datarun.models import DatasetVersion, Evaluation, FoldRun, Problem, ScoreType
 
 
 class ScoreTypeInline(admin.TabularInline):
@@ -8,11 +15,93 @@ class ScoreTypeInline(admin.TabularInline):
     extra = 0
 
 
+EXAMPLE_SPEC = """\
+name: my-problem
+title: My problem
+dataset: my-dataset@1        # a dataset version (NAME@N, NAME@latest)
+target: label
+ignore: [id]                 # columns that are not features
+task: multiclass             # binary | multiclass | regression
+score_types:                 # the first is official
+  - {type: accuracy, name: acc, precision: 3}
+  - error
+  - nll
+split:
+  seed: 42
+  test: {method: stratified, fraction: 0.2}
+  cv: {method: stratified_shuffle, n_splits: 5, fraction: 0.2}
+workflow: estimator          # | feature_extractor_classifier | feature_extractor_regressor
+limits: {wall_time_s: 60, memory_mb: 1024, cpus: 1}
+"""
+
+
+class DeclarativeProblemForm(forms.Form):
+    spec = forms.CharField(
+        label="Spec (YAML)", initial=EXAMPLE_SPEC,
+        widget=forms.Textarea(attrs={"rows": 22, "cols": 90, "spellcheck": "false",
+                                     "style": "font-family: monospace"}))
+
+
 @admin.register(Problem)
 class ProblemAdmin(admin.ModelAdmin):
-    list_display = ["name", "title", "n_train", "n_test", "n_folds", "created_at"]
+    list_display = ["name", "title", "kind", "n_train", "n_test", "n_folds", "created_at"]
+    list_filter = ["kind"]
     inlines = [ScoreTypeInline]
-    readonly_fields = ["data_hash", "folds_hash", "storage_dir"]
+    readonly_fields = ["kind", "data_hash", "folds_hash", "storage_dir", "dataset_version",
+                       "split", "spec", "kit"]
+
+    @admin.display(description="RAMP kit")
+    def kit(self, obj):
+        url = reverse("problem-kit", args=[obj.name])
+        return format_html('<a href="{}">{}-kit.zip</a> (test labels included)', url, obj.name)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.declarative_view)
+        return [path("declarative/", view, name="datarun_problem_declarative"),
+                *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # A problem is added from a declarative spec here; RAMP kits come in
+        # with ``manage.py import_ramp_kit``.
+        return self.declarative_view(request)
+
+    def declarative_view(self, request):
+        """A YAML spec with a preview (checked, nothing created) and a create button."""
+        from datarun.services.declarative import (
+            problem_create_declarative,
+            problem_preview_declarative,
+        )
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = DeclarativeProblemForm(request.POST or None)
+        preview, error = None, None
+        if request.method == "POST" and form.is_valid():
+            spec = form.cleaned_data["spec"]
+            try:
+                if "create" in request.POST:
+                    problem = problem_create_declarative(spec=spec)
+                    self.message_user(request, f"Problem {problem.name} created: "
+                                      f"{problem.n_train} training rows, {problem.n_test} test "
+                                      f"rows, {problem.n_folds} folds.", messages.SUCCESS)
+                    return redirect("admin:datarun_problem_change", problem.pk)
+                preview = problem_preview_declarative(spec=spec)
+            except ApplicationError as exc:
+                error = exc.message
+        versions = DatasetVersion.objects.select_related("dataset").order_by(
+            "dataset__name", "-number")[:100]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add a declarative problem",
+            "opts": self.model._meta,
+            "form": form,
+            "preview": preview,
+            "error": error,
+            "versions": [{"ref": f"{v.dataset.name}@{v.number}", "n_rows": v.n_rows,
+                          "columns": ", ".join(f"{c['name']} ({c['type']})" for c in v.schema)}
+                         for v in versions],
+        }
+        return TemplateResponse(request, "admin/datarun/problem/declarative.html", context)
 
 
 class FoldRunInline(admin.TabularInline):
@@ -63,3 +152,4 @@ class FoldRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+

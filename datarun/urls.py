@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api
+from datarun.api import problems as problems_api
 from datarun.api import rescore as rescore_api
 from datarun.api.errors import not_found_json
 
@@ -42,6 +43,10 @@ api_v1 = [
          name="evaluation-rescore"),
     path("evaluations/<int:pk>/drift/", rescore_api.EvaluationDriftApi.as_view(),
          name="evaluation-drift"),
+    path("problems/", problems_api.ProblemCreateApi.as_view(), name="problem-create"),
+    path("problems/<slug:name>/", problems_api.ProblemDetailApi.as_view(), name="problem"),
+    path("problems/<slug:name>/kit.zip", problems_api.ProblemKitApi.as_view(),
+         name="problem-kit"),
     # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
     re_path(r"^.*$", not_found_json),
 ]

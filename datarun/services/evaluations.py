@@ -51,7 +51,10 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
         problem=problem,
         files=digests,
         code_hash=code_hash,
-        limits={**default_limits(), **(limits or {})},
+        # A declarative problem's own limits sit between the defaults and the
+        # event's (``limits``).
+        limits={**default_limits(), **((problem.spec or {}).get("limits") or {}),
+                **(limits or {})},
         sandbox_backend=settings.DATARUN_SANDBOX,
     )
     FoldRun.objects.bulk_create(
