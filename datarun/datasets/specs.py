@@ -13,25 +13,29 @@ optional split rules and an optional refresh interval::
     split: {...}              # see datarun.datasets.splits
     refresh: {every: 1d}      # 30m, 6h, 1d, 1w
 
-Pure: no Django. Every error is an :class:`InvalidDataset` whose message names
-the field (``sources[1].url``) and, when the spec came from YAML text, the
-file and line (``sales.yaml line 7: ...``). Unknown keys are refused, so that
-a typo is never silently ignored.
+A source's name is the view the transform reads: its file's name without the
+suffix (``orders`` for ``.../orders.csv``), as the version names the file.
+Without a transform the table is the one source, or all sources stacked by
+column name.
+
+Pure: no Django. Every error is an :class:`InvalidDataset` whose message
+names the field (``sources[1].url``) and, when the spec came from YAML text,
+the file and line (``sales.yaml line 7: ...``). Unknown keys are refused, so
+that a typo is never silently ignored.
 """
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import yaml
 
 from datarun.errors import InvalidDataset
 
 TOP_KEYS = ("name", "title", "description", "sources", "transform", "split", "refresh")
-SOURCE_KEYS = ("name", "path", "url", "format")
+SOURCE_KEYS = ("name", "path", "url")
 REFRESH_KEYS = ("every",)
-# What DuckDB reads, by file suffix (a source whose location has none names
-# its format).
+# What DuckDB reads, by file suffix.
 FORMATS = ("csv", "csv.gz", "tsv", "tsv.gz", "parquet", "jsonl", "ndjson", "json")
 URL_SCHEMES = ("http", "https", "s3")
 INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -46,17 +50,10 @@ INTERVAL = re.compile(r"\s*(\d+)\s*([smhdw])\s*")
 class SourceSpec:
     name: str
     location: str  # an absolute path, or an http(s)/s3 URL
-    format: str
 
     @property
     def is_url(self) -> bool:
         return urlparse(self.location).scheme in URL_SCHEMES
-
-    @property
-    def file_name(self) -> str:
-        """The file's name in the version: the source's name and its format,
-        so that the transform sees it as a view named ``name``."""
-        return f"{self.name}.{self.format}"
 
 
 @dataclass(frozen=True)
@@ -162,10 +159,6 @@ def _parse(data, *, base_dir: Path | None) -> DatasetSpec:
             raise _Problem((("sources", i), "name"),
                            f"two sources are named {source.name!r}; names must differ")
         seen.add(source.name.lower())
-    if len(sources) > 1 and not transform:
-        raise _Problem(("transform",), f"{len(sources)} sources need a transform that "
-                       "makes one table of them (e.g. a JOIN or UNION ALL of "
-                       + ", ".join(s.name for s in sources) + ")")
 
     split = data.get("split")
     if split is not None:
@@ -215,7 +208,7 @@ def _parse_source(raw, path: tuple, base_dir: Path | None) -> SourceSpec:
         if parsed.scheme not in URL_SCHEMES or not parsed.netloc:
             raise _Problem((path, "url"), f"{location!r} is not an http(s):// or s3:// URL "
                            "(for a file on this server, write path:)")
-        file_name = PurePosixPath(parsed.path).name
+        file_name = unquote(PurePosixPath(parsed.path).name)
     else:
         location = _required_str(raw, "path", (path,))
         if urlparse(location).scheme in URL_SCHEMES:
@@ -225,17 +218,20 @@ def _parse_source(raw, path: tuple, base_dir: Path | None) -> SourceSpec:
             local = (base_dir or Path.cwd()) / local
         location = str(local.resolve())
         file_name = local.name
-    if "format" in raw:
-        fmt = _required_str(raw, "format", (path,)).lower().lstrip(".")
-        if fmt not in FORMATS:
-            raise _Problem((path, "format"), f"format {fmt!r} is not one of "
-                           + ", ".join(FORMATS))
-    else:
-        fmt = _format_of(file_name)
-        if fmt is None:
-            raise _Problem((path,), f"cannot tell the format of source {name!r} from "
-                           f"{location!r}: add format: (one of {', '.join(FORMATS)})")
-    return SourceSpec(name=name, location=location, format=fmt)
+    key = "url" if has_url else "path"
+    if _format_of(file_name) is None:
+        raise _Problem((path, key), f"cannot tell the format of {location!r}: its file name "
+                       f"must end with one of .{', .'.join(FORMATS)}")
+    # A version names each file after its source's file name, and the
+    # transform sees the file as a view named after it (orders.csv -> orders):
+    # the spec's name must be that view's name.
+    from datarun.datasets.duck import view_name
+
+    if view_name(file_name).lower() != name.lower():
+        raise _Problem((path, "name"), f"the file {file_name} is the view "
+                       f"{view_name(file_name)!r} in the transform, not {name!r}: name the "
+                       f"source {view_name(file_name)!r}")
+    return SourceSpec(name=name, location=location)
 
 
 def _format_of(file_name: str) -> str | None:
@@ -246,7 +242,7 @@ def _format_of(file_name: str) -> str | None:
 
 def _source_dict(source: SourceSpec) -> dict:
     key = "url" if source.is_url else "path"
-    return {"name": source.name, key: source.location, "format": source.format}
+    return {"name": source.name, key: source.location}
 
 
 def _check_split(split) -> dict:

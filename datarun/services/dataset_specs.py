@@ -8,6 +8,7 @@ Problems and events reference a version, never "latest": a new version never
 changes what they evaluate on.
 """
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from django.db import transaction
 from django.utils import timezone
 
+from datarun import storage
 from datarun.datasets import specs
 from datarun.errors import ApplicationError
 from datarun.models import Dataset, DatasetVersion, Split
@@ -44,32 +46,37 @@ def _apply(parsed: specs.DatasetSpec, *, now: datetime
     from datarun.services.datasets import dataset_version_create
     from datarun.services.splits import split_create
 
-    with transaction.atomic():
-        version, created = dataset_version_create(
-            dataset=parsed.name,
-            sources=_version_sources(parsed),
-            transform_sql=parsed.transform,
-            title=parsed.title,
-            description=parsed.description,
-            allowed_paths=None,
-        )
-        split = None
-        if parsed.split is not None:
-            split, split_created = split_create(version=version, spec=parsed.split)
-            created = created or split_created
-        dataset = Dataset.objects.select_for_update().get(id=version.dataset_id)
-        dataset.spec = parsed.normalised
-        dataset.title = parsed.title or dataset.title
-        dataset.description = parsed.description or dataset.description
-        dataset.refresh_interval_s = parsed.refresh_every_s
-        dataset.last_checked_at = now
-        dataset.save(update_fields=["spec", "title", "description", "refresh_interval_s",
-                                    "last_checked_at"])
+    new_version = None
+    try:
+        with transaction.atomic():
+            version, created = dataset_version_create(
+                dataset=parsed.name,
+                sources=[source.location for source in parsed.sources],
+                transform_sql=parsed.transform,
+                title=parsed.title,
+                description=parsed.description,
+                allowed_paths=None,
+            )
+            new_version = version if created else None
+            split = None
+            if parsed.split is not None:
+                split, split_created = split_create(version=version, spec=parsed.split)
+                created = created or split_created
+            dataset = Dataset.objects.select_for_update().get(id=version.dataset_id)
+            dataset.spec = parsed.normalised
+            dataset.title = parsed.title or dataset.title
+            dataset.description = parsed.description or dataset.description
+            dataset.refresh_interval_s = parsed.refresh_every_s
+            dataset.last_checked_at = now
+            dataset.save(update_fields=["spec", "title", "description", "refresh_interval_s",
+                                        "last_checked_at"])
+    except BaseException:
+        if new_version is not None:
+            # Its rows are rolled back (e.g. the split failed): so goes its
+            # table. The fetched blobs stay in the content-addressed cache.
+            shutil.rmtree(storage.resolve(new_version.table_path).parent, ignore_errors=True)
+        raise
     return version, split, created
-
-
-def _version_sources(parsed: specs.DatasetSpec) -> list[str]:
-    return [s.location for s in parsed.sources]
 
 
 # --- refresh --------------------------------------------------------------------
