@@ -12,6 +12,12 @@ from datarun.services.datasets import (
     dataset_version_table,
     dataset_version_verify,
 )
+from datarun.services.declarative import (
+    problem_apply,
+    problem_create_declarative,
+    problem_export_kit,
+    problem_preview_declarative,
+)
 from datarun.services.evaluations import (
     default_limits,
     evaluation_cancel,
@@ -53,8 +59,12 @@ __all__ = [
     "fold_run_finish",
     "fold_run_heartbeat",
     "fold_runs_reap",
+    "problem_apply",
+    "problem_create_declarative",
+    "problem_export_kit",
     "problem_get",
     "problem_import_ramp_kit",
+    "problem_preview_declarative",
     "score_drift",
     "split_create",
     "split_table",
