@@ -16,9 +16,11 @@ from django.utils import timezone
 from datarun import services, storage
 from datarun.datasets.duck import read_table
 from datarun.errors import InvalidDataset
-from datarun.models import Dataset, DatasetVersion, Split
+from datarun.models import Dataset, DatasetVersion, Problem, Split
 from datarun.services.dataset_specs import datasets_due
 from datarun.services.datasets import dataset_version_table
+from datarun.services.declarative import problem_create_declarative
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.django_db
 
@@ -232,3 +234,51 @@ def test_a_dict_spec_is_applied_like_a_file(tmp_path):
     assert services.dataset_apply(spec=Dataset.objects.get().spec)[2] is False
     with pytest.raises(InvalidDataset, match=r"^spec: sources\[0\]\.paht: unknown key 'paht'"):
         services.dataset_apply(spec={"name": "tiny", "sources": [{"name": "t", "paht": "x"}]})
+
+
+def iris_rows() -> list[str]:
+    """The iris example's rows with a ``part`` column naming their file."""
+    lines = []
+    for part in ("train", "test"):
+        header, *rows = (EXAMPLES / "iris" / "data" / f"{part}.csv").read_text().splitlines()
+        lines += [] if lines else [f"{header},part"]
+        lines += [f"{row},{part}" for row in rows]
+    return lines
+
+
+def iris_problem(name: str, dataset: str) -> Problem:
+    return problem_create_declarative(spec={
+        "name": name, "dataset": dataset, "target": "species", "ignore": ["part"],
+        "task": "multiclass", "score_types": ["accuracy"], "workflow": "estimator",
+        "split": {"test": {"method": "given", "column": "part"},
+                  "cv": {"method": "stratified_shuffle", "n_splits": 2, "seed": 1}},
+    })
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_problem_stays_pinned_to_its_version_when_a_refresh_makes_a_new_one(tmp_path):
+    data = tmp_path / "iris.csv"
+    data.write_text("\n".join(iris_rows()) + "\n")
+    spec = tmp_path / "iris.yaml"
+    spec.write_text("name: iris-live\nsources:\n  - {name: iris, path: iris.csv}\n"
+                    "refresh: {every: 1h}\n")
+    apply(spec)
+    # Built on "the dataset" while v1 is the latest: the problem records v1.
+    problem = iris_problem("iris-live-problem", "iris-live")
+    assert problem.dataset_version.number == 1 and problem.spec["dataset"] == "iris-live@1"
+    kit_data = _files(storage.resolve(problem.storage_dir))
+    assert any(name.endswith("test.csv") for name in kit_data)
+
+    data.write_text("\n".join(iris_rows()[:-1]) + "\n")  # the last test row withdrawn
+    report = services.datasets_refresh_due(now=timezone.now() + timedelta(hours=2))
+    assert report["created"] == ["iris-live@2"]
+
+    problem = Problem.objects.get(name="iris-live-problem")
+    assert problem.dataset_version.number == 1 and problem.spec["dataset"] == "iris-live@1"
+    assert problem.n_test == 30
+    assert _files(storage.resolve(problem.storage_dir)) == kit_data  # its data, as it was
+    # The newer version makes a new problem when someone asks for it.
+    assert iris_problem("iris-live-problem-v2", "iris-live@2").n_test == 29

@@ -3,6 +3,7 @@ again on the other problem, and the drift is the difference of the scores
 both evaluations show."""
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from databoard.models import AuditEntry, Event, Submission
 from databoard.services.submissions import submissions_rescore
 from datarun import selectors, services
 from datarun.errors import InvalidSubmission, PermissionDenied
-from datarun.models import Evaluation
+from datarun.models import Dataset, Evaluation, Problem
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import signed_up, submit, wait_final
 
@@ -147,3 +148,59 @@ def test_event_admin_rescores_chosen_submissions(celery_worker_process, tmp_path
     assert [r["rescore_id"] for r in services.score_drift(
         evaluation_id=submission.evaluation_id)][:1] == [rescore.id]
     assert AuditEntry.objects.filter(event=event, action="submissions_rescore").exists()
+
+
+def test_refreshed_dataset_rebuilt_problem_rescore_and_drift(celery_worker_process, tmp_path):
+    """The whole story: a spec'd dataset, a problem on v1, the source changes,
+    the refresh makes v2, the organiser rebuilds the problem on v2 and
+    re-scores the submission there; the drift is what the two scores say."""
+    from datarun.services.declarative import problem_create_declarative
+    from tests.datarun.test_dataset_apply import iris_rows
+
+    rows = iris_rows()
+    data = tmp_path / "iris.csv"
+    data.write_text("\n".join(rows) + "\n")
+    spec = tmp_path / "iris.yaml"
+    spec.write_text("name: iris-live\nsources:\n  - {name: iris, path: iris.csv}\n"
+                    "refresh: {every: 1d}\n")
+    services.dataset_apply(spec=spec)
+
+    def problem(name: str, dataset: str):
+        return problem_create_declarative(spec={
+            "name": name, "dataset": dataset, "target": "species", "ignore": ["part"],
+            "task": "multiclass", "workflow": "estimator",
+            "score_types": [{"type": "accuracy", "name": "acc"}, "nll"],
+            "split": {"test": {"method": "given", "column": "part"},
+                      "cv": {"method": "stratified_shuffle", "n_splits": 3, "seed": 57}},
+        })
+
+    v1 = problem("iris-live-1", "iris-live@1")
+    original = services.evaluation_create(problem=v1, files={"estimator.py": STARTING_KIT})
+    assert wait_evaluation(original.id).state == "scored"
+
+    # A fifth of the test rows get another label at the source.
+    labels = ["setosa", "versicolor", "virginica"]
+    changed = [r.rsplit(",", 2) for r in rows]
+    for i, (_features, label, part) in enumerate(changed):
+        if part == "test" and i % 5 == 0:
+            changed[i][1] = labels[(labels.index(label) + 1) % 3]
+    data.write_text("\n".join(",".join(r) for r in changed) + "\n")
+    report = services.datasets_refresh_due(
+        now=Dataset.objects.get(name="iris-live").last_checked_at + timedelta(days=1))
+    assert report["created"] == ["iris-live@2"]
+    assert Problem.objects.get(name="iris-live-1").dataset_version.number == 1  # pinned
+
+    v2 = problem("iris-live-2", "iris-live@2")
+    rescore = services.evaluation_rescore(evaluation_id=original.id, problem=v2)
+    assert wait_evaluation(rescore.id).state == "scored"
+    drift = {(r["score_type"], r["step"]): r for r in services.score_drift(
+        evaluation_id=original.id)}
+    old = selectors.evaluation_detail(original.id)["scores"]
+    new = selectors.evaluation_detail(rescore.id)["scores"]
+    for (score_type, step), row in drift.items():
+        assert row["drift"]["mean"] == pytest.approx(
+            new[score_type][step]["mean"] - old[score_type][step]["mean"])
+    # Same training rows and folds: same training and validation scores.
+    assert drift[("acc", "valid")]["drift"]["bagged"] == pytest.approx(0, abs=1e-12)
+    assert drift[("acc", "test")]["drift"]["bagged"] < -0.1
+    assert drift[("nll", "test")]["drift"]["bagged"] > 0
