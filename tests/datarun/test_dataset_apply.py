@@ -21,6 +21,7 @@ from datarun.services.dataset_specs import datasets_due
 from datarun.services.datasets import dataset_version_table
 from datarun.services.declarative import problem_create_declarative
 from tests.conftest import EXAMPLES
+from tests.datarun.datasets.test_sources import _moto_server, s3  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -282,3 +283,21 @@ def test_a_problem_stays_pinned_to_its_version_when_a_refresh_makes_a_new_one(tm
     assert _files(storage.resolve(problem.storage_dir)) == kit_data  # its data, as it was
     # The newer version makes a new problem when someone asks for it.
     assert iris_problem("iris-live-problem-v2", "iris-live@2").n_test == 29
+
+
+def test_an_s3_source_refreshes_when_its_object_changes(tmp_path, s3):  # noqa: F811
+    s3.client.put_object(Bucket=s3.bucket, Key="exports/orders.csv", Body=ORDERS.encode())
+    spec = tmp_path / "orders.yaml"
+    spec.write_text(f"name: orders\nsources:\n  - {{name: orders, url: "
+                    f"'s3://{s3.bucket}/exports/orders.csv'}}\nrefresh: {{every: 30m}}\n")
+    assert apply(spec).startswith("created: orders@1\n")
+    checked = Dataset.objects.get().last_checked_at
+    assert services.datasets_refresh_due(now=checked + timedelta(minutes=30))["created"] == []
+
+    s3.client.put_object(Bucket=s3.bucket, Key="exports/orders.csv",
+                         Body=(ORDERS + "5,20,2.0\n").encode())
+    report = services.datasets_refresh_due(now=checked + timedelta(minutes=60))
+    assert report["created"] == ["orders@2"]
+    assert DatasetVersion.objects.get(number=2).n_rows == 5
+    assert DatasetVersion.objects.get(number=2).files.get().source == \
+        f"s3://{s3.bucket}/exports/orders.csv"
