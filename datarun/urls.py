@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api
+from datarun.api import dashboard as dashboard_api
 from datarun.api import problems as problems_api
 from datarun.api import rescore as rescore_api
 from datarun.api.errors import not_found_json
@@ -47,6 +48,10 @@ api_v1 = [
     path("problems/<slug:name>/", problems_api.ProblemDetailApi.as_view(), name="problem"),
     path("problems/<slug:name>/kit.zip", problems_api.ProblemKitApi.as_view(),
          name="problem-kit"),
+    path("datasets/<slug:name>/versions/<int:number>/dashboard/",
+         dashboard_api.DatasetVersionDashboardApi.as_view(), name="dataset-version-dashboard"),
+    path("problems/<slug:name>/dashboard/", dashboard_api.ProblemDashboardApi.as_view(),
+         name="problem-dashboard"),
     # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
     re_path(r"^.*$", not_found_json),
 ]

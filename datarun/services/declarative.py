@@ -21,7 +21,11 @@ from datarun.datasets import splits
 from datarun.datasets.duck import read_table
 from datarun.declarative import InvalidProblemSpec, ProblemSpec
 from datarun.models import DatasetVersion, Problem, Split
-from datarun.services.datasets import dataset_version_get, dataset_version_table
+from datarun.services.datasets import (
+    dataset_version_get,
+    dataset_version_table,
+    dataset_version_verify,
+)
 from datarun.services.problems import problem_import_ramp_kit
 from datarun.services.splits import split_create, split_table
 
@@ -67,6 +71,8 @@ def _plan(raw: dict | str) -> _Plan:
     version = dataset_version_get(spec.dataset)
     ref = f"{version.dataset.name}@{version.number}"
     declarative.check_columns(spec, [c["name"] for c in version.schema], dataset=ref)
+    # The kit is built from these bytes: they must still be the version's.
+    dataset_version_verify(version=version)
     table = read_table(dataset_version_table(version))
     split, split_spec = None, None
     if isinstance(spec.split, int):
@@ -140,8 +146,10 @@ def problem_apply(*, spec: dict | str) -> tuple[Problem, bool]:
     spec on the same dataset version."""
     plan = _plan(spec)
     existing = Problem.objects.filter(name=plan.spec.name).first()
-    if (existing is not None and existing.kind == Problem.Kind.DECLARATIVE
-            and existing.dataset_version_id == plan.version.id
+    if existing is not None and existing.kind != Problem.Kind.DECLARATIVE:
+        raise InvalidProblemSpec(f"{plan.spec.name!r} is a problem imported from a RAMP kit; "
+                                 "give the declarative problem another name")
+    if (existing is not None and existing.dataset_version_id == plan.version.id
             and existing.spec == plan.stored_spec()):
         return existing, False
     return _create(plan, replace=True), True

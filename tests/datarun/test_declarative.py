@@ -140,7 +140,7 @@ def test_class_labels_are_sorted_python_values():
 # --- the kit -----------------------------------------------------------------------
 
 def toy_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """Numbers with gaps, a text column whose values look like numbers, an id."""
+    """Numbers with gaps, text whose values look like numbers, dates, an id."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     table = pd.DataFrame({
@@ -150,6 +150,7 @@ def toy_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
         "code": rng.choice(["007", "010", "100"], size=n),
         "label": np.where(x > 0, "pos", "neg"),
         "amount": 3 * x + rng.normal(scale=0.1, size=n),
+        "seen": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
     })
     return table
 
@@ -185,8 +186,9 @@ def test_the_kit_serves_the_stored_folds_and_keeps_the_data_as_it_was(tmp_path):
     kit = write(tmp_path, table, folds=folds)
     problem = ramp_kits.import_problem(kit)
     X, y = problem.get_train_data(str(kit))
-    assert list(X.columns) == ["x", "z", "code", "amount"]
+    assert list(X.columns) == ["x", "z", "code", "amount", "seen"]
     assert X["code"].tolist() == table["code"].iloc[:100].tolist()
+    assert X["seen"].tolist() == table["seen"].iloc[:100].tolist()
     assert X["x"].tolist() == table["x"].iloc[:100].tolist()  # floats exactly
     assert y.tolist() == table["label"].iloc[:100].tolist()
     served = problem.get_cv(X, y)

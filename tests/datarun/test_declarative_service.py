@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from datarun import storage
 from datarun.declarative import InvalidProblemSpec
-from datarun.errors import NotFound
+from datarun.errors import ApplicationError, NotFound
 from datarun.models import Problem, Split
 from datarun.services.datasets import dataset_version_create
 from datarun.services.declarative import (
@@ -21,6 +21,7 @@ from datarun.services.declarative import (
     problem_export_kit,
     problem_preview_declarative,
 )
+from datarun.services.problems import problem_import_ramp_kit
 from datarun.services.splits import split_create
 from tests.conftest import EXAMPLES
 
@@ -118,6 +119,23 @@ def test_apply_is_idempotent_and_rebuilds_a_changed_spec(iris_ref):
     assert Problem.objects.filter(name="iris-declarative").count() == 1
     with pytest.raises(InvalidProblemSpec, match="already exists; choose another name"):
         problem_create_declarative(spec=iris_spec(iris_ref))
+    problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris")
+    with pytest.raises(InvalidProblemSpec, match="'iris' is a problem imported from a RAMP kit"):
+        problem_apply(spec=iris_spec(iris_ref, name="iris"))
+
+
+def test_a_version_whose_table_changed_is_refused(iris_ref):
+    from datarun.services.datasets import dataset_version_get
+
+    table = storage.resolve(dataset_version_get(iris_ref).table_path)
+    original = table.read_bytes()
+    try:
+        table.write_bytes(original + b" ")
+        with pytest.raises(ApplicationError, match="changed since it was registered"):
+            problem_create_declarative(spec=iris_spec(iris_ref))
+    finally:
+        table.write_bytes(original)
+    assert Problem.objects.count() == 0
 
 
 def test_the_preview_checks_and_creates_nothing(iris_ref):
