@@ -239,7 +239,11 @@ def validate(doc: dict, *, files_dir: Path | None = None) -> None:
     try:
         mlc.Dataset(jsonld=json.loads(json.dumps(doc)))
     except mlc.ValidationError as exc:
-        raise InvalidDataset(f"the Croissant description is not valid: {exc}") from exc
+        # Its message lists the errors, then the warnings (left out here).
+        lines = str(exc).splitlines()
+        cut = next((i for i, line in enumerate(lines) if i and "warning(s)" in line), None)
+        errors = "\n".join(lines[:cut])
+        raise InvalidDataset(f"the Croissant description is not valid: {errors}") from exc
     finally:
         absl_logging.set_verbosity(verbosity)
     if files_dir is not None:

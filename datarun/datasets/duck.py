@@ -12,6 +12,11 @@ It sees each source file as a view named after the file without its suffix
 become ``_``) and, always, a view named ``source``: the only file when there
 is one, else all files stacked by column name in file-name order
 (``UNION ALL BY NAME``). Without a transform the table is ``source``.
+
+CSV files are comma-separated and TSV files tab-separated; the header,
+quoting and column types are detected (types from the first rows, or from all
+rows when a later value does not fit), and a row with another number of
+columns is an error that names the file and the line.
 """
 import re
 from collections.abc import Mapping, Sequence
@@ -53,18 +58,22 @@ def reader_sql(file_name: str, path: Path, *, sample_all: bool = False) -> str:
     """The DuckDB table function reading ``path`` as its ``file_name`` says."""
     lower = file_name.lower()
     quoted = _literal(str(path))
-    compression = ", compression='gzip'" if lower.endswith(".gz") else ""
-    if sample_all:
-        compression += ", sample_size=-1"
     if lower.endswith(".parquet"):
         return f"read_parquet({quoted})"
     if lower.endswith((".jsonl", ".ndjson")):
         return f"read_json_auto({quoted}, format='newline_delimited')"
     if lower.endswith(".json"):
         return f"read_json_auto({quoted})"
-    if lower.endswith((".tsv", ".tsv.gz")):
-        return f"read_csv_auto({quoted}, delim='\\t'{compression})"
-    return f"read_csv_auto({quoted}{compression})"
+    # The delimiter comes from the suffix and no leading row is skipped: left
+    # to guess, the sniffer may take a file with one bad row for a preamble
+    # to skip, or for one column split on another character.
+    delim = "\\t" if lower.endswith((".tsv", ".tsv.gz")) else ","
+    options = f", delim='{delim}', skip=0"
+    if lower.endswith(".gz"):
+        options += ", compression='gzip'"
+    if sample_all:
+        options += ", sample_size=-1"
+    return f"read_csv_auto({quoted}{options})"
 
 
 def materialise(files: Mapping[str, Path] | Sequence[Path], *, transform_sql: str = "",
@@ -169,6 +178,11 @@ def _explain(exc: duckdb.Error, files: Mapping[str, Path], query: str) -> str:
     # options that users do not set here.
     lines = text.splitlines()
     cut = next((i for i, line in enumerate(lines) if line.startswith("Possible")), len(lines))
+    if any("not possible to automatically detect the CSV parsing dialect" in line
+           for line in lines):
+        lines = ["no consistent CSV layout found: the rows do not all have the same number "
+                 "of comma-separated (tab-separated for .tsv) columns"]
+        cut = 1
     message = "\n".join(line for line in lines[:cut] if line.strip())[:1000]
     if named:
         return f"{', '.join(named)}: cannot be read as a table: {message}"
