@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -21,7 +22,6 @@ from datarun.services.dataset_specs import datasets_due
 from datarun.services.datasets import dataset_version_table
 from datarun.services.declarative import problem_create_declarative
 from tests.conftest import EXAMPLES
-from tests.datarun.datasets.test_sources import _moto_server, s3  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -285,7 +285,28 @@ def test_a_problem_stays_pinned_to_its_version_when_a_refresh_makes_a_new_one(tm
     assert iris_problem("iris-live-problem-v2", "iris-live@2").n_test == 29
 
 
-def test_an_s3_source_refreshes_when_its_object_changes(tmp_path, s3):  # noqa: F811
+@pytest.fixture
+def s3(settings, monkeypatch):
+    """moto's real S3 server on a thread, with a bucket; DATARUN_S3_ENDPOINT_URL
+    points at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    settings.DATARUN_S3_ENDPOINT_URL = endpoint
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="exports")
+    yield SimpleNamespace(client=client, bucket="exports")
+    server.stop()
+
+
+def test_an_s3_source_refreshes_when_its_object_changes(tmp_path, s3):
     s3.client.put_object(Bucket=s3.bucket, Key="exports/orders.csv", Body=ORDERS.encode())
     spec = tmp_path / "orders.yaml"
     spec.write_text(f"name: orders\nsources:\n  - {{name: orders, url: "
