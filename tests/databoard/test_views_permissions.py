@@ -73,7 +73,8 @@ def _client(world, role, **kwargs) -> Client:
 
 def _url(world, url: str) -> str:
     return url.format(event=EVENT, sub=world["sub"], bobs=world["bobs"], team=world["team"],
-                      inv=world["inv"])
+                      inv=world["inv"], problem=world["event"].problem_name,
+                      dataset="none-such", number=1)
 
 
 def _outcome(response) -> int | str:
@@ -205,6 +206,13 @@ MATRIX = [
      (LOGIN, 403, 403, 302, 302)),
     ('POST', '/events/{event}/organise/submissions/{bobs}/cancel/', None,
      (LOGIN, 403, 403, 302, 302)),
+    # The data dashboard, staff only: databoard/views/data.py (no dataset in this world).
+    ('GET', '/data/datasets/', None,
+     (LOGIN, 403, 403, 403, 200)),
+    ('GET', '/data/datasets/{dataset}/v{number}/', None,
+     (LOGIN, 403, 403, 403, 404)),
+    ('GET', '/data/problems/{problem}/', None,
+     (LOGIN, 403, 403, 403, 200)),
 ]
 IDS = [f"{method} {url}" for method, url, _, _ in MATRIX]
 
@@ -237,7 +245,8 @@ def test_every_page_is_in_the_matrix():
 
     def as_route(url: str) -> str:
         url = url.split("?")[0].lstrip("/")
-        for key in ("{event}", "{sub}", "{bobs}", "{team}", "{inv}"):
+        for key in ("{event}", "{sub}", "{bobs}", "{team}", "{inv}", "{problem}", "{dataset}",
+                    "{number}"):
             url = url.replace(key, "<>")
         return url.replace("password/reset/MQ/bad-token/", "password/reset/<>/<>/")
 
