@@ -7,7 +7,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from datarun.errors import ApplicationError
-from datarun.models import DatasetVersion, Evaluation, FoldRun, Problem, ScoreType
+from datarun.models import (
+    Dataset,
+    DatasetFile,
+    DatasetVersion,
+    Evaluation,
+    FoldRun,
+    Problem,
+    ScoreType,
+)
 
 
 class ScoreTypeInline(admin.TabularInline):
@@ -153,3 +161,53 @@ class FoldRunAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+
+class DatasetFileInline(admin.TabularInline):
+    model = DatasetFile
+    extra = 0
+    fields = ["name", "sha256", "size_bytes", "encoding_format", "source"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "title", "refresh_interval_s", "last_checked_at", "created_at"]
+    search_fields = ["name", "title"]
+    readonly_fields = ["name", "spec", "last_checked_at", "created_at"]
+
+    # Versions are made by the dataset services (API, dataset_register,
+    # dataset_apply); here a dataset's title, description and refresh
+    # interval may change, nothing else.
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DatasetVersion)
+class DatasetVersionAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "n_rows", "size_bytes", "manifest_hash", "created_at"]
+    list_filter = ["dataset"]
+    list_select_related = ["dataset"]
+    search_fields = ["dataset__name", "manifest_hash"]
+    inlines = [DatasetFileInline]
+    readonly_fields = ["dataset", "number", "manifest_hash", "table_path", "table_sha256",
+                       "n_rows", "size_bytes", "schema", "transform_sql", "sources",
+                       "croissant", "created_at"]
+
+    # Versions are immutable.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,6 +4,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api
 from datarun.api import dashboard as dashboard_api
+from datarun.api import datasets as datasets_api
 from datarun.api import problems as problems_api
 from datarun.api import rescore as rescore_api
 from datarun.api.errors import not_found_json
@@ -52,6 +53,14 @@ api_v1 = [
          dashboard_api.DatasetVersionDashboardApi.as_view(), name="dataset-version-dashboard"),
     path("problems/<slug:name>/dashboard/", dashboard_api.ProblemDashboardApi.as_view(),
          name="problem-dashboard"),
+    path("datasets/", datasets_api.DatasetListApi.as_view(), name="datasets"),
+    path("datasets/<slug:name>/", datasets_api.DatasetDetailApi.as_view(), name="dataset"),
+    path("datasets/<slug:name>/versions/<int:number>/", datasets_api.DatasetVersionApi.as_view(),
+         name="dataset-version"),
+    path("datasets/<slug:name>/versions/<int:number>/croissant.json",
+         datasets_api.DatasetVersionCroissantApi.as_view(), name="dataset-version-croissant"),
+    path("datasets/<slug:name>/versions/<int:number>/files/<str:file_name>",
+         datasets_api.DatasetVersionFileApi.as_view(), name="dataset-version-file"),
     # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
     re_path(r"^.*$", not_found_json),
 ]

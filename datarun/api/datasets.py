@@ -1,0 +1,161 @@
+"""Dataset API (``/api/v1/datasets/``): staff users only, since data can be sensitive."""
+import json
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datarun import storage
+from datarun.datasets import croissant
+from datarun.errors import InvalidDataset, NotFound
+from datarun.models import Dataset, DatasetVersion
+from datarun.services import datasets as services
+
+
+class DatasetListApi(APIView):
+    """List datasets; create a version (of a new or existing dataset).
+
+    ``multipart/form-data``: ``name`` and one ``files`` field per file (plus
+    optional ``sources``, ``transform_sql``, ``title``, ``description``); or
+    JSON ``{"name", "sources": [...], "transform_sql", "title", "description"}``
+    where sources are http(s) or s3:// URLs, or server paths under
+    DATARUN_DATASET_PATHS. Answers 201 with the new version, or 200 with the
+    version that already holds the same bytes.
+    """
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser, MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        sources = serializers.ListField(child=serializers.CharField(max_length=1000),
+                                        required=False, default=list)
+        transform_sql = serializers.CharField(required=False, default="", allow_blank=True,
+                                              trim_whitespace=False)
+        title = serializers.CharField(required=False, default="", allow_blank=True,
+                                      max_length=200)
+        description = serializers.CharField(required=False, default="", allow_blank=True)
+
+    def get(self, request):
+        rows = Dataset.objects.prefetch_related("versions").order_by("name")
+        return Response([_dataset_out(d, versions=False) for d in rows])
+
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        uploads = {}
+        for upload in request.FILES.getlist("files"):
+            if upload.name in uploads:
+                raise InvalidDataset(f"{upload.name} was uploaded twice")
+            uploads[upload.name] = upload
+        version, created = services.dataset_version_create(
+            dataset=data["name"], sources=data["sources"], uploads=uploads,
+            transform_sql=data["transform_sql"], title=data["title"],
+            description=data["description"],
+            allowed_paths=settings.DATARUN_DATASET_PATHS,
+        )
+        return Response({"created": created, **_version_out(version)},
+                        status=201 if created else 200)
+
+
+class DatasetDetailApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    def get(self, request, name):
+        dataset = Dataset.objects.prefetch_related("versions").filter(name=name).first()
+        if dataset is None:
+            raise NotFound(f"no dataset named {name!r}")
+        return Response(_dataset_out(dataset, versions=True))
+
+
+class DatasetVersionApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    def get(self, request, name, number):
+        return Response(_version_out(_version(name, number)))
+
+
+class DatasetVersionCroissantApi(APIView):
+    """The version's Croissant JSON-LD, as a file to save."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request, name, number):
+        version = _version(name, number)
+        response = HttpResponse(json.dumps(version.croissant, indent=2),
+                                content_type="application/ld+json")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{name}-v{number}-croissant.json"')
+        return response
+
+
+class DatasetVersionFileApi(APIView):
+    """One file of the version, by the name its Croissant gives (``table.parquet``
+    is the materialised table)."""
+
+    permission_classes = [IsAdminUser]
+
+    def get(self, request, name, number, file_name):
+        version = _version(name, number)
+        if file_name == croissant.TABLE_FILE:
+            path, content_type = services.dataset_version_table(version), croissant.PARQUET
+        else:
+            file = version.files.filter(name=file_name).first()
+            if file is None:
+                raise NotFound(f"{version} has no file named {file_name!r}")
+            path, content_type = storage.blob_path(file.sha256), file.encoding_format
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=file_name,
+                            content_type=content_type)
+
+
+def _version(name: str, number: int) -> DatasetVersion:
+    return services.dataset_version_get(f"{name}@{number}")
+
+
+def _dataset_out(dataset: Dataset, *, versions: bool) -> dict:
+    all_versions = sorted(dataset.versions.all(), key=lambda v: v.number)
+    out = {
+        "name": dataset.name,
+        "title": dataset.title,
+        "description": dataset.description,
+        "created_at": dataset.created_at,
+        "n_versions": len(all_versions),
+        "latest": _version_summary(all_versions[-1]) if all_versions else None,
+    }
+    if versions:
+        out["versions"] = [_version_summary(v) for v in all_versions]
+    return out
+
+
+def _version_summary(version: DatasetVersion) -> dict:
+    return {
+        "number": version.number,
+        "manifest_hash": version.manifest_hash,
+        "n_rows": version.n_rows,
+        "size_bytes": version.size_bytes,
+        "created_at": version.created_at,
+    }
+
+
+def _version_out(version: DatasetVersion) -> dict:
+    base = f"/api/v1/datasets/{version.dataset.name}/versions/{version.number}/"
+    return {
+        "dataset": version.dataset.name,
+        "ref": f"{version.dataset.name}@{version.number}",
+        **_version_summary(version),
+        "n_columns": len(version.schema),
+        "schema": version.schema,
+        "table_sha256": version.table_sha256,
+        "transform_sql": version.transform_sql,
+        "files": [{"name": f.name, "sha256": f.sha256, "size_bytes": f.size_bytes,
+                   "encoding_format": f.encoding_format, "source": f.source,
+                   "url": f"{base}files/{f.name}"}
+                  for f in version.files.all()],
+        "table_url": f"{base}files/{croissant.TABLE_FILE}",
+        "croissant_url": f"{base}croissant.json",
+    }
