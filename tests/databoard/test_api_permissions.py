@@ -64,8 +64,8 @@ def _request(world, role, method, url, data=None):
     if method == "POST_FILES":
         return post_submission(client, name=f"by-{role}")
     url = url.format(event=EVENT, sub=world["submission"].id, team=world["pending"].id,
-                     inv=world["invitation"].id, dataset="none-such", number=1,
-                     file="train.csv")
+                     inv=world["invitation"].id, problem=world["event"].problem_name,
+                     dataset="none-such", number=1, file="train.csv")
     return getattr(client, method.lower())(url, data or {}, format="json")
 
 
@@ -111,6 +111,11 @@ MATRIX = {
                             (403, 403, 403, 200, 200)),
     "competition leaderboard": ("GET", "/api/v1/events/{event}/leaderboard/?board=competition",
                                 None, (200, 200, 200, 200, 200)),
+    # The data dashboard, staff only (no dataset in this world).
+    "dataset version dashboard": ("GET", "/api/v1/datasets/{dataset}/versions/{number}/dashboard/",
+                                  None, (401, 403, 403, 403, 404)),
+    "problem dashboard": ("GET", "/api/v1/problems/{problem}/dashboard/", None,
+                          (401, 403, 403, 403, 200)),
     # Datasets, staff only (no dataset in this world).
     "datasets": ("GET", "/api/v1/datasets/", None, (401, 403, 403, 403, 200)),
     "dataset create": ("POST", "/api/v1/datasets/", {"name": "none-such"},
@@ -150,8 +155,8 @@ def test_every_api_endpoint_is_in_the_matrix():
         path = url.split("?")[0].removeprefix("/api/v1/")
         path = (path.replace("{event}", "<slug:name>").replace("{sub}", "<int:pk>")
                 .replace("{team}", "<int:pk>").replace("{inv}", "<int:pk>")
-                .replace("{dataset}", "<slug:name>").replace("{number}", "<int:number>")
-                .replace("{file}", "<str:file_name>"))
+                .replace("{problem}", "<slug:name>").replace("{dataset}", "<slug:name>")
+                .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>"))
         covered.add(path)
     assert routes - covered == set()
 
