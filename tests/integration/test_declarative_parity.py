@@ -70,8 +70,9 @@ def declarative_twin(kit: str) -> Problem:
     })
 
 
-def evaluate(problem: Problem, files: dict[str, bytes], timeout: float = 120) -> dict:
-    evaluation = services.evaluation_create(problem=problem, files=files)
+def evaluate(problem: Problem, files: dict[str, bytes], limits: dict | None = None,
+             timeout: float = 120) -> dict:
+    evaluation = services.evaluation_create(problem=problem, files=files, limits=limits)
     deadline = time.monotonic() + timeout
     while Evaluation.objects.get(id=evaluation.id).state not in ("scored", "error"):
         assert time.monotonic() < deadline, f"evaluation of {problem.name} did not finish"
@@ -158,8 +159,6 @@ def test_problem_limits_apply_to_its_evaluations(celery_worker_process):
                               "estimator.py").read_bytes()}
     detail = evaluate(problem, files)
     assert detail["limits"]["wall_time_s"] == 45 and detail["limits"]["memory_mb"] == 900
-    event_limited = services.evaluation_create(problem=problem, files=files,
-                                               limits={"wall_time_s": 30})
-    assert event_limited.limits["wall_time_s"] == 30
-    assert event_limited.limits["memory_mb"] == 900
-    services.evaluation_cancel(evaluation_id=event_limited.id)
+    event_limited = evaluate(problem, files, limits={"wall_time_s": 30})
+    assert event_limited["limits"]["wall_time_s"] == 30
+    assert event_limited["limits"]["memory_mb"] == 900
