@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from datarun import storage
 from datarun.datasets import croissant
 from datarun.errors import InvalidDataset, NotFound
-from datarun.models import Dataset, DatasetVersion
+from datarun.models import Dataset, DatasetVersion, Split
 from datarun.services import datasets as services
 
 
@@ -81,14 +81,18 @@ class DatasetVersionApi(APIView):
 
 
 class DatasetVersionCroissantApi(APIView):
-    """The version's Croissant JSON-LD, as a file to save."""
+    """The version's Croissant JSON-LD, as a file to save; with its latest split
+    (or ``?split=<id>``) as a ``cr:Split`` record set."""
 
     permission_classes = [IsAdminUser]
 
     def get(self, request, name, number):
         version = _version(name, number)
-        response = HttpResponse(json.dumps(version.croissant, indent=2),
-                                content_type="application/ld+json")
+        split = None
+        if "split" in request.query_params:
+            split = _split(version, request.query_params["split"])
+        doc = services.dataset_version_croissant(version, split=split)
+        response = HttpResponse(json.dumps(doc, indent=2), content_type="application/ld+json")
         response["Content-Disposition"] = (
             f'attachment; filename="{name}-v{number}-croissant.json"')
         return response
@@ -96,14 +100,18 @@ class DatasetVersionCroissantApi(APIView):
 
 class DatasetVersionFileApi(APIView):
     """One file of the version, by the name its Croissant gives (``table.parquet``
-    is the materialised table)."""
+    is the materialised table, ``split-<id>.parquet`` a split's per-row table)."""
 
     permission_classes = [IsAdminUser]
 
     def get(self, request, name, number, file_name):
         version = _version(name, number)
+        split = next((s for s in version.splits.all()
+                      if services.split_file_name(s) == file_name), None)
         if file_name == croissant.TABLE_FILE:
             path, content_type = services.dataset_version_table(version), croissant.PARQUET
+        elif split is not None:
+            path, content_type = storage.resolve(split.table_path), croissant.PARQUET
         else:
             file = version.files.filter(name=file_name).first()
             if file is None:
@@ -115,6 +123,13 @@ class DatasetVersionFileApi(APIView):
 
 def _version(name: str, number: int) -> DatasetVersion:
     return services.dataset_version_get(f"{name}@{number}")
+
+
+def _split(version: DatasetVersion, split_id: str) -> Split:
+    split = version.splits.filter(pk=int(split_id)).first() if split_id.isdigit() else None
+    if split is None:
+        raise NotFound(f"{version} has no split {split_id!r}")
+    return split
 
 
 def _dataset_out(dataset: Dataset, *, versions: bool) -> dict:
@@ -158,4 +173,7 @@ def _version_out(version: DatasetVersion) -> dict:
                   for f in version.files.all()],
         "table_url": f"{base}files/{croissant.TABLE_FILE}",
         "croissant_url": f"{base}croissant.json",
+        "splits": [{"id": s.pk, "split_hash": s.split_hash, "rows": s.summary.get("rows", {}),
+                    "url": f"{base}files/{services.split_file_name(s)}"}
+                   for s in version.splits.order_by("pk")],
     }

@@ -8,6 +8,7 @@ from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
 from datarun.services.datasets import (
     dataset_register_croissant,
     dataset_version_create,
+    dataset_version_croissant,
     dataset_version_get,
     dataset_version_table,
     dataset_version_verify,
@@ -44,6 +45,7 @@ __all__ = [
     "dataset_apply",
     "dataset_register_croissant",
     "dataset_version_create",
+    "dataset_version_croissant",
     "dataset_version_get",
     "dataset_version_table",
     "dataset_version_verify",

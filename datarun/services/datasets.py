@@ -25,7 +25,7 @@ from datarun.datasets import croissant, duck
 from datarun.datasets import sources as fetching
 from datarun.datasets.sources import FetchedFile
 from datarun.errors import InvalidDataset, NotFound
-from datarun.models import Dataset, DatasetFile, DatasetVersion
+from datarun.models import Dataset, DatasetFile, DatasetVersion, Split
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,31 @@ def dataset_version_table(version: DatasetVersion) -> Path:
         raise InvalidDataset(f"{version}: its table {version.table_path} is missing "
                              "from storage")
     return path
+
+
+def dataset_version_croissant(version: DatasetVersion, *, split: Split | None = None) -> dict:
+    """The version's Croissant, with a split's names as a ``cr:Split`` record set.
+
+    ``split`` defaults to the version's latest; its per-row table (columns
+    ``row``, ``split``, fold positions) is listed as ``split-<id>.parquet``.
+    Without a split, the description stored when the version was made.
+    """
+    split = split or version.splits.order_by("-created_at", "-pk").first()
+    if split is None:
+        return version.croissant
+    path = storage.resolve(split.table_path)
+    table = croissant.FileEntry(name=split_file_name(split), sha256=storage.sha256_file(path),
+                                size_bytes=path.stat().st_size,
+                                encoding_format=croissant.PARQUET)
+    # jsonb keeps no key order: train and test first, then the named splits.
+    named = sorted(set(split.summary.get("rows", {})) - {"train", "test"})
+    names = ["train", "test", *named]
+    return croissant.with_splits(version.croissant, names, table=table)
+
+
+def split_file_name(split: Split) -> str:
+    """The name a split's per-row table has in Croissant descriptions and downloads."""
+    return f"split-{split.pk}.parquet"
 
 
 # --- creating a version ---------------------------------------------------------

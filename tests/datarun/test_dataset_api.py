@@ -192,3 +192,33 @@ def test_bad_requests_say_what_to_fix(staff):
     assert broken.json()["error"]["message"].startswith("train.csv: cannot be read")
     assert staff.get(f"{BASE}nothing/").status_code == 404
     assert staff.get(f"{BASE}people/versions/9/").json()["error"]["code"] == "not_found"
+
+
+def test_a_split_appears_in_the_croissant_and_its_table_downloads(staff, tmp_path):
+    from datarun.services import dataset_version_get, split_create
+
+    rows = b"id,x,label\n" + b"".join(b"%d,%d.5,%s\n" % (i, i, b"ab"[i % 2:i % 2 + 1])
+                                       for i in range(20))
+    upload(staff, files={"train.csv": rows})
+    split, _ = split_create(version=dataset_version_get("people@1"),
+                            spec={"test": {"method": "shuffle", "fraction": 0.25, "seed": 1},
+                                  "cv": {"method": "kfold", "n_splits": 2}})
+
+    response = staff.get(f"{BASE}people/versions/1/croissant.json")
+
+    doc = json.loads(response.content)
+    splits = next(rs for rs in doc["recordSet"] if rs["@id"] == "splits")
+    assert [d["splits/name"] for d in splits["data"]] == ["train", "test"]
+    name = f"split-{split.pk}.parquet"
+    listed = {f["@id"]: f for f in doc["distribution"]}[name]
+    table = staff.get(f"{BASE}people/versions/1/files/{name}")
+    assert hashlib.sha256(b"".join(table.streaming_content)).hexdigest() == listed["sha256"]
+    path = tmp_path / "croissant.json"
+    path.write_bytes(response.content)
+    result = mlcroissant_validate(path, tmp_path)
+    assert result.returncode == 0, result.stderr
+    version = staff.get(f"{BASE}people/versions/1/").json()
+    assert version["splits"] == [{"id": split.pk, "split_hash": split.split_hash,
+                                  "rows": {"train": 15, "test": 5},
+                                  "url": f"{BASE}people/versions/1/files/{name}"}]
+    assert staff.get(f"{BASE}people/versions/1/croissant.json?split=999").status_code == 404
