@@ -40,11 +40,13 @@ class TableInfo:
 
 def connect(*, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
     """An in-memory connection that never installs or loads extensions by itself."""
-    return duckdb.connect(":memory:", config={
+    con = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "memory_limit": memory_limit,
     })
+    con.execute("SET enable_progress_bar = false")  # it would write to the workers' logs
+    return con
 
 
 def view_name(file_name: str) -> str:
