@@ -45,31 +45,30 @@ def dataset_list() -> list[dict]:
 
 
 def dataset_version_dashboard(*, name: str, number: int, target: str | None = None,
-                              split_id: int | None = None) -> dict:
+                              split: str | None = None) -> dict:
     """The dashboard of one version: its record, files, splits and profile.
 
-    The profile is per split of ``split_id`` (one of the version's splits),
-    else of the version's latest split, else of the whole table; ``split_id=0``
-    asks for the whole table.
+    The profile is per split of ``split`` (the id of one of the version's
+    splits), by default of the version's latest split; ``split="all"`` (or a
+    version without splits) profiles the whole table as one split.
     """
     version = (DatasetVersion.objects.select_related("dataset")
                .filter(dataset__name=name, number=number).first())
     if version is None:
         raise NotFound(f"no dataset version {name} v{number}")
     splits = list(version.splits.order_by("-created_at", "-id"))
-    if split_id == 0:
-        split = None
-    elif split_id is not None:
-        split = next((s for s in splits if s.id == split_id), None)
-        if split is None:
-            raise NotFound(f"{name} v{number} has no split {split_id}; its splits are "
-                           f"{', '.join(str(s.id) for s in splits) or 'none'}")
-    else:
-        split = splits[0] if splits else None
+    chosen = splits[0] if splits else None
+    if split == "all":
+        chosen = None
+    elif split:
+        chosen = next((s for s in splits if str(s.id) == split), None)
+        if chosen is None:
+            raise NotFound(f"{name} v{number} has no split {split!r}; its splits are "
+                           f"{', '.join(str(s.id) for s in splits) or 'none'} (or 'all')")
     return {
         "dataset": _version_data(version, splits),
-        "split": None if split is None else _split_data(split),
-        "profile": version_profile(version, split=split, target=target or None),
+        "split": None if chosen is None else _split_data(chosen),
+        "profile": version_profile(version, split=chosen, target=target or None),
     }
 
 

@@ -42,17 +42,6 @@ def staff_only(view):
     return wrapped
 
 
-def _split_id(request) -> int | None:
-    raw = request.GET.get("split")
-    if raw in (None, ""):
-        return None
-    if raw == "all":
-        return 0
-    if not raw.isdigit():
-        raise ApplicationError("split is a split's id, or 'all' for the whole table")
-    return int(raw)
-
-
 @staff_only
 def dataset_list(request):
     return render(request, "databoard/data/list.html",
@@ -63,7 +52,7 @@ def dataset_list(request):
 def dataset_version(request, name: str, number: int):
     target = request.GET.get("target", "").strip() or None
     dashboard = dataset_selectors.dataset_version_dashboard(
-        name=name, number=number, target=target, split_id=_split_id(request))
+        name=name, number=number, target=target, split=request.GET.get("split") or None)
     return render(request, "databoard/data/version.html",
                   {**dashboard, "target": target, **profile_charts(dashboard["profile"])})
 

@@ -5,7 +5,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datarun import dataset_selectors
-from datarun.errors import ApplicationError
 
 
 class DatasetVersionDashboardApi(APIView):
@@ -16,13 +15,9 @@ class DatasetVersionDashboardApi(APIView):
     permission_classes = [IsAdminUser]
 
     def get(self, request, name: str, number: int):
-        raw = request.query_params.get("split", "")
-        if raw and raw != "all" and not raw.isdigit():
-            raise ApplicationError("split is a split's id, or 'all' for the whole table")
-        split_id = None if not raw else 0 if raw == "all" else int(raw)
         return Response(dataset_selectors.dataset_version_dashboard(
             name=name, number=number, target=request.query_params.get("target") or None,
-            split_id=split_id))
+            split=request.query_params.get("split") or None))
 
 
 class ProblemDashboardApi(APIView):

@@ -40,7 +40,6 @@ _INTEGER = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "
 _FLOAT = {"FLOAT", "DOUBLE", "REAL"}
 _TEXT = {"VARCHAR", "BOOLEAN", "UUID"}
 _SPLIT_ORDER = {"train": 0, "test": 1}
-_SPLIT = "__datarun_split"
 
 
 class ProfileError(ValueError):
@@ -72,17 +71,29 @@ def profile_table(table: Path, *, split_table: Path | None = None, target: str |
         ``n_rows``, ``columns``, ``splits``, ``folds``, ``target`` (None
         without a target) and ``sample``.
     """
-    if connection is None:
+    owned = connection is None
+    if owned:
         from datarun.datasets import duck
 
         connection = duck.connect()
-    con = connection
+    try:
+        return _profile(connection, table, split_table, target, target_kind, sample_rows)
+    finally:
+        if owned:
+            connection.close()
+
+
+def _profile(con, table: Path, split_table: Path | None, target: str | None,
+             target_kind: str | None, sample_rows: int) -> dict:
     con.execute("SET enable_progress_bar = false")  # no bars in server logs
     con.execute(f"CREATE OR REPLACE TEMP VIEW data AS SELECT * FROM read_parquet({_lit(table)})")
     types = [(name, kind) for name, kind, *_ in con.execute("DESCRIBE data").fetchall()]
+    if target and target not in dict(types):
+        raise ProfileError(f"the target {target!r} is not a column of the table; its "
+                           f"columns are {', '.join(name for name, _ in types)}")
     n_rows = con.execute("SELECT count(*) FROM data").fetchone()[0]
     if split_table is not None:
-        _split_views(con, table, split_table, n_rows)
+        _split_views(con, split_table, n_rows)
     else:
         con.execute(f"CREATE OR REPLACE TEMP VIEW split_rows AS SELECT file_row_number AS row, "
                     f"'{WHOLE_TABLE}' AS split FROM read_parquet({_lit(table)}, "
@@ -99,10 +110,6 @@ def profile_table(table: Path, *, split_table: Path | None = None, target: str |
         "sample": _sample(con, table, sample_rows, with_split=split_table is not None),
     }
     if target:
-        by_name = {c["name"]: c for c in columns}
-        if target not in by_name:
-            raise ProfileError(f"the target {target!r} is not a column of the table; its "
-                               f"columns are {', '.join(by_name)}")
         if split_table is None:
             rows = f"SELECT {_ident(target)} AS value, '{WHOLE_TABLE}' AS split FROM data"
         else:
@@ -110,15 +117,15 @@ def profile_table(table: Path, *, split_table: Path | None = None, target: str |
                     f"{_lit(table)}, file_row_number=true) d JOIN split_rows s "
                     f"ON d.file_row_number = s.row")
         con.execute(f"CREATE OR REPLACE TEMP VIEW target_rows AS {rows}")
-        column = by_name[target]
-        result["target"] = target_distribution(
+        column = next(c for c in columns if c["name"] == target)
+        result["target"] = _target_distribution(
             con, "target_rows", name=target,
             kind=target_kind or _guess_kind(column["type"], column["distinct"]),
             is_float=_base_type(column["type"]) in _FLOAT)
     return result
 
 
-def target_distribution(con, relation: str, *, name: str, kind: str,
+def _target_distribution(con, relation: str, *, name: str, kind: str,
                         is_float: bool = False) -> dict:
     """The distribution of ``relation``'s ``value`` per ``split`` (both columns):
     class counts (categorical) or a histogram with the same bins for every
@@ -182,7 +189,7 @@ def fold_sizes(folds) -> list[dict]:
 
 # --- the parts ----------------------------------------------------------------
 
-def _split_views(con, table: Path, split_table: Path, n_rows: int) -> None:
+def _split_views(con, split_table: Path, n_rows: int) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW split_rows AS SELECT * FROM "
                 f"read_parquet({_lit(split_table)})")
     names = {name for name, *_ in con.execute("DESCRIBE split_rows").fetchall()}
@@ -297,6 +304,8 @@ def _folds(con) -> list[dict]:
 
 
 def _sample(con, table: Path, n: int, *, with_split: bool) -> dict:
+    # The first rows: DuckDB keeps a Parquet file's row order (its default
+    # preserve_insertion_order), so LIMIT reads only the first row group.
     names = [name for name, *_ in con.execute("DESCRIBE data").fetchall()]
     split = ", s.split" if with_split else ""
     join = " LEFT JOIN split_rows s ON d.file_row_number = s.row" if with_split else ""
