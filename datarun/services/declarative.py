@@ -162,11 +162,14 @@ def _create(plan: _Plan, *, replace: bool) -> Problem:
         raise InvalidProblemSpec(f"a problem named {spec.name!r} already exists; "
                                  "choose another name")
     staging = Path(tempfile.mkdtemp(prefix="declarative-", dir=_ensure(storage.root() / "tmp")))
+    made: list[tuple[type, str, str]] = []  # files made here, undone if the rows roll back
     try:
         with transaction.atomic():
             split = plan.split
             if split is None:
-                split, _ = split_create(version=plan.version, spec=plan.split_spec)
+                split, created = split_create(version=plan.version, spec=plan.split_spec)
+                if created:
+                    made.append((Split, "table_path", split.table_path))
             rows = split_table(split)
             train, test = splits.train_test_rows(rows)
             kit_dir = staging / spec.name
@@ -177,11 +180,23 @@ def _create(plan: _Plan, *, replace: bool) -> Problem:
                     dataset=plan.version_ref, manifest_hash=plan.version.manifest_hash,
                     split_hash=split.split_hash))
             problem = problem_import_ramp_kit(path=kit_dir, name=spec.name, replace=replace)
+            made.append((Problem, "storage_dir", problem.storage_dir))
             problem.kind = Problem.Kind.DECLARATIVE
             problem.dataset_version = plan.version
             problem.split = split
             problem.spec = plan.stored_spec()
             problem.save(update_fields=["kind", "dataset_version", "split", "spec"])
+    except BaseException:
+        # Content-addressed: remove only what no remaining row points to.
+        for model, field, relative in made:
+            if model.objects.filter(**{field: relative}).exists():
+                continue
+            path = storage.resolve(relative)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("declarative problem %s built on %s, split %s", spec.name, plan.version_ref,

@@ -100,6 +100,28 @@ def test_a_bad_spec_creates_nothing(iris_ref, changes, error, message):
     assert nothing_made() == before
 
 
+def test_a_failure_after_the_kit_is_imported_leaves_no_row_and_no_file(iris_ref, monkeypatch):
+    save = Problem.save
+
+    def fail(self, *args, **kwargs):
+        if "kind" not in (kwargs.get("update_fields") or ()):
+            return save(self, *args, **kwargs)
+        made.append(self.storage_dir)
+        raise RuntimeError("the database went away")
+
+    made = []
+    monkeypatch.setattr(Problem, "save", fail)  # the last step: marking it declarative
+    before = nothing_made()
+    splits_dir = storage.root() / "splits"
+    splits_before = sorted(splits_dir.glob("*")) if splits_dir.exists() else []
+    with pytest.raises(RuntimeError):
+        problem_create_declarative(spec=iris_spec(iris_ref, split={
+            "seed": 11, "test": {"method": "shuffle"}, "cv": {"method": "kfold"}}))
+    assert made and not storage.resolve(made[0]).exists()
+    assert nothing_made() == before
+    assert sorted(splits_dir.glob("*")) == splits_before
+
+
 def test_an_existing_split_can_be_named_by_id(iris_ref):
     from datarun.services.datasets import dataset_version_get
 
