@@ -6,6 +6,7 @@ ever reads local files and the same bytes always give the same digest,
 wherever they came from. Bytes are streamed in 1 MiB chunks: no source is ever
 held whole in memory.
 """
+import http.client
 import re
 import urllib.error
 import urllib.parse
@@ -159,10 +160,11 @@ def _fetch_path(source: str, allowed_paths: list[str] | None) -> FetchedFile:
         raise InvalidDataset(f"{source}: no such file")
     _check_size(source, path.stat().st_size)
     try:
-        with open(path, "rb") as f:
-            return _store(path.name, source, iter(lambda: f.read(CHUNK), b""))
+        f = open(path, "rb")
     except OSError as exc:
         raise InvalidDataset(f"{source}: cannot read it ({exc.strerror})") from exc
+    with f:
+        return _store(path.name, source, iter(lambda: f.read(CHUNK), b""))
 
 
 # --- http(s) ------------------------------------------------------------------
@@ -175,9 +177,11 @@ def _fetch_http(source: str) -> FetchedFile:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
-            if length and length.isdigit():
-                _check_size(source, int(length))
-            return _store(name, source, iter(lambda: response.read(CHUNK), b""))
+            expected = int(length) if length and length.isdigit() else None
+            if expected is not None:
+                _check_size(source, expected)
+            chunks = iter(lambda: response.read(CHUNK), b"")
+            return _store(name, source, _complete(source, chunks, expected))
     except urllib.error.HTTPError as exc:
         raise InvalidDataset(f"{source}: the server answered HTTP {exc.code} "
                              f"{exc.reason}") from exc
@@ -189,8 +193,20 @@ def _fetch_http(source: str) -> FetchedFile:
     except TimeoutError as exc:
         raise InvalidDataset(f"{source}: no data for {timeout:g} s "
                              "(DATARUN_FETCH_TIMEOUT_S)") from exc
-    except (ConnectionError, OSError) as exc:
-        raise InvalidDataset(f"{source}: the download failed ({exc})") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        raise InvalidDataset(f"{source}: the download failed ({exc!r})") from exc
+
+
+def _complete(source: str, chunks: Iterable[bytes], expected: int | None) -> Iterator[bytes]:
+    """The chunks, then an error if fewer bytes came than announced (a cut
+    connection ends the stream early without an error of its own)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        yield chunk
+    if expected is not None and total != expected:
+        raise InvalidDataset(f"{source}: the download stopped after {total:,} of "
+                             f"{expected:,} bytes")
 
 
 # --- S3 -----------------------------------------------------------------------

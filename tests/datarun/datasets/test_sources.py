@@ -37,11 +37,17 @@ def free_port() -> int:
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Files from a folder; ``/slow/...`` waits before answering; ``/nolength/...``
-    streams without a Content-Length."""
+    streams without a Content-Length; ``/truncated/...`` closes before the end."""
 
     def do_GET(self):
         if self.path.startswith("/slow/"):
             time.sleep(2)
+        if self.path.startswith("/truncated/"):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"id,x\n1,2\n")
+            return
         if self.path.startswith("/nolength/"):
             data = (Path(self.directory) / self.path.removeprefix("/nolength/")).read_bytes()
             self.send_response(200)
@@ -240,6 +246,15 @@ def test_a_download_over_the_limit_stops_and_leaves_nothing(http_server, setting
         sources.fetch(f"{http_server.url}/train.csv", allowed_paths=None)
     with pytest.raises(InvalidDataset, match="limit"):
         sources.fetch(f"{http_server.url}/nolength/train.csv", allowed_paths=None)
+    assert storage_files() == before
+
+
+def test_a_download_cut_short_names_the_url_and_leaves_nothing(http_server):
+    url = f"{http_server.url}/truncated/train.csv"
+    before = storage_files()
+    with pytest.raises(InvalidDataset, match="stopped after 9 of 1,000 bytes") as failed:
+        sources.fetch(url, allowed_paths=None)
+    assert failed.value.message.startswith(url)
     assert storage_files() == before
 
 
