@@ -124,7 +124,8 @@ def _write(files, views, query, out, temp_dir, memory_limit, *, sample_all) -> T
                         f"{reader_sql(file_name, files[file_name], sample_all=sample_all)}")
         stacked = " UNION ALL BY NAME ".join(f"SELECT * FROM {_ident(v)}" for v in views)
         con.execute(f"CREATE VIEW source AS {stacked}")
-        con.execute(f"COPY ({query}) TO {_literal(str(out))} (FORMAT parquet, COMPRESSION zstd)")
+        # snappy: about 15% faster to write than zstd, for files about 20% larger.
+        con.execute(f"COPY ({query}) TO {_literal(str(out))} (FORMAT parquet, COMPRESSION snappy)")
         return table_info(con, out)
     except duckdb.Error as exc:
         if sample_all or not isinstance(exc, duckdb.ConversionException):
