@@ -116,6 +116,13 @@ MATRIX = {
                                   None, (401, 403, 403, 403, 404)),
     "problem dashboard": ("GET", "/api/v1/problems/{problem}/dashboard/", None,
                           (401, 403, 403, 403, 200)),
+    # Problems, staff only: a declarative spec (this one is refused), a summary, the kit
+    # with its test labels.
+    "problem create": ("POST", "/api/v1/problems/", {"name": "none-such"},
+                       (401, 403, 403, 403, 400)),
+    "problem": ("GET", "/api/v1/problems/{problem}/", None, (401, 403, 403, 403, 200)),
+    "problem kit": ("GET", "/api/v1/problems/{problem}/kit.zip", None,
+                    (401, 403, 403, 403, 200)),
     # Datasets, staff only (no dataset in this world).
     "datasets": ("GET", "/api/v1/datasets/", None, (401, 403, 403, 403, 200)),
     "dataset create": ("POST", "/api/v1/datasets/", {"name": "none-such"},
