@@ -65,7 +65,8 @@ def _request(world, role, method, url, data=None):
         return post_submission(client, name=f"by-{role}")
     url = url.format(event=EVENT, sub=world["submission"].id, team=world["pending"].id,
                      inv=world["invitation"].id, problem=world["event"].problem_name,
-                     dataset="none-such", number=1, file="train.csv")
+                     dataset="none-such", number=1, file="train.csv",
+                     evaluation=world["submission"].evaluation_id)
     return getattr(client, method.lower())(url, data or {}, format="json")
 
 
@@ -135,6 +136,11 @@ MATRIX = {
                                   None, (401, 403, 403, 403, 404)),
     "dataset version file": ("GET", "/api/v1/datasets/{dataset}/versions/{number}/files/{file}",
                              None, (401, 403, 403, 403, 404)),
+    # Re-scores, staff only: on the problem it already ran on (refused), and the drift.
+    "evaluation re-score": ("POST", "/api/v1/evaluations/{evaluation}/rescore/",
+                            {"problem": "iris-matrix"}, (401, 403, 403, 403, 400)),
+    "evaluation drift": ("GET", "/api/v1/evaluations/{evaluation}/drift/", None,
+                         (401, 403, 403, 403, 200)),
 }
 
 
@@ -163,7 +169,8 @@ def test_every_api_endpoint_is_in_the_matrix():
         path = (path.replace("{event}", "<slug:name>").replace("{sub}", "<int:pk>")
                 .replace("{team}", "<int:pk>").replace("{inv}", "<int:pk>")
                 .replace("{problem}", "<slug:name>").replace("{dataset}", "<slug:name>")
-                .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>"))
+                .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>")
+                .replace("{evaluation}", "<int:pk>"))
         covered.add(path)
     assert routes - covered == set()
 
