@@ -129,7 +129,7 @@ def format_interval(seconds: int) -> str:
     for unit, size in sorted(INTERVAL_UNITS.items(), key=lambda kv: -kv[1]):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
-    return f"{seconds}s"  # unreachable: 1 s divides everything
+    raise ValueError(f"{seconds!r} is not a whole number of seconds")
 
 
 # --- parsing ------------------------------------------------------------------
@@ -151,7 +151,7 @@ def _parse(data, *, base_dir: Path | None) -> DatasetSpec:
     if not isinstance(raw_sources, list) or not raw_sources:
         raise _Problem(("sources",), "give a list of at least one source, each "
                        "{name: ..., url: ...} or {name: ..., path: ...}")
-    sources = tuple(_parse_source(s, (("sources", i)), base_dir)
+    sources = tuple(_parse_source(s, ("sources", i), base_dir)
                     for i, s in enumerate(raw_sources))
     seen: set[str] = set()
     for i, source in enumerate(sources):

@@ -20,6 +20,8 @@ from datarun import storage
 from datarun.datasets import specs
 from datarun.errors import ApplicationError
 from datarun.models import Dataset, DatasetVersion, Split
+from datarun.services.datasets import dataset_version_create
+from datarun.services.splits import split_create
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +45,6 @@ def dataset_apply(*, spec: dict | str | Path, now: datetime | None = None
 
 def _apply(parsed: specs.DatasetSpec, *, now: datetime
            ) -> tuple[DatasetVersion, Split | None, bool]:
-    from datarun.services.datasets import dataset_version_create
-    from datarun.services.splits import split_create
-
     new_version = None
     try:
         with transaction.atomic():
