@@ -9,13 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from databoard.models import AuditEntry, Event, Submission
 from databoard.services.submissions import submissions_rescore
 from datarun import selectors, services
+from datarun.celery import app as celery_app
 from datarun.errors import InvalidSubmission, PermissionDenied
-from datarun.models import Dataset, Evaluation, Problem
+from datarun.models import Dataset, DatasetVersion, Evaluation, Problem
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import signed_up, submit, wait_final
 
@@ -185,9 +187,14 @@ def test_refreshed_dataset_rebuilt_problem_rescore_and_drift(celery_worker_proce
         if part == "test" and i % 5 == 0:
             changed[i][1] = labels[(labels.index(label) + 1) % 3]
     data.write_text("\n".join(",".join(r) for r in changed) + "\n")
-    report = services.datasets_refresh_due(
-        now=Dataset.objects.get(name="iris-live").last_checked_at + timedelta(days=1))
-    assert report["created"] == ["iris-live@2"]
+    # A day later (moved back in the database), beat's task runs on the worker.
+    Dataset.objects.filter(name="iris-live").update(
+        last_checked_at=timezone.now() - timedelta(days=1))
+    celery_app.send_task("workers.tasks.refresh_datasets")
+    deadline = time.monotonic() + 60
+    while not DatasetVersion.objects.filter(dataset__name="iris-live", number=2).exists():
+        assert time.monotonic() < deadline, "the refresh task made no new version"
+        time.sleep(0.2)
     assert Problem.objects.get(name="iris-live-1").dataset_version.number == 1  # pinned
 
     v2 = problem("iris-live-2", "iris-live@2")
