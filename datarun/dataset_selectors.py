@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
 from datarun import storage
 from datarun.datasets import profile as profiles
@@ -29,8 +29,11 @@ def dataset_list() -> list[dict]:
     """Every dataset with its number of versions and its latest version's figures."""
     datasets = Dataset.objects.annotate(n_versions=Count("versions"),
                                         latest_number=Max("versions__number")).order_by("name")
-    latest = {(v.dataset_id, v.number): v for v in DatasetVersion.objects.filter(
-        number__in=[d.latest_number for d in datasets if d.latest_number])}
+    wanted = Q(pk__in=[])
+    for d in datasets:
+        if d.latest_number:
+            wanted |= Q(dataset_id=d.id, number=d.latest_number)
+    latest = {(v.dataset_id, v.number): v for v in DatasetVersion.objects.filter(wanted)}
     rows = []
     for d in datasets:
         version = latest.get((d.id, d.latest_number))
