@@ -89,6 +89,9 @@ def send_scoring_task(evaluation_id: int) -> None:
 def evaluation_cancel(*, evaluation_id: int) -> Evaluation:
     """Cancel an evaluation that has not finished; folds not started will not
     run and a running fold's result is ignored."""
+    # Fold runs first, then the evaluation: the order a worker's claim takes
+    # them in, so that a cancel and a claim never wait on each other.
+    list(FoldRun.objects.select_for_update().filter(evaluation_id=evaluation_id).order_by("id"))
     evaluation = Evaluation.objects.select_for_update().get(id=evaluation_id)
     if evaluation.state in (RunState.SCORED, RunState.ERROR, RunState.CANCELLED):
         raise InvalidTransition(f"the evaluation is already {evaluation.state}")
