@@ -49,6 +49,7 @@ the training rows in table order; positions keep scikit-learn's index order
 Folds may overlap: a row can be in the validation set of several folds.
 """
 import datetime
+import decimal
 import hashlib
 import json
 import math
@@ -248,7 +249,8 @@ def _named(d, where, seed) -> NamedSplit:
     column = _column(d.get("column"), f"{where}.column")
     if "values" in d:
         _only(d, where, {"name", "column", "values"}, "values")
-        return NamedSplit(name=name, column=column, values=_values(d["values"], where))
+        values = _values(d["values"], f"{where}.values")
+        return NamedSplit(name=name, column=column, values=values)
     if "from" not in d and "until" not in d:
         raise SplitSpecError(f"{where} needs values, from/until or fraction to say which rows "
                              f"go to {name!r}")
@@ -396,10 +398,18 @@ def _like(col: pd.Series, value, where):
         if not isinstance(value, bool):
             raise SplitSpecError(f"{where}: column {col.name!r} holds true/false, not {value!r}")
         return value
-    if pd.api.types.is_numeric_dtype(col):
+    # Object columns from Parquet may hold dates or decimals (DuckDB DATE, DECIMAL).
+    cells = col.dropna()
+    cell = cells.iloc[0] if col.dtype == object and len(cells) else None
+    if isinstance(cell, datetime.date) and not isinstance(cell, datetime.datetime):
+        try:
+            return pd.Timestamp(value).date()
+        except (TypeError, ValueError) as exc:
+            raise SplitSpecError(f"{where}: {value!r} is not a date") from exc
+    if pd.api.types.is_numeric_dtype(col) or isinstance(cell, decimal.Decimal):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SplitSpecError(f"{where}: column {col.name!r} holds numbers, not {value!r}")
-        return value
+        return decimal.Decimal(str(value)) if cell is not None else value
     return value if isinstance(value, str) else str(value)
 
 

@@ -18,6 +18,7 @@ from datarun import storage
 from datarun.datasets import splits
 from datarun.errors import InvalidDataset
 from datarun.models import DatasetVersion, Split
+from datarun.services.datasets import dataset_version_table
 
 
 def split_create(*, version: DatasetVersion, spec: dict) -> tuple[Split, bool]:
@@ -83,8 +84,14 @@ def split_table(split: Split) -> pd.DataFrame:
 
 
 def _read_columns(version: DatasetVersion, spec: splits.SplitSpec) -> pd.DataFrame:
-    """Only the columns the spec reads, from the version's Parquet table."""
-    path = _version_table(version)
+    """Only the columns the spec reads, from the version's Parquet table, once
+    its sha256 is checked: a split is made once, so never from changed bytes."""
+    path = dataset_version_table(version)
+    digest = storage.sha256_file(path)
+    if digest != version.table_sha256:
+        raise InvalidDataset(f"{version}: its table {version.table_path} changed since the "
+                             f"version was made (sha256 {digest}, registered "
+                             f"{version.table_sha256}); register the data as a new version")
     parquet = pq.ParquetFile(path)
     try:
         splits.check_columns(spec, parquet.schema_arrow.names)
@@ -93,15 +100,7 @@ def _read_columns(version: DatasetVersion, spec: splits.SplitSpec) -> pd.DataFra
     columns = spec.columns()
     if not columns:
         return pd.DataFrame(index=pd.RangeIndex(parquet.metadata.num_rows))
-    return parquet.read(columns=columns).to_pandas()
-
-
-def _version_table(version: DatasetVersion) -> Path:
-    try:
-        from datarun.services.datasets import dataset_version_table
-    except ImportError:  # until the dataset registry lands
-        return storage.resolve(version.table_path)
-    return dataset_version_table(version)
+    return parquet.read(columns=columns).to_pandas(date_as_object=False)
 
 
 def _write_parquet(table: pd.DataFrame, path: Path) -> None:

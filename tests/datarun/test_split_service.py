@@ -137,6 +137,17 @@ def test_a_bad_spec_names_the_field_and_leaves_nothing(spec, message):
     assert split_files() == before
 
 
+def test_a_version_whose_table_changed_is_not_split():
+    version = make_version(patients())
+    path = storage.resolve(version.table_path)
+    patients(seed=5).to_parquet(path, index=False)
+    with pytest.raises(InvalidDataset) as caught:
+        split_create(version=version, spec=GROUPED)
+    assert caught.value.message.startswith(
+        f"visits@v1: its table {version.table_path} changed since the version was made")
+    assert not Split.objects.exists()
+
+
 def test_a_failure_after_the_table_is_written_removes_it(monkeypatch):
     version = make_version(patients())
     before = split_files()
@@ -190,3 +201,56 @@ def test_folds_from_the_stored_table_equal_scikit_learns():
     for (tr, va), (etr, eva) in zip(splits.folds_from_table(table), expected, strict=True):
         np.testing.assert_array_equal(tr, etr)
         np.testing.assert_array_equal(va, eva)
+
+
+def test_a_registered_kit_is_split_as_its_get_cv_does():
+    """The iris kit's files registered as a version: the given test cut and
+    stratified_shuffle folds are exactly the kit's test.csv and get_cv."""
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    from datarun.services.datasets import dataset_version_create, dataset_version_table
+    from tests.conftest import EXAMPLES
+
+    data = EXAMPLES / "iris" / "data"
+    version, _ = dataset_version_create(
+        dataset="iris-files",
+        uploads={name: (data / name).read_bytes() for name in ("train.csv", "test.csv")},
+        transform_sql="SELECT *, 'train' AS part FROM train "
+                      "UNION ALL SELECT *, 'test' AS part FROM test")
+    split, _ = split_create(version=version, spec={
+        "seed": 57, "test": {"method": "given", "column": "part"},
+        "cv": {"method": "stratified_shuffle", "n_splits": 5, "fraction": 0.2,
+               "column": "species"}})
+    table = split_table(split)
+    rows = pd.read_parquet(dataset_version_table(version))
+    train = pd.read_csv(data / "train.csv")
+    train_rows, _ = splits.train_test_rows(table)
+    pd.testing.assert_frame_equal(rows.iloc[train_rows].drop(columns="part")
+                                  .reset_index(drop=True), train, check_dtype=False)
+    expected = StratifiedShuffleSplit(n_splits=5, test_size=0.2, random_state=57).split(
+        train.drop(columns="species"), train["species"].to_numpy())
+    for (tr, va), (etr, eva) in zip(splits.folds_from_table(table), expected, strict=True):
+        np.testing.assert_array_equal(tr, etr)
+        np.testing.assert_array_equal(va, eva)
+
+
+def test_duckdb_dates_split_by_time_and_named_range(tmp_path):
+    import duckdb
+
+    version = make_version(patients(), name="dated")
+    path = storage.resolve(version.table_path)
+    duckdb.sql(f"COPY (SELECT *, DATE '2024-05-01' + CAST(day AS INTEGER) AS date "
+               f"FROM read_parquet('{path}')) TO '{tmp_path / 't.parquet'}' (FORMAT parquet)")
+    path.write_bytes((tmp_path / "t.parquet").read_bytes())
+    version.table_sha256 = storage.sha256_file(path)
+    version.save()
+    split, _ = split_create(version=version, spec={
+        "named": [{"name": "production", "column": "date", "from": "2024-06-20"}],
+        "test": {"method": "time", "column": "date"},
+        "cv": {"method": "time_series", "n_splits": 3, "column": "date"}})
+    table = split_table(split)
+    dates = pd.read_parquet(path)["date"].to_numpy()
+    production = split.summary["rows"]["production"]
+    assert production == (pd.Series(dates) >= pd.Timestamp("2024-06-20").date()).sum() > 0
+    train_rows, test_rows = splits.train_test_rows(table)
+    assert max(dates[train_rows]) < min(dates[test_rows]) < pd.Timestamp("2024-06-20").date()

@@ -186,6 +186,16 @@ def test_named_range_on_text_and_numbers():
     assert list(table["split"]) == ["train", "feb", "train", "big"]
 
 
+def test_named_rules_on_date_and_decimal_cells():
+    import decimal
+
+    df = pd.DataFrame({"d": [datetime.date(2024, 5, 31), datetime.date(2024, 6, 1), None],
+                       "price": [decimal.Decimal("1.50"), decimal.Decimal("2.25"), None]})
+    table = make(df, {"named": [{"name": "june", "column": "d", "from": "2024-06-01"},
+                                {"name": "cheap", "column": "price", "values": [1.5]}]})
+    assert list(table["split"]) == ["cheap", "june", "train"]
+
+
 # --- the RAMP kits' own folds ---------------------------------------------
 
 def assert_same_folds(folds, expected):
@@ -365,7 +375,7 @@ def test_table_hash_sees_every_value():
     ({"named": [{"name": "s", "column": "day", "values": [1], "from": 3}]},
      "split.named[0] selects rows by values; remove from"),
     ({"named": [{"name": "s", "column": "day", "values": []}]},
-     "split.named[0] must be a non-empty list of values"),
+     "split.named[0].values must be a non-empty list of values"),
     ({"test": {"method": "group", "column": "patient_id"}, "cv": {"method": "kfold"}},
      "split.test keeps the groups of 'patient_id' out of the training rows, but "
      "split.cv.method 'kfold' would put one group in both training and validation"),
