@@ -45,6 +45,11 @@ PIP_AS_PYTHON = (
 )
 
 
+# Dependencies published only as source: built into wheels here first (they
+# are pure Python), so that the download below can stay binary-only.
+SDIST_ONLY = ["jsonpath-rw==1.4.0"]  # needed by mlcroissant
+
+
 def image_tag() -> str:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     return f"{REPOSITORY}:{version}"
@@ -61,9 +66,11 @@ def build_offline_deps(base: str) -> str:
                  "-c", "import platform; print(platform.python_version())",
                  capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="datarun-wheels-") as wheels:
+        run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels,
+            *SDIST_ONLY)
         run(sys.executable, "-c", PIP_AS_PYTHON, python, "download", "--quiet",
             "--only-binary=:all:", "--python-version", python, "--implementation", "cp",
-            "-r", REQUIREMENTS, "-d", wheels)
+            "--find-links", wheels, "-r", REQUIREMENTS, "-d", wheels)
         container = f"datarun-web-deps-{os.getpid()}"
         # `docker run` + `docker commit` rather than a build step, so that the
         # wheels are mounted, not copied into a layer of the image.
