@@ -23,7 +23,7 @@ def _pins(path: Path) -> dict[str, str]:
 def test_the_sandbox_has_the_servers_versions_of_the_scientific_stack():
     server = _pins(ROOT / "requirements.txt")
     runtime = _pins(ROOT / "deploy" / "runtime" / "requirements.txt")
-    for name in ("numpy", "scipy", "pandas", "scikit-learn", "ramp-workflow"):
+    for name in ("numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "ramp-workflow"):
         assert runtime[name] == server[name], name
 
 
