@@ -28,7 +28,10 @@ def busy_pool_processes(worker: psutil.Process) -> list[psutil.Process]:
     busy = []
     for p in worker.children(recursive=True):
         try:
-            if "workers.harness.forkserver" in " ".join(p.cmdline()) and p.children():
+            # The fork server itself, not the bubblewrap processes around it
+            # (their command lines name it too, and they always have a child).
+            if (p.name() != "bwrap" and "workers.harness.forkserver" in " ".join(p.cmdline())
+                    and p.children()):
                 # Up past bubblewrap's processes, if any, to the pool process.
                 pool = p.parent()
                 while "celery" not in " ".join(pool.cmdline()):
