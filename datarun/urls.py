@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api
@@ -67,6 +68,11 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The OpenAPI description of /api/v1/, and Swagger UI served from the
+    # project's own static files (works offline).
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"),
+         name="swagger-ui"),
     path("api/v1/", include(api_v1)),
     path("", include("databoard.urls")),
 ]
