@@ -29,7 +29,7 @@ def _when(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _duration(delta: timedelta) -> str:
+def duration_text(delta: timedelta) -> str:
     seconds = int(round(delta.total_seconds()))
     parts = []
     for unit, size in (("h", 3600), ("min", 60), ("s", 1)):
@@ -59,7 +59,7 @@ def check_submission(rules: SubmissionRules, *, now: datetime,
             return Refusal(
                 "min_interval",
                 f"the minimum time between two submissions of a team is "
-                f"{_duration(rules.min_interval)}: your team last submitted at {_when(last)}, "
+                f"{duration_text(rules.min_interval)}: your team last submitted at {_when(last)}, "
                 f"so its next submission is allowed from {_when(next_at)}",
                 next_at)
     if rules.max_per_day is not None:

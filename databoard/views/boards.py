@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from databoard import charts, permissions, selectors, services
 from databoard.models import Event, Submission
-from databoard.views.events import shows_errors
+from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun.errors import ApplicationError, NotFound
 

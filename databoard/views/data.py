@@ -14,29 +14,23 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 from databoard import charts
+from databoard.views.errors import shows_errors
 from datarun import dataset_selectors
-from datarun.errors import ApplicationError, PermissionDenied
+from datarun.errors import PermissionDenied
 
 MISSING_BARS = 30  # the columns with the most missing values drawn; the table has all
-
-
-def _error_page(request, exc: ApplicationError):
-    return render(request, "databoard/data/error.html", {"error": exc},
-                  status=exc.status_code)
 
 
 def staff_only(view):
     """Logged-out visitors go to the login page; logged-in non-staff get 403."""
     @login_required
     @require_GET
+    @shows_errors
     def wrapped(request, *args, **kwargs):
         if not request.user.is_staff:
-            return _error_page(request, PermissionDenied(
-                "the data dashboard is for staff: the data may be sensitive"))
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            return _error_page(request, exc)
+            raise PermissionDenied(
+                "the data dashboard is for staff: the data may be sensitive")
+        return view(request, *args, **kwargs)
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
     return wrapped

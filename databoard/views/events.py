@@ -3,7 +3,6 @@
 Views are thin: every rule lives in ``databoard.services`` (shared with the
 API); a user error is shown on the page with its message and its 4xx status.
 """
-import functools
 import io
 import math
 import zipfile
@@ -15,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import TooManyFilesSent
 from django.db.models import Count
 from django.http import HttpResponse
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -25,28 +24,17 @@ from django.views.decorators.http import require_POST
 from databoard import permissions, selectors, services
 from databoard.forms.events import SandboxForm
 from databoard.models import Event
-from databoard.rules import _duration
+from databoard.rules import duration_text
 from databoard.services.submissions import SubmissionRefused
+from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
-from datarun.api.uploads import InMemoryUploadHandler
+from datarun.api.uploads import InMemoryUploadHandler, NameKeepingMultiPartParser
 from datarun.errors import ApplicationError, InvalidSubmission
 from datarun.states import FINAL_STATES
 
 POLL_SECONDS = 2
-
-
-def shows_errors(view):
-    """A user error (ApplicationError) becomes a page with its message and status."""
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            return render(request, "databoard/events/error.html",
-                          {"message": exc.message}, status=exc.status_code)
-    return wrapped
 
 
 # --- events -------------------------------------------------------------------
@@ -76,7 +64,7 @@ def event_list(request):
 def _rules(event: Event) -> dict:
     interval = event.min_submission_interval_s or 0
     return {
-        "min_interval": _duration(timedelta(seconds=interval)) if interval else None,
+        "min_interval": duration_text(timedelta(seconds=interval)) if interval else None,
         "limits": {**datarun_services.default_limits(), **services.event_limits(event)},
     }
 
@@ -159,19 +147,12 @@ def sandbox(request, name):
     return redirect(f"/events/{event.name}/sandbox/")
 
 
-class _NameKeepingParser(MultiPartParser):
-    # Django strips paths and dots from upload names; keep them, so that an
-    # unsafe name is refused as the API refuses it, not silently renamed.
-    def sanitize_file_name(self, file_name: str) -> str:
-        return file_name
-
-
 def _read_upload(request) -> str:
     """Parse a multipart body as the API does (names as sent, bytes capped in
     memory); '' when it parsed, else what was wrong."""
     handlers = [InMemoryUploadHandler(settings.DATARUN_MAX_SUBMISSION_BYTES, request)]
     try:
-        parser = _NameKeepingParser(request.META, request, handlers,
+        parser = NameKeepingMultiPartParser(request.META, request, handlers,
                                     request.encoding or settings.DEFAULT_CHARSET)
         request._post, request._files = parser.parse()
     except TooManyFilesSent:

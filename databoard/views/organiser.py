@@ -21,17 +21,13 @@ from databoard.forms.organiser import EventCreateForm, EventRulesForm, Submissio
 from databoard.models import Event, Submission, Team
 from databoard.services.events import EDITABLE_FIELDS
 from databoard.views.accounts import safe_next
+from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun.errors import ApplicationError, NotFound, PermissionDenied
 from datarun.states import FINAL_STATES
 
 SUBMISSIONS_PER_PAGE = 100
 AUDIT_ENTRIES_SHOWN = 20
-
-
-def _error_page(request, exc: ApplicationError):
-    return render(request, "databoard/organiser/error.html", {"error": exc},
-                  status=exc.status_code)
 
 
 def _admin_event(request, name: str) -> Event:
@@ -49,9 +45,10 @@ def _is_organiser(user) -> bool:
 
 @login_required
 @require_GET
+@shows_errors
 def organiser_home(request):
     if not _is_organiser(request.user):
-        return _error_page(request, PermissionDenied("only event admins organise events"))
+        raise PermissionDenied("only event admins organise events")
     events = Event.objects.all() if request.user.is_superuser else \
         request.user.administered_events.all()
     return render(request, "databoard/organiser/home.html", {"events": events})
@@ -59,9 +56,10 @@ def organiser_home(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@shows_errors
 def event_new(request):
     if not request.user.is_superuser:
-        return _error_page(request, PermissionDenied("only a superuser creates events"))
+        raise PermissionDenied("only a superuser creates events")
     form = EventCreateForm(request.POST or None, problems=datarun_selectors.problem_names())
     error, status = None, 200
     if form.is_bound:
@@ -102,11 +100,9 @@ def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@shows_errors
 def event_organise(request, name):
-    try:
-        event = _admin_event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _admin_event(request, name)
     if request.method == "GET":
         return _event_page(request, event)
     form = EventRulesForm(request.POST, initial=model_to_dict(event, fields=EDITABLE_FIELDS))
@@ -133,25 +129,21 @@ def _signups_page(request, event: Event, *, error: ApplicationError | None = Non
 
 @login_required
 @require_GET
+@shows_errors
 def signups(request, name):
-    try:
-        event = _admin_event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _admin_event(request, name)
     return _signups_page(request, event)
 
 
 def _signup_action(action: str):
     @login_required
     @require_POST
+    @shows_errors
     def view(request, name, team_id):
-        try:
-            event = _admin_event(request, name)
-        except ApplicationError as exc:
-            return _error_page(request, exc)
+        event = _admin_event(request, name)
         team = event.teams.filter(id=team_id).first()
         if team is None:
-            return _error_page(request, NotFound(f"no team {team_id} in {event.name}"))
+            raise NotFound(f"no team {team_id} in {event.name}")
         try:
             if action == "approve":
                 services.signup_approve(team_id=team.id, user=request.user)
@@ -203,11 +195,9 @@ def _submissions_page(request, event: Event, *, error: ApplicationError | None =
 
 @login_required
 @require_GET
+@shows_errors
 def submissions(request, name):
-    try:
-        event = _admin_event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _admin_event(request, name)
     return _submissions_page(request, event)
 
 
@@ -218,16 +208,14 @@ def _submissions_url(event: Event) -> str:
 def _submission_action(action: str):
     @login_required
     @require_POST
+    @shows_errors
     def view(request, name, submission_id):
-        try:
-            event = _admin_event(request, name)
-        except ApplicationError as exc:
-            return _error_page(request, exc)
+        event = _admin_event(request, name)
         submission = Submission.objects.of_event(event).select_related("team").filter(
             id=submission_id).first()
         if submission is None:
-            return _error_page(request, NotFound(f"no submission {submission_id} in "
-                                                 f"{event.name}"))
+            raise NotFound(f"no submission {submission_id} in "
+                                                 f"{event.name}")
         try:
             if action == "rerun":
                 services.submission_rerun(submission_id=submission.id, user=request.user)
@@ -244,12 +232,10 @@ def _submission_action(action: str):
 
 @login_required
 @require_POST
+@shows_errors
 def submissions_rerun_failed(request, name):
-    try:
-        event = _admin_event(request, name)
-        rerun = services.submissions_rerun_failed(event=event, user=request.user)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _admin_event(request, name)
+    rerun = services.submissions_rerun_failed(event=event, user=request.user)
     messages.success(request, f"{len(rerun)} failed submission{'s' if len(rerun) != 1 else ''} "
                               f"queued again.")
     return redirect(safe_next(request, _submissions_url(event)))
@@ -259,12 +245,13 @@ def submissions_rerun_failed(request, name):
 
 @login_required
 @require_GET
+@shows_errors
 def queue(request):
     """Folds queued and running, and the Celery workers that answer now.
     Event admins see the running folds of their own events' submissions."""
     user = request.user
     if not _is_organiser(user):
-        return _error_page(request, PermissionDenied("only event admins see the queue"))
+        raise PermissionDenied("only event admins see the queue")
     running = datarun_selectors.running_fold_runs()
     submissions = {s.evaluation_id: s for s in Submission.objects.filter(
         evaluation_id__in={r["evaluation_id"] for r in running}).select_related("team__event")}

@@ -13,16 +13,12 @@ from databoard import services
 from databoard.forms.teams import TeamInviteForm, TeamRenameForm
 from databoard.models import Event
 from databoard.views.accounts import profile_page, safe_next
+from databoard.views.errors import shows_errors
 from datarun.errors import ApplicationError, NotFound
 
 
 def _team_url(event: Event) -> str:
     return reverse("my-team-page", kwargs={"name": event.name})
-
-
-def _error_page(request, exc: ApplicationError):
-    return render(request, "databoard/teams/error.html", {"error": exc},
-                  status=exc.status_code)
 
 
 def _team_page(request, event: Event, *, rename_form=None, invite_form=None,
@@ -51,22 +47,18 @@ def _event(request, name: str) -> Event:
 
 @login_required
 @require_GET
+@shows_errors
 def my_team(request, name):
-    try:
-        event = _event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _event(request, name)
     return _team_page(request, event)
 
 
 @login_required
 @require_POST
+@shows_errors
 def event_signup(request, name):
-    try:
-        event = _event(request, name)
-        team = services.event_signup(event=event, user=request.user)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _event(request, name)
+    team = services.event_signup(event=event, user=request.user)
     if team.approved:
         messages.success(request, f"You are signed up to {event.title} (team {team.name}).")
     else:
@@ -77,11 +69,9 @@ def event_signup(request, name):
 
 @login_required
 @require_POST
+@shows_errors
 def team_rename(request, name):
-    try:
-        event = _event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _event(request, name)
     form = TeamRenameForm(request.POST)
     if not form.is_valid():
         return _team_page(request, event, rename_form=form, status=400)
@@ -98,11 +88,9 @@ def team_rename(request, name):
 
 @login_required
 @require_POST
+@shows_errors
 def team_invite(request, name):
-    try:
-        event = _event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _event(request, name)
     form = TeamInviteForm(request.POST)
     if not form.is_valid():
         return _team_page(request, event, invite_form=form, status=400)
@@ -119,11 +107,9 @@ def team_invite(request, name):
 
 @login_required
 @require_POST
+@shows_errors
 def team_leave(request, name):
-    try:
-        event = _event(request, name)
-    except ApplicationError as exc:
-        return _error_page(request, exc)
+    event = _event(request, name)
     try:
         services.team_leave(event=event, user=request.user)
     except ApplicationError as exc:
@@ -134,6 +120,7 @@ def team_leave(request, name):
 
 @login_required
 @require_POST
+@shows_errors
 def invitation_accept(request, invitation_id):
     try:
         team = services.invitation_accept(invitation_id=invitation_id, user=request.user)
@@ -145,6 +132,7 @@ def invitation_accept(request, invitation_id):
 
 @login_required
 @require_POST
+@shows_errors
 def invitation_decline(request, invitation_id):
     try:
         services.invitation_decline(invitation_id=invitation_id, user=request.user)

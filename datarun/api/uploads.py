@@ -60,7 +60,10 @@ class InMemoryUploadHandler(FileUploadHandler):
         return Upload(self.file_name, file_size, content)
 
 
-class _NameKeepingParser(DjangoMultiPartParser):
+class NameKeepingMultiPartParser(DjangoMultiPartParser):
+    """Django's parser, keeping upload names as sent: Django strips paths and
+    dots, and an unsafe name must be refused, not silently renamed."""
+
     def sanitize_file_name(self, file_name: str) -> str:
         return file_name
 
@@ -80,7 +83,8 @@ class SubmissionUploadParser(MultiPartParser):
         meta["CONTENT_TYPE"] = media_type
         handlers = [InMemoryUploadHandler(settings.DATARUN_MAX_SUBMISSION_BYTES)]
         try:
-            parser = _NameKeepingParser(meta, stream, handlers, get_encoding(parser_context))
+            parser = NameKeepingMultiPartParser(meta, stream, handlers,
+                                                get_encoding(parser_context))
             data, files = parser.parse()
         except TooManyFilesSent as exc:
             raise InvalidSubmission(
