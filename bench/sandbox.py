@@ -42,7 +42,7 @@ def main() -> None:
 
     django.setup()
     from datarun import ramp_kits, services, storage
-    from workers.fold_runner import prepare_workdir, read_outcome
+    from workers.fold_io import prepare_workdir, read_outcome
     from workers.harness import layout
     from workers.harness.run import main as harness_main
     from workers.sandbox import Limits, SandboxFailure

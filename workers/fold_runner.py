@@ -1,38 +1,18 @@
-"""Running one fold: prepare a work dir, run the sandbox, read what came back.
-
-The work dir gets the submission files, the problem definition, the training
-features and labels, the test *features* and the fold's indices; the test
-labels stay on the trusted side. Everything the sandbox wrote is treated as
-untrusted: predictions are read with ``allow_pickle=False`` and size-checked,
-and result.json is parsed defensively.
-"""
-import json
+"""Running one fold on a worker: claim it, prepare its work dir, run the
+sandbox, read what came back (:mod:`workers.fold_io`) and record it."""
 import logging
-import math
-import os
-import shutil
-import signal
 import socket
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
 
-from datarun import services, storage
-from datarun.ramp_kits import load_folds
+from datarun import services
 from datarun.states import ErrorKind
-from workers.harness import layout
-from workers.harness.run import EXIT_SUBMISSION_ERROR
-from workers.sandbox import Limits, SandboxFailure, SandboxResult, Termination, get_backend
+from workers.fold_io import FoldOutcome, prepare_workdir, read_outcome
+from workers.sandbox import Limits, SandboxFailure, get_backend
 
 logger = logging.getLogger(__name__)
-
-STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
-              "test": "predicting on the test set", "predict": "returning predictions",
-              "run": "running"}
-MAX_RESULT_BYTES = 1024 * 1024
-
 
 def execute_fold_run(fold_run_id: int) -> None:
     """Claim, run and record one fold run; a no-op if it needs no run."""
@@ -55,14 +35,14 @@ def execute_fold_run(fold_run_id: int) -> None:
         outcome = read_outcome(spec, workdir, result, limits)
     except SandboxFailure as exc:
         logger.exception("sandbox failure in fold run %s", fold_run_id)
-        outcome = services.FoldOutcome(
+        outcome = FoldOutcome(
             error=f"the sandbox failed while running fold {spec.fold_index}: {exc} "
                   "(a platform failure, not an error in your code)",
             error_kind=ErrorKind.PLATFORM,
         )
     except Exception:
         logger.exception("internal error in fold run %s", fold_run_id)
-        outcome = services.FoldOutcome(
+        outcome = FoldOutcome(
             error=f"an internal error stopped fold {spec.fold_index} "
                   "(a platform failure, not an error in your code)",
             error_kind=ErrorKind.PLATFORM,
@@ -89,140 +69,3 @@ def limits_from(limits: dict) -> Limits:
     )
 
 
-def prepare_workdir(spec: services.FoldRunSpec, workdir: Path, *,
-                    link_inputs: bool = False) -> None:
-    """Lay out the fold's work dir. ``link_inputs`` hard-links the data files
-    from the prepared problem instead of copying them: only for a sandbox that
-    mounts them read-only, since a write through a link would change them for
-    every later fold."""
-    for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, layout.TMP_DIR):
-        (workdir / sub).mkdir()
-    prepared = spec.prepared_dir
-    shutil.copyfile(prepared / "kit" / "problem.py", workdir / layout.PROBLEM_FILE)
-    for name, target in (("X_train.pkl", layout.X_TRAIN), ("y_train.pkl", layout.Y_TRAIN),
-                         ("X_test.pkl", layout.X_TEST)):
-        if link_inputs:
-            _link_or_copy(prepared / "sandbox" / name, workdir / target)
-        else:
-            shutil.copyfile(prepared / "sandbox" / name, workdir / target)
-    train_is, valid_is = load_folds(prepared)[spec.fold_index]
-    np.savez(workdir / layout.FOLD, train_is=train_is, valid_is=valid_is)
-    for name, digest in spec.files.items():
-        shutil.copyfile(storage.blob_path(digest), workdir / layout.SUBMISSION_DIR / name)
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
-def _read_result(workdir: Path) -> dict | None:
-    path = workdir / layout.RESULT
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_RESULT_BYTES:
-            return None
-        result = json.loads(path.read_text(errors="replace"))
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) else None
-
-
-def _seconds(value) -> float | None:
-    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
-        return float(value)
-    return None
-
-
-def _load_predictions(path: Path, max_bytes: int) -> np.ndarray | str:
-    """The array in ``path``, or a message saying why it cannot be read."""
-    name = path.name
-    if path.is_symlink() or not path.is_file():
-        return f"the submission wrote no {name}"
-    if path.stat().st_size > max_bytes:
-        return f"{name} is {path.stat().st_size} bytes, more than the {max_bytes} expected"
-    try:
-        with open(path, "rb") as f:
-            # Only the .npy format: np.load would also open .npz archives.
-            np.lib.format.read_magic(f)
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, EOFError) as exc:
-        return f"{name} is not a plain numeric .npy array ({exc or 'empty file'})"
-    except OSError as exc:
-        return f"{name} could not be read ({exc})"
-    if not isinstance(arr, np.ndarray):
-        return f"{name} is not a plain numeric .npy array"
-    return arr
-
-
-def _signal_name(exit_code: int | None) -> str:
-    """SIGKILL for -9 (a local child) or 137 (a shell's or container's code)."""
-    if exit_code is None:
-        return ""
-    number = -exit_code if exit_code < 0 else exit_code - 128 if 128 < exit_code < 160 else 0
-    try:
-        return signal.Signals(number).name if number else ""
-    except ValueError:
-        return ""
-
-
-def read_outcome(spec: services.FoldRunSpec, workdir: Path, result: SandboxResult,
-                 limits: Limits) -> services.FoldOutcome:
-    k = spec.fold_index
-    outcome = services.FoldOutcome(
-        wall_time=result.wall_time, cpu_time=result.cpu_time, peak_memory=result.peak_memory,
-        isolation=result.isolation, runtime_image=result.runtime_image,
-        stdout=result.stdout, stderr=result.stderr,
-        logs_truncated=result.logs_truncated,
-    )
-    if result.terminated is not None:
-        outcome.error = {
-            Termination.TIME: f"exceeded the time limit of {limits.wall_time_s:g} s in fold {k}",
-            Termination.MEMORY: f"exceeded the memory limit of {limits.memory_mb} MiB in fold {k}",
-            Termination.CPU: f"exceeded the CPU time limit of {limits.cpu_time_s:g} s in fold {k}",
-            Termination.FILE_SIZE: f"wrote a file larger than the limit of "
-                                   f"{limits.file_size_bytes // 2**20} MiB in fold {k}",
-            Termination.SUPERVISOR: f"killed the sandbox process that supervised it in fold {k} "
-                                    "(a submission may not signal processes outside its own)",
-            Termination.DISK: f"wrote more than the limit of {limits.disk_bytes // 2**20} MiB "
-                              f"of files in fold {k}",
-        }[result.terminated]
-        return outcome
-    harness = _read_result(workdir) or {}
-    steps = [_seconds(harness.get(name)) for name in ("train_time", "valid_time", "test_time")]
-    # The step timings come from inside the sandbox, where the submission can
-    # rewrite them: keep them only if they fit in the wall time measured outside.
-    if None not in steps and sum(steps) <= result.wall_time + 0.05:
-        outcome.train_time, outcome.valid_time, outcome.test_time = steps
-    if harness.get("status") == "error" and result.exit_code == EXIT_SUBMISSION_ERROR:
-        error_type = str(harness.get("error_type", "Error"))[:200]
-        if error_type == "MemoryError":
-            outcome.error = f"exceeded the memory limit of {limits.memory_mb} MiB in fold {k}"
-        else:
-            verb = STEP_VERBS.get(harness.get("step"), "running")
-            outcome.error = (f"{error_type} while {verb} in fold {k}: "
-                             f"{str(harness.get('message', ''))[:2000]}")
-        outcome.error_traceback = str(harness.get("traceback", ""))[:20000]
-        return outcome
-    if result.exit_code != 0 or harness.get("status") != "ok":
-        if result.exit_code == 0:
-            outcome.error = (f"the submission's process ended before writing its predictions "
-                             f"in fold {k} (did the code call sys.exit()?)")
-        elif _signal_name(result.exit_code):
-            outcome.error = (f"the submission's process was killed by "
-                             f"{_signal_name(result.exit_code)} in fold {k}")
-        else:
-            outcome.error = (f"the submission's process exited with code {result.exit_code} "
-                             f"in fold {k}")
-        outcome.error_traceback = result.stderr[-20000:]
-        return outcome
-    row = int(np.prod(spec.prediction_shape)) if spec.prediction_shape else 1
-    for attr, name, n in (("y_pred_train", layout.Y_PRED_TRAIN, spec.n_train),
-                          ("y_pred_test", layout.Y_PRED_TEST, spec.n_test)):
-        loaded = _load_predictions(workdir / name, max_bytes=n * row * 8 + 4096)
-        if isinstance(loaded, str):
-            outcome.error = f"{loaded} in fold {k}"
-            return outcome
-        setattr(outcome, attr, loaded)
-    return outcome

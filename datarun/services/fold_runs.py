@@ -1,9 +1,7 @@
 """The life of a fold run: claim, heartbeat, finish, score; and the reaper."""
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -20,46 +18,9 @@ from datarun.models import (
 )
 from datarun.services.evaluations import send_fold_task, send_scoring_task
 from datarun.states import FINAL_STATES, ErrorKind, RunState
+from workers.fold_io import FoldOutcome, FoldRunSpec
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FoldRunSpec:
-    """What a worker needs to run one fold."""
-
-    fold_run_id: int
-    evaluation_id: int
-    fold_index: int
-    attempt: int
-    prepared_dir: Path
-    files: dict[str, str]
-    limits: dict
-    n_train: int
-    n_test: int
-    prediction_shape: list[int]
-
-
-@dataclass
-class FoldOutcome:
-    """What a worker measured; ``error`` set means the fold failed."""
-
-    wall_time: float | None = None
-    cpu_time: float | None = None
-    peak_memory: int | None = None
-    isolation: str = ""
-    runtime_image: str = ""
-    train_time: float | None = None
-    valid_time: float | None = None
-    test_time: float | None = None
-    stdout: str = ""
-    stderr: str = ""
-    logs_truncated: bool = False
-    y_pred_train: np.ndarray | None = None
-    y_pred_test: np.ndarray | None = None
-    error: str = ""
-    error_traceback: str = ""
-    error_kind: str = ErrorKind.PARTICIPANT
 
 
 def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:

@@ -20,7 +20,7 @@ import pytest
 
 from datarun import ramp_kits, scoring, services, storage
 from tests.conftest import EXAMPLES, docker_unavailable
-from workers.fold_runner import prepare_workdir, read_outcome
+from workers.fold_io import prepare_workdir, read_outcome
 from workers.sandbox import Limits, SandboxResult, get_backend
 
 # Values a submission must never see: the worker's own secrets.

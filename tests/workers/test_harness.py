@@ -10,7 +10,7 @@ import pytest
 
 from datarun import ramp_kits, services, storage
 from tests.conftest import EXAMPLES
-from workers.fold_runner import prepare_workdir, read_outcome
+from workers.fold_io import prepare_workdir, read_outcome
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR, SubmissionError, main, participant_traceback
 from workers.sandbox import Limits, SandboxResult, Termination

@@ -1,0 +1,3 @@
+from datarun.cli import main
+
+main()

@@ -1,0 +1,16 @@
+"""The typer application every command module registers on."""
+import typer
+
+app = typer.Typer(
+    name="datarun",
+    help="Datarun from a terminal: submit to events, follow runs, test kits locally.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def main() -> None:
+    # Importing the command modules registers their commands on ``app``.
+    from datarun.cli import local, remote  # noqa: F401
+
+    app()

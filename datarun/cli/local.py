@@ -1,0 +1,1 @@
+"""``datarun test``: run a kit and a submission locally (no server)."""
