@@ -1,0 +1,239 @@
+"""Running a kit's submission on this machine, as the server would (no Django).
+
+``run_kit`` prepares the kit in a temporary folder with the server's
+:func:`~datarun.ramp_kits.prepare_kit`, runs each fold through the server's
+work dir layout (:mod:`workers.fold_io`) and local sandbox, then checks and
+scores the predictions in the order ``datarun.services.fold_runs`` does:
+predictions checked, fold scored, and once every fold is scored, mean ± std
+over folds and bagged scores. The same kit and files therefore get the same
+numbers here as on a server.
+"""
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from datarun import ramp_kits, scoring
+from datarun.errors import InvalidKit, InvalidSubmission
+from datarun.states import ErrorKind
+from datarun.submission_files import expected_file_names
+from workers.fold_io import FoldOutcome, FoldRunSpec, prepare_workdir, read_outcome
+from workers.sandbox import Limits, SandboxFailure
+from workers.sandbox.local import LocalSandbox
+
+# The server's defaults (DATARUN_FOLD_TIME_LIMIT, DATARUN_FOLD_MEMORY_LIMIT_MB,
+# DATARUN_FOLD_CPUS in datarun/settings.py); an event may set others.
+DEFAULT_LIMITS = Limits(wall_time_s=600.0, memory_mb=2048, cpus=1.0)
+
+Progress = Callable[[dict], None]
+
+
+def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
+            limits: Limits = DEFAULT_LIMITS, on_progress: Progress | None = None) -> dict:
+    """Train, predict and score ``submissions/<submission>`` of the kit on every fold.
+
+    Returns the problem, the score types, one row per fold (scores and
+    resources) and the scores over folds; ``error`` is set (and ``state`` is
+    ``"error"``) when a fold or the bagged scoring failed. Raises
+    :class:`~datarun.errors.ApplicationError` (``InvalidKit``,
+    ``InvalidSubmission``) when the kit or the submission cannot be run at all.
+    ``on_progress`` receives ``{"stage": "preparing" | "running" | "done",
+    ...}`` as the run goes.
+    """
+    notify = on_progress or (lambda event: None)
+    kit_dir = Path(kit_dir).resolve()
+    submission_dir = find_submission(kit_dir, submission)
+    tmp = Path(tempfile.mkdtemp(prefix="datarun-test-"))
+    sandbox = LocalSandbox(work_dir=tmp / "work")
+    try:
+        notify({"stage": "preparing", "kit": str(kit_dir)})
+        kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared")
+        files = _submission_files(submission_dir, kit.workflow_elements)
+        report = {
+            "problem": kit.title,
+            "kit": str(kit_dir),
+            "submission": submission,
+            "score_types": [
+                {"name": st.name, "is_lower_the_better": st.is_lower_the_better,
+                 "precision": st.precision, "official": st.index == 0}
+                for st in kit.score_types
+            ],
+            "limits": {"wall_time_s": limits.wall_time_s, "memory_mb": limits.memory_mb,
+                       "cpus": limits.cpus},
+            "isolation": sandbox.isolation,
+            "state": "running",
+            "folds": [],
+            "scores": {},
+            "error": None,
+        }
+        trusted = ramp_kits.load_trusted(str(tmp / "prepared"), kit.data_hash)
+        fold_scores, y_pred_trains, y_pred_tests = [], [], []
+        for k in range(kit.n_folds):
+            notify({"stage": "running", "fold": k, "n_folds": kit.n_folds})
+            spec = FoldRunSpec(
+                fold_run_id=k, evaluation_id=0, fold_index=k, attempt=1,
+                prepared_dir=tmp / "prepared", files=files, limits=report["limits"],
+                n_train=kit.n_train, n_test=kit.n_test, prediction_shape=kit.prediction_shape,
+            )
+            outcome = _run_fold(sandbox, spec, submission_dir, limits)
+            scores = check_and_score_fold(trusted, spec, outcome)
+            row = _fold_row(k, outcome, scores)
+            report["folds"].append(row)
+            notify({"stage": "done", "fold": k, "n_folds": kit.n_folds, "row": row,
+                    "error": outcome.error})
+            if outcome.error:
+                # As on the server: the first failed fold fails the submission.
+                report["error"] = _fold_error(k, outcome)
+                report["state"] = "error"
+                return report
+            fold_scores.append(scores)
+            y_pred_trains.append(outcome.y_pred_train)
+            y_pred_tests.append(outcome.y_pred_test)
+        report["scores"], error = _scores_over_folds(
+            trusted, fold_scores, y_pred_trains, y_pred_tests)
+        report["error"] = error
+        report["state"] = "error" if error else "scored"
+        return report
+    finally:
+        _close_fork_server(sandbox)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def find_submission(kit_dir: Path, submission: str) -> Path:
+    """``kit_dir/submissions/<submission>``, or an error naming the ones there are."""
+    if not Path(kit_dir).is_dir():
+        raise InvalidKit(f"{kit_dir} is not a folder: give the path of a RAMP kit "
+                                "(the folder holding problem.py, data/ and submissions/)")
+    if not (Path(kit_dir) / "problem.py").is_file():
+        raise InvalidKit(f"{kit_dir} is not a RAMP kit: it has no problem.py")
+    available = submission_names(kit_dir)
+    if "/" in submission or submission in (".", "..") or submission not in available:
+        listed = ", ".join(available) if available else "none (submissions/ is empty or missing)"
+        raise InvalidSubmission(
+            f"the kit has no submission {submission!r} (no folder submissions/{submission}); "
+            f"its submissions are: {listed}"
+        )
+    return Path(kit_dir) / "submissions" / submission
+
+
+def submission_names(kit_dir: Path) -> list[str]:
+    folder = Path(kit_dir) / "submissions"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith((".", "__")))
+
+
+def _submission_files(submission_dir: Path, workflow_elements: list[str]) -> dict[str, str]:
+    """The files a server would accept for this workflow: exactly one per element."""
+    names = expected_file_names(workflow_elements)
+    missing = [n for n in names if not (submission_dir / n).is_file()]
+    if missing:
+        raise InvalidSubmission(
+            f"submissions/{submission_dir.name} lacks {', '.join(missing)}: this problem's "
+            f"workflow needs {', '.join(names)}"
+        )
+    # Names only: prepare_workdir copies them from submission_dir, not from storage.
+    return {name: "" for name in names}
+
+
+def _run_fold(sandbox: LocalSandbox, spec: FoldRunSpec, submission_dir: Path,
+              limits: Limits) -> FoldOutcome:
+    """What ``workers.fold_runner.execute_fold_run`` does, less the database."""
+    workdir = None
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"fold-{spec.fold_index}-",
+                                        dir=sandbox.workdir_parent()))
+        prepare_workdir(spec, workdir, link_inputs=sandbox.inputs_read_only,
+                        submission_dir=submission_dir)
+        result = sandbox.run(workdir, limits, heartbeat=lambda: None)
+        return read_outcome(spec, workdir, result, limits)
+    except SandboxFailure as exc:
+        return FoldOutcome(
+            error=f"the sandbox failed while running fold {spec.fold_index}: {exc} "
+                  "(a failure of this machine's sandbox, not an error in your code)",
+            error_kind=ErrorKind.PLATFORM,
+        )
+    finally:
+        if workdir is not None:
+            sandbox.cleanup(workdir)
+
+
+def check_and_score_fold(trusted: ramp_kits.TrustedInputs, spec: FoldRunSpec,
+                         outcome: FoldOutcome) -> dict | None:
+    """The fold's ``{step: {score: value}}``, or None with ``outcome.error`` set.
+
+    The same checks, messages and order as the server's
+    ``fold_runs._check_and_score_fold``.
+    """
+    if outcome.error:
+        return None
+    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
+                       (outcome.y_pred_test, spec.n_test, "test set")):
+        problem_with = scoring.check_predictions(
+            y, n_rows=n, row_shape=spec.prediction_shape, what=what)
+        if problem_with:
+            outcome.error = f"{problem_with} in fold {spec.fold_index}"
+            return None
+    try:
+        return scoring.fold_scores(
+            trusted.problem, trusted.y_train, trusted.y_test,
+            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
+        )
+    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
+        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
+                         f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _scores_over_folds(trusted: ramp_kits.TrustedInputs, fold_scores: list[dict],
+                       y_pred_trains: list, y_pred_tests: list) -> tuple[dict, dict | None]:
+    """``{score: {step: {mean, std, bagged}}}`` as ``fold_runs.evaluation_score``
+    computes them, or an error when the bagged predictions cannot be scored."""
+    try:
+        bagged = scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
+                                       trusted.folds, y_pred_trains, y_pred_tests)
+    except Exception as exc:  # noqa: BLE001
+        return {}, {"fold": None, "kind": ErrorKind.PARTICIPANT.value,
+                    "message": f"the bagged predictions could not be scored: "
+                               f"{type(exc).__name__}: {exc}",
+                    "traceback": "", "stdout": "", "stderr": ""}
+    out: dict[str, dict] = {}
+    for st in trusted.problem.score_types:
+        out[st.name] = {}
+        for step in scoring.STEPS:
+            mean, std = scoring.mean_std([by_step[step][st.name] for by_step in fold_scores])
+            out[st.name][step] = {"mean": _finite(mean), "std": _finite(std),
+                                  "bagged": _finite(bagged.get(step, {}).get(st.name))}
+    return out, None
+
+
+def _finite(value: float | None) -> float | None:
+    """As the server's API shows scores: NaN and infinities are missing (None)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _fold_row(k: int, outcome: FoldOutcome, scores: dict | None) -> dict:
+    return {
+        "fold": k,
+        "state": "error" if outcome.error else "scored",
+        "scores": {step: {name: _finite(v) for name, v in by_name.items()}
+                   for step, by_name in (scores or {}).items()},
+        **{name: getattr(outcome, name) for name in (
+            "train_time", "valid_time", "test_time", "wall_time", "cpu_time", "peak_memory")},
+    }
+
+
+def _fold_error(k: int, outcome: FoldOutcome) -> dict:
+    return {"fold": k, "kind": str(outcome.error_kind), "message": outcome.error,
+            "traceback": outcome.error_traceback, "stdout": outcome.stdout,
+            "stderr": outcome.stderr}
+
+
+def _close_fork_server(sandbox: LocalSandbox) -> None:
+    """Stop the fork server this run started (LocalSandbox keeps one per process)."""
+    server = type(sandbox)._server
+    if server is not None and server.root.is_relative_to(sandbox.work_dir):
+        server.close()
+        type(sandbox)._server = None
