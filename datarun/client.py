@@ -1,0 +1,349 @@
+"""A Python client for a Datarun server's REST API (``/api/v1/``).
+
+It needs only ``requests`` (no Django), so it works from a notebook::
+
+    from datarun.client import Client
+    client = Client("https://datarun.example.org")
+    client.login("alice", "secret")
+    sub = client.submit("iris", "my-forest", "iris/submissions/starting_kit")
+    client.wait(sub["id"])["scores"]
+
+Every refusal from the server raises a :class:`DatarunError` subclass carrying
+the server's message (which says what to fix) and its details.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path, PurePosixPath
+
+import requests
+
+FINAL_STATES = frozenset({"scored", "error", "cancelled"})
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class DatarunError(Exception):
+    """The server refused a request, or could not be asked.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` and
+    ``message`` the server's ``error.code`` and ``error.message``, ``details``
+    its ``error.details``.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "error",
+                 details: dict | None = None, url: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details = details or {}
+        self.url = url
+
+
+class AuthError(DatarunError):
+    """Not logged in, a wrong password or token (401), or not allowed (403)."""
+
+
+class NotFoundError(DatarunError):
+    """No such event, submission or run, or not one you may see (404)."""
+
+
+class RefusedError(DatarunError):
+    """An event rule refuses the request now (429, or 403 for a closed event);
+    ``retry_after`` is the number of seconds to wait, when the server says."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class BadInputError(DatarunError):
+    """The request itself is wrong: a missing file, a bad name (400, 409)."""
+
+
+class ServerUnreachable(DatarunError):
+    """No answer from the server: wrong URL, server down, network cut."""
+
+
+class ServerFailed(DatarunError):
+    """The server answered with a 5xx: its fault, not yours."""
+
+
+# --- saved login -------------------------------------------------------------
+
+def config_path() -> Path:
+    """``$XDG_CONFIG_HOME/datarun/config.json`` (``~/.config`` by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "datarun" / "config.json"
+
+
+def load_config() -> dict:
+    """The saved login, with ``DATARUN_URL`` / ``DATARUN_TOKEN`` overriding it."""
+    path = config_path()
+    config: dict = {}
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise AuthError(f"cannot read the saved login {path} ({exc}): run "
+                            "'datarun login URL' again") from exc
+    if os.environ.get("DATARUN_URL"):
+        config["url"] = os.environ["DATARUN_URL"]
+    if os.environ.get("DATARUN_TOKEN"):
+        config["token"] = os.environ["DATARUN_TOKEN"]
+    return config
+
+
+def save_config(config: Mapping) -> Path:
+    """Write the login readable by its owner only (it holds an API token)."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # also when the file existed with wider rights
+        json.dump(dict(config), out, indent=2)
+    return path
+
+
+# --- files -------------------------------------------------------------------
+
+def expected_file_names(workflow_elements: list[str]) -> list[str]:
+    """One file per workflow element: ``<element>.py`` unless it names its extension."""
+    return sorted(e if "." in e else f"{e}.py" for e in workflow_elements)
+
+
+def extract_zip(data: bytes, dest_dir: str | Path) -> list[Path]:
+    """Unzip ``data`` under ``dest_dir``, refusing members that would land
+    outside it (absolute paths, drive letters, ``..``) and symbolic links.
+    Nothing is written when any member is refused."""
+    dest = Path(dest_dir).resolve()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        for member in members:
+            name = member.filename.replace("\\", "/")
+            parts = PurePosixPath(name).parts
+            if name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
+                raise BadInputError(f"the archive holds an unsafe path {member.filename!r}; "
+                                    "nothing was extracted")
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise BadInputError(f"the archive holds a symbolic link {member.filename!r}; "
+                                    "nothing was extracted")
+        written = []
+        for member in members:
+            target = dest.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+            if member.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(member))
+            written.append(target)
+    return written
+
+
+# --- the client --------------------------------------------------------------
+
+class Client:
+    """A Datarun server at ``url`` (e.g. ``http://127.0.0.1:8000``), as the
+    user whose API ``token`` is given (or obtained with :meth:`login`)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = "datarun-client"
+
+    @classmethod
+    def from_config(cls, timeout: float = DEFAULT_TIMEOUT_S) -> Client:
+        """The client of the saved login (``datarun login``)."""
+        config = load_config()
+        if not config.get("url"):
+            raise AuthError("not logged in: run 'datarun login URL' (or set DATARUN_URL "
+                            "and DATARUN_TOKEN)")
+        return cls(config["url"], token=config.get("token"), timeout=timeout)
+
+    # --- HTTP ----------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        url = f"{self.url}/api/v1/{path.lstrip('/')}"
+        headers = kwargs.pop("headers", {})
+        if self.token:
+            headers["Authorization"] = f"Token {self.token}"
+        try:
+            response = self._session.request(method, url, headers=headers,
+                                             timeout=self.timeout, **kwargs)
+        except requests.ConnectionError as exc:
+            raise ServerUnreachable(f"could not reach the Datarun server at {self.url} "
+                                    f"({url}): {_reason(exc)}", url=url) from exc
+        except requests.Timeout as exc:
+            raise ServerUnreachable(f"the Datarun server at {self.url} did not answer "
+                                    f"{url} within {self.timeout} s", url=url) from exc
+        except requests.RequestException as exc:
+            raise ServerUnreachable(f"could not ask {url}: {exc}", url=url) from exc
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response
+
+    def _get(self, path: str, **params) -> object:
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._request("GET", path, params=params).json()
+
+    # --- account -------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> str:
+        """Exchange a username and password for an API token, keep and return it."""
+        try:
+            response = self._request("POST", "auth/token/",
+                                     data={"username": username, "password": password})
+        except BadInputError as exc:
+            raise AuthError(f"login refused for {username!r} at {self.url}: wrong username "
+                            "or password", status=exc.status, code=exc.code,
+                            details=exc.details, url=exc.url) from exc
+        self.token = response.json()["token"]
+        return self.token
+
+    # --- events --------------------------------------------------------------
+
+    def events(self) -> list[dict]:
+        return self._get("events/")
+
+    def event(self, name: str) -> dict:
+        """The event, its problem (score types, ``workflow_elements``), rules and your team."""
+        return self._get(f"events/{name}/")
+
+    def download_kit(self, event: str, dest_dir: str | Path = ".") -> list[Path]:
+        """Download the event's starting kit (problem.py, README, the starting
+        kit submission, the training data) and unzip it under ``dest_dir``."""
+        data = self._request("GET", f"events/{event}/starting-kit.zip").content
+        return extract_zip(data, dest_dir)
+
+    def leaderboard(self, event: str, board: str = "public", kind: str | None = None) -> dict:
+        return self._get(f"events/{event}/leaderboard/", board=board, kind=kind)
+
+    # --- submissions ---------------------------------------------------------
+
+    def submit(self, event: str, name: str,
+               path_or_files: str | Path | Mapping[str, bytes | str]) -> dict:
+        """Submit to ``event`` under ``name``: a folder (the files the problem's
+        workflow needs are taken from it), a .zip file, or ``{file name: content}``."""
+        if isinstance(path_or_files, Mapping):
+            files = [("files", (n, _as_bytes(c))) for n, c in path_or_files.items()]
+        else:
+            path = Path(path_or_files)
+            if path.is_dir():
+                files = [("files", (n, c)) for n, c in self._folder_files(event, path).items()]
+            elif path.is_file():
+                files = [("archive", (path.name, path.read_bytes()))]
+            else:
+                raise BadInputError(f"{path} is neither a folder nor a .zip file")
+        response = self._request("POST", f"events/{event}/submissions/",
+                                 data={"name": name}, files=files)
+        return response.json()
+
+    def _folder_files(self, event: str, folder: Path) -> dict[str, bytes]:
+        problem = self.event(event).get("problem") or {}
+        names = expected_file_names(problem.get("workflow_elements") or [])
+        missing = [n for n in names if not (folder / n).is_file()]
+        if missing:
+            raise BadInputError(
+                f"{folder} lacks {', '.join(missing)}: a submission to {event} holds "
+                f"{', '.join(names)}")
+        return {n: (folder / n).read_bytes() for n in names}
+
+    def submission(self, submission_id: int) -> dict:
+        """State (and ``queue_position`` when queued), per-fold states, scores, error."""
+        return self._get(f"submissions/{submission_id}/")
+
+    def submissions(self) -> list[dict]:
+        """Your teams' submissions."""
+        return self._get("submissions/")
+
+    def wait(self, submission_id: int, on_progress: Callable[[dict], None] | None = None,
+             poll: float = 1.0, timeout: float | None = None) -> dict:
+        """Poll until the submission is scored, failed or cancelled; return it.
+        ``on_progress`` gets each detail read on the way."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            detail = self.submission(submission_id)
+            if on_progress is not None:
+                on_progress(detail)
+            if detail["state"] in FINAL_STATES:
+                return detail
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"submission {submission_id} is still {detail['state']} "
+                                   f"after {timeout} s")
+            time.sleep(poll)
+
+    # --- runs and logs -------------------------------------------------------
+
+    def runs(self, submission_id: int) -> list[dict]:
+        """Every evaluation of the submission, newest first (``current``: the leaderboard's)."""
+        return self._get(f"submissions/{submission_id}/runs/")
+
+    def run(self, submission_id: int, run_id: int) -> dict:
+        """One run: metadata, folds, scores, metrics, artifacts."""
+        return self._get(f"submissions/{submission_id}/runs/{run_id}/")
+
+    def logs(self, submission_id: int, after: int = 0, run_id: int | None = None) -> dict:
+        """Log lines after sequence number ``after`` (of the current run unless
+        ``run_id``): ``{"lines", "next", "finished", "truncated"}``."""
+        if run_id is None:
+            return self._get(f"submissions/{submission_id}/logs/", after=after)
+        return self._get(f"submissions/{submission_id}/runs/{run_id}/logs/", after=after)
+
+    def follow_logs(self, submission_id: int, after: int = 0, run_id: int | None = None,
+                    poll: float = 1.0, timeout: float | None = None) -> Iterator[dict]:
+        """Yield log lines as the run writes them, until it has finished and
+        every line was delivered."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            page = self.logs(submission_id, after=after, run_id=run_id)
+            yield from page["lines"]
+            after = page["next"]
+            if page["finished"]:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"the logs of submission {submission_id} were still "
+                                   f"growing after {timeout} s")
+            if not page["lines"]:
+                time.sleep(poll)
+
+
+def _as_bytes(content: bytes | str) -> bytes:
+    return content.encode("utf-8") if isinstance(content, str) else content
+
+
+def _reason(exc: requests.ConnectionError) -> str:
+    # requests nests the socket error a few levels down; its last line is the useful one.
+    text = str(exc.args[0] if exc.args else exc)
+    return text.rsplit(": ", 1)[-1].rstrip(")'\"") or text
+
+
+def _error_of(response: requests.Response) -> DatarunError:
+    status = response.status_code
+    try:
+        body = response.json()["error"]
+        message, code = str(body["message"]), str(body.get("code", "error"))
+        details = body.get("details") or {}
+    except (ValueError, KeyError, TypeError):
+        text = " ".join(response.text.split())[:200]
+        message = f"HTTP {status} from {response.url}" + (f": {text}" if text else "")
+        code, details = "error", {}
+    kwargs = {"status": status, "code": code, "details": details, "url": response.url}
+    if status == 429 or code == "submission_refused":
+        retry = response.headers.get("Retry-After", "")
+        return RefusedError(message, retry_after=int(retry) if retry.isdigit() else None,
+                            **kwargs)
+    if status in (401, 403):
+        return AuthError(message, **kwargs)
+    if status == 404:
+        return NotFoundError(message, **kwargs)
+    if status >= 500:
+        return ServerFailed(message, **kwargs)
+    return BadInputError(message, **kwargs)
