@@ -47,8 +47,9 @@ def test_kit(
     or submission).
     """
     limits = Limits(wall_time_s=time_limit, memory_mb=memory_mb, cpus=DEFAULT_LIMITS.cpus)
-    out = Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: messages and paths stay whole lines; the terminal wraps them.
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     progress = None if as_json else _progress_printer(out, submission)
     try:
         report = run_kit(kit_dir, submission, limits=limits, on_progress=progress)
