@@ -1,10 +1,22 @@
 """Reads on the databoard side: submissions, leaderboards, the score history."""
+import io
+import zipfile
+
 from databoard import permissions
 from databoard.models import Event, Submission
 from datarun import selectors as datarun_selectors
 from datarun.errors import PermissionDenied
 
 LEADERBOARDS = ("public", "private", "competition")
+
+
+def starting_kit_zip(event: Event) -> bytes:
+    """problem.py, the README, the starting kit and the training data, zipped."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file_name, data in datarun_selectors.starting_kit_files(event.problem_name).items():
+            archive.writestr(file_name, data)
+    return buffer.getvalue()
 
 
 def submissions_of_user(*, user, event: Event | None = None):
@@ -29,6 +41,9 @@ def without_test_scores(evaluation: dict, *, event: Event, user) -> dict:
         fold["test_time"] = None
     if "test_time" in evaluation:
         evaluation["test_time"] = None
+    if "metrics" in evaluation:
+        evaluation["metrics"] = [m for m in evaluation["metrics"]
+                                 if m["key"] != "test_time" and "test" not in m["key"].split("/")]
     return evaluation
 
 

@@ -168,6 +168,18 @@ class Evaluation(StatefulRun):
     # version): the evaluation it re-scores, to show each score's drift.
     rescore_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="rescores")
+    # A reproduction: the same files, limits and problem inputs run again to
+    # check that the predictions come out identical.
+    reproduces = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="reproductions")
+    started_by = models.CharField(max_length=150, blank=True,
+                                  help_text="who asked for this run (user name)")
+    # What the run was given, recorded when it is created: problem, data and
+    # fold hashes, dataset version, sandbox, configured image, server packages.
+    metadata = models.JSONField(default=dict, blank=True)
+    # Bytes of log lines kept for the whole run, and whether some were cut.
+    log_bytes = models.BigIntegerField(default=0)
+    logs_truncated = models.BooleanField(default=False)
 
     objects = EvaluationQuerySet.as_manager()
 
@@ -195,6 +207,8 @@ class FoldRun(StatefulRun):
     stdout = models.TextField(blank=True)
     stderr = models.TextField(blank=True)
     logs_truncated = models.BooleanField(default=False)
+    # The worker's software when it claimed the fold: Python, key packages, platform.
+    environment = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["evaluation", "fold_index"]
@@ -239,4 +253,79 @@ class EvaluationScore(models.Model):
             models.UniqueConstraint(
                 fields=["evaluation", "score_type", "step"], name="evaluation_score_unique"
             ),
+        ]
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError(f"{self.model.__name__} rows are append-only: add a new row instead")
+
+
+class RunMetric(models.Model):
+    """One measurement of a run (MLflow's model: key, value, step, timestamp).
+    Rows are only ever added: a re-score or a re-run adds rows, it never
+    changes one."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="metrics")
+    fold_run = models.ForeignKey(FoldRun, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="metrics")
+    key = models.CharField(max_length=250)
+    value = models.FloatField(null=True)
+    step = models.IntegerField(default=0, help_text="the fold index for fold metrics")
+    timestamp = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["evaluation", "id"]
+        indexes = [models.Index(fields=["evaluation", "key"])]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("RunMetric rows are append-only: add a new row instead")
+        super().save(*args, **kwargs)
+
+
+class RunLogLine(models.Model):
+    """A line a fold printed, as the worker read it while the fold ran."""
+
+    class Stream(models.TextChoices):
+        STDOUT = "stdout"
+        STDERR = "stderr"
+        NOTE = "note", "platform note"
+
+    fold_run = models.ForeignKey(FoldRun, on_delete=models.CASCADE, related_name="log_lines")
+    # Denormalised for reading a whole run in id order with one index.
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE,
+                                   related_name="log_lines")
+    attempt = models.PositiveSmallIntegerField()
+    stream = models.CharField(max_length=6, choices=Stream.choices)
+    at = models.DateTimeField()
+    text = models.TextField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["evaluation", "id"]
+        indexes = [models.Index(fields=["evaluation", "id"])]
+
+
+class RunArtifact(models.Model):
+    """A file kept for a run in the artifact storage (local or S3-compatible)."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE,
+                                   related_name="artifacts")
+    fold_run = models.ForeignKey(FoldRun, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="artifacts")
+    name = models.CharField(max_length=300, help_text="e.g. submission/estimator.py, "
+                            "fold_0/y_pred_test.npy")
+    storage_key = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["evaluation", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "name"], name="run_artifact_unique"),
         ]

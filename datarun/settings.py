@@ -216,6 +216,10 @@ DATARUN_FOLD_TIME_LIMIT = env_float("DATARUN_FOLD_TIME_LIMIT", 600.0)
 DATARUN_FOLD_MEMORY_LIMIT_MB = env_int("DATARUN_FOLD_MEMORY_LIMIT_MB", 2048)
 DATARUN_FOLD_CPUS = env_float("DATARUN_FOLD_CPUS", 1.0)
 DATARUN_LOG_LIMIT_BYTES = env_int("DATARUN_LOG_LIMIT_BYTES", 256 * 1024)
+# Log lines kept per run (all folds together), streamed while folds run: the
+# worker reads what each fold printed every DATARUN_LOG_POLL_INTERVAL seconds.
+DATARUN_RUN_LOG_LIMIT_BYTES = env_int("DATARUN_RUN_LOG_LIMIT_BYTES", 1024 * 1024)
+DATARUN_LOG_POLL_INTERVAL = env_float("DATARUN_LOG_POLL_INTERVAL", 1.0)
 DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES", 1024 * 1024)
 # All of a submission's files together; also the most a zip archive of them
 # may weigh, packed or unpacked.
@@ -227,6 +231,25 @@ DATARUN_HEARTBEAT_TIMEOUT = env_float("DATARUN_HEARTBEAT_TIMEOUT", 60.0)
 DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
 # A queued fold whose message may have been lost is sent again after this.
 DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 1800.0)
+
+# Run artifacts (submission files, predictions): under DATARUN_STORAGE_DIR
+# unless a bucket is set, then in any S3-compatible store (django-storages);
+# credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+DATARUN_ARTIFACTS_S3_BUCKET = env("DATARUN_ARTIFACTS_S3_BUCKET", "")
+if DATARUN_ARTIFACTS_S3_BUCKET:
+    STORAGES["artifacts"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": DATARUN_ARTIFACTS_S3_BUCKET,
+            "endpoint_url": env("DATARUN_ARTIFACTS_S3_ENDPOINT_URL",
+                                env("DATARUN_S3_ENDPOINT_URL", "")) or None,
+            "region_name": env("DATARUN_ARTIFACTS_S3_REGION",
+                               env("DATARUN_S3_REGION", "us-east-1")),
+            "location": env("DATARUN_ARTIFACTS_S3_PREFIX", ""),
+            "default_acl": None,
+            "querystring_auth": True,
+        },
+    }
 
 # --- Web pages and e-mail ---------------------------------------------------
 LOGIN_URL = "/accounts/login/"

@@ -1,15 +1,23 @@
-"""Files on disk: content-addressed blobs and per-problem folders.
+"""Files on disk: content-addressed blobs and per-problem folders; and the
+artifact storage of runs.
 
 Everything lives under ``settings.DATARUN_STORAGE_DIR``; records in the
-database name files by sha256 or by a path relative to that root.
+database name files by sha256 or by a path relative to that root. Run
+artifacts (submission files, predictions) go to the ``artifacts`` storage of
+``settings.STORAGES`` when one is configured (any S3-compatible store through
+django-storages), else to ``artifacts/`` under the storage root.
 """
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 
 def root() -> Path:
@@ -90,9 +98,43 @@ def resolve(relative: str) -> Path:
     return root() / relative
 
 
-def evaluation_dir(evaluation_id: int) -> Path:
-    return root() / "evaluations" / str(evaluation_id)
+def artifacts() -> Storage:
+    """Where run artifacts are kept."""
+    if "artifacts" in settings.STORAGES:
+        return storages["artifacts"]
+    return FileSystemStorage(location=root() / "artifacts")
 
 
-def fold_predictions_dir(evaluation_id: int, fold_index: int) -> Path:
-    return evaluation_dir(evaluation_id) / f"fold_{fold_index}"
+def artifact_key(evaluation_id: int, name: str) -> str:
+    return f"runs/{evaluation_id}/{name}"
+
+
+def artifact_put(key: str, data: bytes) -> None:
+    """Write ``data`` under ``key``, replacing what a superseded attempt left."""
+    store = artifacts()
+    if store.exists(key):
+        store.delete(key)
+    saved = store.save(key, ContentFile(data))
+    if saved != key:  # a storage that renames instead of replacing
+        raise RuntimeError(f"artifact storage saved {key} as {saved}")
+
+
+def artifact_get(key: str) -> bytes:
+    with artifacts().open(key, "rb") as f:
+        return f.read()
+
+
+def predictions_name(fold_index: int, which: str) -> str:
+    """``which`` is ``train`` (every training row) or ``test``."""
+    return f"fold_{fold_index}/y_pred_{which}.npy"
+
+
+def predictions_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_predictions(evaluation_id: int, fold_index: int, which: str) -> np.ndarray:
+    data = artifact_get(artifact_key(evaluation_id, predictions_name(fold_index, which)))
+    return np.load(io.BytesIO(data), allow_pickle=False)

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from databoard import api
+from databoard import api, runs_api
 from datarun.api import dashboard as dashboard_api
 from datarun.api import datasets as datasets_api
 from datarun.api import problems as problems_api
@@ -19,6 +19,8 @@ api_v1 = [
     path("events/<slug:name>/submissions/", api.SubmissionCreateApi.as_view(),
          name="submission-create"),
     path("events/<slug:name>/leaderboard/", api.LeaderboardApi.as_view(), name="leaderboard"),
+    path("events/<slug:name>/starting-kit.zip", runs_api.EventStartingKitApi.as_view(),
+         name="event-starting-kit"),
     path("events/<slug:name>/team/", api.MyTeamApi.as_view(), name="my-team"),
     path("events/<slug:name>/team/invitations/", api.TeamInviteApi.as_view(),
          name="team-invite"),
@@ -42,6 +44,18 @@ api_v1 = [
          name="submission-rerun"),
     path("submissions/<int:pk>/cancel/", api.SubmissionCancelApi.as_view(),
          name="submission-cancel"),
+    path("submissions/<int:pk>/runs/", runs_api.SubmissionRunListApi.as_view(),
+         name="submission-runs"),
+    path("submissions/<int:pk>/runs/<int:run>/", runs_api.SubmissionRunApi.as_view(),
+         name="submission-run"),
+    path("submissions/<int:pk>/runs/<int:run>/logs/", runs_api.SubmissionRunLogApi.as_view(),
+         name="submission-run-logs"),
+    path("submissions/<int:pk>/runs/<int:run>/artifacts/<path:name>",
+         runs_api.SubmissionRunArtifactApi.as_view(), name="submission-run-artifact"),
+    path("submissions/<int:pk>/logs/", runs_api.SubmissionLogApi.as_view(),
+         name="submission-logs"),
+    path("submissions/<int:pk>/reproduce/", runs_api.SubmissionReproduceApi.as_view(),
+         name="submission-reproduce"),
     path("evaluations/<int:pk>/rescore/", rescore_api.EvaluationRescoreApi.as_view(),
          name="evaluation-rescore"),
     path("evaluations/<int:pk>/drift/", rescore_api.EvaluationDriftApi.as_view(),

@@ -17,7 +17,10 @@ from databoard.services.submissions import (
     submission_create,
     submission_create_from_sandbox,
     submission_get,
+    submission_reproduce,
     submission_rerun,
+    submission_run_id,
+    submission_runs,
     submission_select,
     submissions_rerun_failed,
 )
@@ -39,7 +42,8 @@ __all__ = [
     "event_rules", "event_signup", "event_update", "invitation_accept",
     "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",
     "signup_approve", "signup_reject", "submission_cancel", "submission_create",
-    "submission_create_from_sandbox", "submission_get", "submission_rerun",
+    "submission_create_from_sandbox", "submission_get", "submission_reproduce",
+    "submission_rerun", "submission_run_id", "submission_runs",
     "submission_select", "submissions_rerun_failed", "team_get", "team_invite",
     "team_leave", "team_of", "team_rename",
 ]

@@ -16,9 +16,9 @@ from databoard.models import (
 from databoard.rules import check_submission
 from databoard.services.events import audit, event_limits, event_rules
 from databoard.services.teams import team_get
+from datarun import run_selectors, submission_files
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
-from datarun import submission_files
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
 SUBMISSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -91,7 +91,8 @@ def submission_create(*, event: Event, user, name: str, files: dict[str, bytes],
             if team.submissions.filter(name=name).exists():
                 raise InvalidSubmission(f"your team already has a submission named {name!r}")
             evaluation = datarun_services.evaluation_create(
-                problem=problem, files=files, limits=event_limits(event)
+                problem=problem, files=files, limits=event_limits(event),
+                started_by=user.username,
             )
             submission = Submission.objects.create(
                 team=team, name=name, submitted_by=user, evaluation_id=evaluation.id,
@@ -191,14 +192,15 @@ def submission_select(*, submission_id: int, user) -> Submission:
     return submission
 
 
-def _admin_submission(submission_id: int, user) -> Submission:
+def _admin_submission(submission_id: int, user, action: str = "re-runs or cancels"
+                      ) -> Submission:
     submission = Submission.objects.select_for_update().select_related("team__event").filter(
         id=submission_id).first()
     if submission is None or not permissions.can_view_submission(submission, user):
         raise NotFound(f"no submission {submission_id}")
     if not submission.team.event.is_admin(user):
         raise PermissionDenied(
-            f"only an admin of {submission.team.event.name} re-runs or cancels submissions")
+            f"only an admin of {submission.team.event.name} {action} submissions")
     return submission
 
 
@@ -206,7 +208,8 @@ def _admin_submission(submission_id: int, user) -> Submission:
 def submission_rerun(*, submission_id: int, user) -> Submission:
     """Evaluate the same files again; the earlier evaluation stays readable."""
     submission = _admin_submission(submission_id, user)
-    evaluation = datarun_services.evaluation_rerun(evaluation_id=submission.evaluation_id)
+    evaluation = datarun_services.evaluation_rerun(evaluation_id=submission.evaluation_id,
+                                                   started_by=user.username)
     submission.previous_evaluation_ids = [*submission.previous_evaluation_ids,
                                           submission.evaluation_id]
     submission.evaluation_id = evaluation.id
@@ -225,6 +228,41 @@ def submissions_rerun_failed(*, event: Event, user) -> list[Submission]:
     states = datarun_selectors.evaluation_states([s.evaluation_id for s in submissions])
     failed = [s for s in submissions if states.get(s.evaluation_id, {}).get("state") == "error"]
     return [submission_rerun(submission_id=s.id, user=user) for s in failed]
+
+
+def submission_runs(*, submission: Submission) -> list[dict]:
+    """Every run of a submission, newest first: its first evaluation, the
+    re-runs and the reproductions; ``current`` is the one on the leaderboard."""
+    own = [*submission.previous_evaluation_ids, submission.evaluation_id]
+    runs = run_selectors.runs_of(own)
+    first = min(own)
+    for run in runs:
+        run["current"] = run["id"] == submission.evaluation_id
+        run["kind"] = ("reproduction" if run["reproduces"] else
+                       "run" if run["id"] == first else "rerun")
+    return runs
+
+
+def submission_run_id(*, submission: Submission, run_id: int | None) -> int:
+    """``run_id`` if it is a run of the submission (None: its current run)."""
+    if run_id is None:
+        return submission.evaluation_id
+    if run_id not in {r["id"] for r in submission_runs(submission=submission)}:
+        raise NotFound(f"submission {submission.id} has no run {run_id}")
+    return run_id
+
+
+@transaction.atomic
+def submission_reproduce(*, submission_id: int, user, run_id: int | None = None) -> int:
+    """Run a scored run of the submission again on its recorded inputs (event
+    admins); the leaderboard keeps the run it had. Returns the new run's id."""
+    submission = _admin_submission(submission_id, user, action="reproduces")
+    run_id = submission_run_id(submission=submission, run_id=run_id)
+    evaluation = datarun_services.evaluation_reproduce(evaluation_id=run_id,
+                                                       started_by=user.username)
+    audit(event=submission.team.event, user=user, action="submission_reproduce",
+          submission=submission.id, evaluation=run_id, reproduction=evaluation.id)
+    return evaluation.id
 
 
 @transaction.atomic

@@ -3,9 +3,7 @@
 Views are thin: every rule lives in ``databoard.services`` (shared with the
 API); a user error is shown on the page with its message and its 4xx status.
 """
-import io
 import math
-import zipfile
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -88,11 +86,7 @@ def event_detail(request, name):
 def starting_kit(request, name):
     """problem.py, the README, the starting kit and the training data, zipped."""
     event = services.event_get(name=name, user=request.user)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file_name, data in datarun_selectors.starting_kit_files(event.problem_name).items():
-            archive.writestr(file_name, data)
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response = HttpResponse(selectors.starting_kit_zip(event), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{event.name}-starting-kit.zip"'
     return response
 

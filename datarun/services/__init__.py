@@ -37,11 +37,19 @@ from datarun.services.fold_runs import (
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
 from datarun.services.rescore import evaluation_rescore, score_drift
+from datarun.services.runs import (
+    artifact_read,
+    evaluation_reproduce,
+    run_log_append,
+)
 from datarun.services.splits import split_create, split_table
 
 __all__ = [
     "FoldOutcome",
     "FoldRunSpec",
+    "artifact_read",
+    "evaluation_reproduce",
+    "run_log_append",
     "dataset_apply",
     "dataset_register_croissant",
     "dataset_version_create",

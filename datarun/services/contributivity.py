@@ -35,8 +35,7 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
         # The fold's validation rows, sliced as rampwf slices them.
         y_true.append(trusted.y_train[valid_is])
         y_pred.append(np.stack([
-            np.load(storage.fold_predictions_dir(e.id, k) / "y_pred_train.npy",
-                    allow_pickle=False)[valid_is]
+            storage.load_predictions(e.id, k, "train")[valid_is]
             for e in evaluations
         ]))
     values = contributivity.contributivity(y_true, y_pred, score,

@@ -40,23 +40,34 @@ def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None
 
 @transaction.atomic
 def evaluation_create(*, problem: Problem, files: dict[str, bytes],
-                      limits: dict | None = None) -> Evaluation:
-    """Store the files, create one fold run per fold and dispatch them."""
+                      limits: dict | None = None, started_by: str = "",
+                      reproduces: Evaluation | None = None) -> Evaluation:
+    """Store the files, record the run's metadata and the submission files as
+    its artifacts, create one fold run per fold and dispatch them."""
+    from datarun.services.runs import artifact_add, run_metadata
+
     validate_submission_files(problem, files)
     digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
     code_hash = storage.sha256_bytes(
         "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
     )
+    # A declarative problem's own limits sit between the defaults and the
+    # event's (``limits``).
+    limits = {**default_limits(), **((problem.spec or {}).get("limits") or {}),
+              **(limits or {})}
     evaluation = Evaluation.objects.create(
         problem=problem,
         files=digests,
         code_hash=code_hash,
-        # A declarative problem's own limits sit between the defaults and the
-        # event's (``limits``).
-        limits={**default_limits(), **((problem.spec or {}).get("limits") or {}),
-                **(limits or {})},
+        limits=limits,
         sandbox_backend=settings.DATARUN_SANDBOX,
+        started_by=started_by,
+        reproduces=reproduces,
+        metadata=run_metadata(problem=problem, files=digests, code_hash=code_hash,
+                              limits=limits, sandbox_backend=settings.DATARUN_SANDBOX),
     )
+    for name, data in sorted(files.items()):
+        artifact_add(evaluation_id=evaluation.id, name=f"submission/{name}", data=data)
     FoldRun.objects.bulk_create(
         FoldRun(evaluation=evaluation, fold_index=k) for k in range(problem.n_folds)
     )
@@ -109,11 +120,12 @@ def evaluation_cancel(*, evaluation_id: int) -> Evaluation:
 
 
 @transaction.atomic
-def evaluation_rerun(*, evaluation_id: int) -> Evaluation:
+def evaluation_rerun(*, evaluation_id: int, started_by: str = "") -> Evaluation:
     """A new evaluation of the same files with the same limits; the old one
     stays as it was."""
     old = Evaluation.objects.select_related("problem").get(id=evaluation_id)
     if old.state not in (RunState.SCORED, RunState.ERROR, RunState.CANCELLED):
         raise InvalidTransition(f"the evaluation is still {old.state}: cancel it first")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
-    return evaluation_create(problem=old.problem, files=files, limits=old.limits)
+    return evaluation_create(problem=old.problem, files=files, limits=old.limits,
+                             started_by=started_by)

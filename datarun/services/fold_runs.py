@@ -3,7 +3,6 @@
 import logging
 from datetime import timedelta
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +14,9 @@ from datarun.models import (
     FoldRun,
     FoldScore,
     Problem,
+    RunArtifact,
 )
+from datarun.services import runs
 from datarun.services.evaluations import send_fold_task, send_scoring_task
 from datarun.states import FINAL_STATES, ErrorKind, RunState
 from workers.fold_io import FoldOutcome, FoldRunSpec
@@ -55,9 +56,10 @@ def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
     fold_run.set_state(RunState.RUNNING)
     fold_run.attempt += 1
     fold_run.worker_host = worker_host
+    fold_run.environment = runs.software()
     fold_run.started_at = fold_run.heartbeat_at = now
     fold_run.save(update_fields=["state", "attempt", "worker_host", "started_at",
-                                 "heartbeat_at"])
+                                 "heartbeat_at", "environment"])
     if evaluation.state == RunState.QUEUED:
         evaluation.set_state(RunState.RUNNING)
         evaluation.started_at = now
@@ -106,10 +108,13 @@ def _check_and_score_fold(spec: FoldRunSpec, outcome: FoldOutcome) -> dict | Non
         outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
                          f"{type(exc).__name__}: {exc}")
         return None
-    out_dir = storage.fold_predictions_dir(spec.evaluation_id, spec.fold_index)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.save(out_dir / "y_pred_train.npy", outcome.y_pred_train, allow_pickle=False)
-    np.save(out_dir / "y_pred_test.npy", outcome.y_pred_test, allow_pickle=False)
+    # Written before the fold is recorded (no lock held); a superseded
+    # attempt's files are replaced by the attempt that is recorded.
+    for which, array in (("train", outcome.y_pred_train), ("test", outcome.y_pred_test)):
+        storage.artifact_put(
+            storage.artifact_key(spec.evaluation_id, storage.predictions_name(spec.fold_index,
+                                                                              which)),
+            storage.predictions_bytes(array))
     return scores
 
 
@@ -138,6 +143,9 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
                  "valid_time", "test_time", "stdout", "stderr", "logs_truncated"):
         setattr(fold_run, name, getattr(outcome, name))
     fold_run.finished_at = now
+    runs.metrics_add(evaluation_id=evaluation.id, fold_run_id=fold_run.id,
+                     step=fold_run.fold_index, at=now,
+                     values=runs.fold_metrics(outcome, scores))
     if outcome.error:
         fold_run.set_state(RunState.ERROR)
         fold_run.error_kind = outcome.error_kind
@@ -150,6 +158,15 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
         return
     fold_run.set_state(RunState.SCORED)
     fold_run.save()
+    for which in ("train", "test"):
+        name = storage.predictions_name(fold_run.fold_index, which)
+        data_key = storage.artifact_key(evaluation.id, name)
+        array = outcome.y_pred_train if which == "train" else outcome.y_pred_test
+        data = storage.predictions_bytes(array)
+        RunArtifact.objects.update_or_create(
+            evaluation=evaluation, name=name,
+            defaults={"fold_run": fold_run, "storage_key": data_key,
+                      "sha256": storage.sha256_bytes(data), "size_bytes": len(data)})
     score_types = {st.name: st for st in evaluation.problem.score_types.all()}
     FoldScore.objects.bulk_create(
         FoldScore(fold_run=fold_run, score_type=score_types[name], step=step, value=value)
@@ -190,9 +207,8 @@ def evaluation_score(*, evaluation_id: int) -> None:
     trusted = _trusted_inputs(evaluation.problem)
     y_pred_trains, y_pred_tests = [], []
     for fr in fold_runs:
-        d = storage.fold_predictions_dir(evaluation.id, fr.fold_index)
-        y_pred_trains.append(np.load(d / "y_pred_train.npy", allow_pickle=False))
-        y_pred_tests.append(np.load(d / "y_pred_test.npy", allow_pickle=False))
+        y_pred_trains.append(storage.load_predictions(evaluation.id, fr.fold_index, "train"))
+        y_pred_tests.append(storage.load_predictions(evaluation.id, fr.fold_index, "test"))
     try:
         bagged = scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
                                        trusted.folds, y_pred_trains, y_pred_tests)
@@ -222,6 +238,10 @@ def evaluation_score(*, evaluation_id: int) -> None:
                     bagged=bagged.get(step, {}).get(st.name),
                 ))
         EvaluationScore.objects.bulk_create(rows)
+        runs.metrics_add(evaluation_id=evaluation.id, values={
+            f"{kind}/{row.step}/{row.score_type.name}": getattr(row, kind)
+            for row in rows for kind in ("mean", "std", "bagged")
+            if not (kind == "bagged" and row.bagged is None)})
         evaluation.set_state(RunState.SCORED)
         evaluation.finished_at = timezone.now()
         evaluation.save(update_fields=["state", "finished_at"])

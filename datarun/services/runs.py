@@ -1,0 +1,181 @@
+"""Tracked runs: what each evaluation was given (metadata), what it measured
+(append-only metrics), what it printed (log lines, streamed while folds run)
+and what it produced (artifacts); and reproductions of scored runs."""
+
+import importlib.metadata
+import platform
+import socket
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from datarun import storage
+from datarun.errors import ApplicationError, InvalidTransition, NotFound
+from datarun.models import (
+    Evaluation,
+    FoldRun,
+    Problem,
+    RunArtifact,
+    RunLogLine,
+    RunMetric,
+)
+from datarun.states import RunState
+
+# The packages whose versions decide what a submission computes.
+TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "ramp-workflow", "pyarrow")
+# A line longer than this is kept in pieces.
+MAX_LINE_CHARS = 4000
+
+
+def software() -> dict:
+    """This process's Python, key package versions and platform."""
+    packages = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    return {"python": platform.python_version(), "packages": packages,
+            "platform": platform.platform(), "host": socket.gethostname()}
+
+
+def run_metadata(*, problem: Problem, files: dict[str, str], code_hash: str, limits: dict,
+                 sandbox_backend: str) -> dict:
+    """What a run is given, recorded when it is created."""
+    meta = {
+        "problem": {"name": problem.name, "kind": problem.kind, "title": problem.title,
+                    "n_train": problem.n_train, "n_test": problem.n_test,
+                    "n_folds": problem.n_folds},
+        "data_hash": problem.data_hash,
+        "folds_hash": problem.folds_hash,
+        "code_hash": code_hash,
+        "files": dict(files),
+        "limits": dict(limits),
+        "sandbox": {"backend": sandbox_backend},
+        "server": software(),
+    }
+    if problem.dataset_version_id:
+        version = problem.dataset_version
+        meta["dataset_version"] = {"name": str(version),
+                                   "manifest_hash": version.manifest_hash,
+                                   "table_sha256": version.table_sha256}
+    if problem.split_id:
+        meta["split_hash"] = problem.split.split_hash
+    if sandbox_backend == "docker":
+        from workers.sandbox.image import runtime_image
+
+        meta["sandbox"]["image"] = settings.DATARUN_RUNTIME_IMAGE or runtime_image()
+    return meta
+
+
+# --- metrics ------------------------------------------------------------------------
+
+def metrics_add(*, evaluation_id: int, values: dict[str, float | None], step: int = 0,
+                fold_run_id: int | None = None, at: datetime | None = None) -> None:
+    """Add one row per key; rows already there are never changed."""
+    at = at or timezone.now()
+    RunMetric.objects.bulk_create(
+        RunMetric(evaluation_id=evaluation_id, fold_run_id=fold_run_id, key=key,
+                  value=None if value is None else float(value), step=step, timestamp=at)
+        for key, value in values.items()
+    )
+
+
+def fold_metrics(outcome, scores: dict | None) -> dict[str, float | None]:
+    """A finished fold's measurements and scores as metric keys."""
+    values = {name: getattr(outcome, name) for name in (
+        "train_time", "valid_time", "test_time", "wall_time", "cpu_time", "peak_memory")}
+    for step, by_name in (scores or {}).items():
+        for name, value in by_name.items():
+            values[f"{step}/{name}"] = value
+    return values
+
+
+# --- logs ----------------------------------------------------------------------------
+
+def _split_long(text: str) -> list[str]:
+    return [text[i:i + MAX_LINE_CHARS] for i in range(0, max(len(text), 1), MAX_LINE_CHARS)]
+
+
+def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str]],
+                   at: datetime | None = None) -> bool:
+    """Keep the lines ``[(stream, text), ...]`` a fold printed. Returns False
+    once the run's log is full (the caller may stop reading): the first
+    refused line adds a note saying where the log was cut."""
+    if not lines:
+        return True
+    at = at or timezone.now()
+    fold_run = FoldRun.objects.only("id", "evaluation_id", "fold_index").get(id=fold_run_id)
+    rows = [(stream, piece) for stream, text in lines for piece in _split_long(text)]
+    limit = settings.DATARUN_RUN_LOG_LIMIT_BYTES
+    kept = []
+    with transaction.atomic():
+        for stream, text in rows:
+            size = len(text.encode()) + 1
+            # A conditional increment: concurrent folds of one run never pass
+            # the limit together.
+            if not Evaluation.objects.filter(id=fold_run.evaluation_id,
+                                             log_bytes__lte=limit - size).update(
+                    log_bytes=F("log_bytes") + size):
+                break
+            kept.append(RunLogLine(fold_run_id=fold_run.id,
+                                   evaluation_id=fold_run.evaluation_id, attempt=attempt,
+                                   stream=stream, at=at, text=text))
+        RunLogLine.objects.bulk_create(kept)
+        if len(kept) == len(rows):
+            return True
+        if Evaluation.objects.filter(id=fold_run.evaluation_id,
+                                     logs_truncated=False).update(logs_truncated=True):
+            RunLogLine.objects.create(
+                fold_run_id=fold_run.id, evaluation_id=fold_run.evaluation_id,
+                attempt=attempt, stream=RunLogLine.Stream.NOTE, at=at,
+                text=f"log cut: this run printed more than {limit // 1024} KiB, the limit "
+                     f"kept per run; later lines (from fold {fold_run.fold_index} on) "
+                     "are not kept")
+    return False
+
+
+# --- artifacts -----------------------------------------------------------------------
+
+def artifact_add(*, evaluation_id: int, name: str, data: bytes,
+                 fold_run_id: int | None = None) -> RunArtifact:
+    key = storage.artifact_key(evaluation_id, name)
+    storage.artifact_put(key, data)
+    return RunArtifact.objects.create(
+        evaluation_id=evaluation_id, fold_run_id=fold_run_id, name=name, storage_key=key,
+        sha256=storage.sha256_bytes(data), size_bytes=len(data))
+
+
+def artifact_read(*, evaluation_id: int, name: str) -> tuple[RunArtifact, bytes]:
+    artifact = RunArtifact.objects.filter(evaluation_id=evaluation_id, name=name).first()
+    if artifact is None:
+        raise NotFound(f"run {evaluation_id} has no artifact {name!r}")
+    return artifact, storage.artifact_get(artifact.storage_key)
+
+
+# --- reproductions -------------------------------------------------------------------
+
+@transaction.atomic
+def evaluation_reproduce(*, evaluation_id: int, started_by: str = "") -> Evaluation:
+    """Run a scored evaluation again on its recorded inputs: the same files,
+    limits and problem (whose data and folds must not have changed)."""
+    from datarun.services.evaluations import evaluation_create
+
+    old = Evaluation.objects.select_related("problem").get(id=evaluation_id)
+    if old.state != RunState.SCORED:
+        raise InvalidTransition(f"only a scored run can be reproduced; run {old.id} is "
+                                f"{old.state}")
+    problem = old.problem
+    recorded = old.metadata or {}
+    for key in ("data_hash", "folds_hash"):
+        if recorded.get(key) and recorded[key] != getattr(problem, key):
+            raise ApplicationError(
+                f"run {old.id} cannot be reproduced: the problem's {key.replace('_', ' ')} "
+                f"changed since it ran ({recorded[key][:12]} then, "
+                f"{getattr(problem, key)[:12]} now)")
+    files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
+    return evaluation_create(problem=problem, files=files, limits=old.limits,
+                             started_by=started_by, reproduces=old)
