@@ -122,7 +122,7 @@ def extract_zip(data: bytes, dest_dir: str | Path) -> list[Path]:
     """Unzip ``data`` under ``dest_dir``, refusing members that would land
     outside it (absolute paths, drive letters, ``..``) and symbolic links.
     Nothing is written when any member is refused."""
-    dest = Path(dest_dir).resolve()
+    dest = Path(dest_dir)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
         for member in members:

@@ -2,9 +2,13 @@
 against the test PostgreSQL database and Redis; nothing is mocked."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -166,6 +170,65 @@ def docker_worker(_workers):
     if reason := docker_unavailable():
         pytest.skip(reason)
     return _workers.use("docker")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on (now) on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class WebServer:
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
+    """gunicorn serving the app (DEBUG off, static files collected as in
+    production) on a free port, with the worker's environment: the test
+    database, the Redis broker and the session's storage dirs. Tests using it
+    see the server through committed data only (``django_db(transaction=True)``)."""
+    env = {**_workers.env("local"), "DEBUG": "0",
+           "DATARUN_STATIC_ROOT": str(_storage / "static")}
+    collect = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                             cwd=ROOT, env=env, capture_output=True, text=True)
+    if collect.returncode:
+        pytest.fail(f"collectstatic failed:\n{collect.stdout}{collect.stderr}")
+    port = free_port()
+    log_path = _storage / "gunicorn.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "datarun.wsgi:application",
+         "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+         "--timeout", "60", "--access-logfile", "-", "--error-logfile", "-"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = WebServer(f"http://127.0.0.1:{port}", proc, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the web server did not start:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(server.url + "/events/", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except (OSError, urllib.error.HTTPError):
+            time.sleep(0.2)
+    yield server
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
 
 
 @pytest.fixture
