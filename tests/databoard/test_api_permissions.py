@@ -66,7 +66,8 @@ def _request(world, role, method, url, data=None):
     url = url.format(event=EVENT, sub=world["submission"].id, team=world["pending"].id,
                      inv=world["invitation"].id, problem=world["event"].problem_name,
                      dataset="none-such", number=1, file="train.csv",
-                     evaluation=world["submission"].evaluation_id)
+                     evaluation=world["submission"].evaluation_id,
+                     run=world["submission"].evaluation_id, artifact="submission/estimator.py")
     return getattr(client, method.lower())(url, data or {}, format="json")
 
 
@@ -104,6 +105,19 @@ MATRIX = {
                                (401, 200, 404, 404, 404)),
     "re-run": ("POST", "/api/v1/submissions/{sub}/rerun/", None, (401, 403, 404, 202, 202)),
     "cancel": ("POST", "/api/v1/submissions/{sub}/cancel/", None, (401, 403, 404, 409, 409)),
+    "starting kit": ("GET", "/api/v1/events/{event}/starting-kit.zip", None,
+                     (200, 200, 200, 200, 200)),
+    # Runs: the team's and the event admins' (an error run: nothing to reproduce).
+    "runs": ("GET", "/api/v1/submissions/{sub}/runs/", None, (401, 200, 404, 200, 200)),
+    "run": ("GET", "/api/v1/submissions/{sub}/runs/{run}/", None, (401, 200, 404, 200, 200)),
+    "run logs": ("GET", "/api/v1/submissions/{sub}/runs/{run}/logs/", None,
+                 (401, 200, 404, 200, 200)),
+    "run artifact": ("GET", "/api/v1/submissions/{sub}/runs/{run}/artifacts/{artifact}", None,
+                     (401, 200, 404, 200, 200)),
+    "submission logs": ("GET", "/api/v1/submissions/{sub}/logs/", None,
+                        (401, 200, 404, 200, 200)),
+    "reproduce": ("POST", "/api/v1/submissions/{sub}/reproduce/", None,
+                  (401, 403, 404, 409, 409)),
     "re-run failed": ("POST", "/api/v1/events/{event}/rerun-failed/", None,
                       (401, 403, 403, 202, 202)),
     "public leaderboard": ("GET", "/api/v1/events/{event}/leaderboard/", None,
@@ -170,7 +184,8 @@ def test_every_api_endpoint_is_in_the_matrix():
                 .replace("{team}", "<int:pk>").replace("{inv}", "<int:pk>")
                 .replace("{problem}", "<slug:name>").replace("{dataset}", "<slug:name>")
                 .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>")
-                .replace("{evaluation}", "<int:pk>"))
+                .replace("{evaluation}", "<int:pk>").replace("{run}", "<int:run>")
+                .replace("{artifact}", "<path:name>"))
         covered.add(path)
     assert routes - covered == set()
 

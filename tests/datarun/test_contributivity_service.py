@@ -34,9 +34,9 @@ def evaluation(problem, fold_predictions, state=RunState.SCORED) -> Evaluation:
     created = Evaluation.objects.create(problem=problem, files={}, code_hash="0" * 64,
                                         limits={}, sandbox_backend="local", state=state)
     for k, y_pred_train in enumerate(fold_predictions):
-        folder = storage.fold_predictions_dir(created.id, k)
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "y_pred_train.npy", y_pred_train, allow_pickle=False)
+        storage.artifact_put(
+            storage.artifact_key(created.id, storage.predictions_name(k, "train")),
+            storage.predictions_bytes(y_pred_train))
     return created
 
 
