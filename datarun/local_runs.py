@@ -48,6 +48,8 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
     sandbox = LocalSandbox(work_dir=tmp / "work")
     try:
         notify({"stage": "preparing", "kit": str(kit_dir)})
+        # The fork server loads its libraries while the kit is prepared.
+        sandbox.warm_up()
         kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared")
         files = _submission_files(submission_dir, kit.workflow_elements)
         report = {
