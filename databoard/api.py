@@ -1,16 +1,25 @@
 """The participant-facing REST API (``/api/v1/``): thin views over services."""
 from django.conf import settings
 from django.db import connection
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from databoard import api_schema as shapes
 from databoard import permissions, selectors, services
 from databoard.models import Event, Submission, Team
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
+from datarun.api.schema import LimitsSerializer, ProblemSummarySerializer, error_responses
 from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
@@ -19,6 +28,9 @@ class HealthApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
 
+    @extend_schema(operation_id="health", tags=["health"], summary="Is the platform up?",
+                   description="Answers once the database does; no authentication.",
+                   responses=shapes.HealthSerializer)
     def get(self, request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -30,12 +42,17 @@ class HealthApi(APIView):
 class EventListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="EventSummary")
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Event
             fields = ["name", "title", "problem_name", "opens_at", "public_opens_at",
                       "closes_at"]
 
+    @extend_schema(operation_id="events_list", tags=["events"], summary="List events",
+                   description="The events you may see (public ones, and private ones you "
+                               "are in or administer).",
+                   responses=OutputSerializer(many=True))
     def get(self, request):
         events = [e for e in Event.objects.all() if permissions.can_view_event(e, request.user)]
         return Response(self.OutputSerializer(events, many=True).data)
@@ -66,16 +83,39 @@ class EventDetailApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema_serializer(component_name="EventUpdate")
     class UpdateSerializer(serializers.ModelSerializer):
         class Meta:
             model = Event
             fields = list(services.events.EDITABLE_FIELDS)
             extra_kwargs = {f: {"required": False} for f in fields}
 
+    @extend_schema_serializer(component_name="Event")
+    class OutputSerializer(EventListApi.OutputSerializer):
+        """Documents :func:`_event_out`."""
+
+        problem = ProblemSummarySerializer(allow_null=True)
+        limits = LimitsSerializer(help_text="Per-fold limits of this event's submissions.")
+        rules = shapes.EventRulesSerializer()
+        my_team = shapes.TeamSerializer(allow_null=True, help_text="null: in no team")
+        is_admin = serializers.BooleanField(help_text="Whether you administer the event.")
+
+        class Meta(EventListApi.OutputSerializer.Meta):
+            fields = [*EventListApi.OutputSerializer.Meta.fields, "description", "problem",
+                      "limits", "rules", "my_team", "is_admin"]
+
+    @extend_schema(operation_id="event_get", tags=["events"], summary="An event",
+                   description="The event, its problem, rules and limits, and your team.",
+                   responses={200: OutputSerializer, **error_responses(404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         return Response(_event_out(event, request.user))
 
+    @extend_schema(operation_id="event_update", tags=["events"], summary="Change an event",
+                   description="Event admins: change rules, dates and limits (only the fields "
+                               "sent).",
+                   request=UpdateSerializer,
+                   responses={200: OutputSerializer, **error_responses(400, 403, 404)})
     def patch(self, request, name):
         event = services.event_get(name=name, user=request.user)
         serializer = self.UpdateSerializer(event, data=request.data, partial=True)
@@ -92,6 +132,11 @@ def _team_out(team: Team) -> dict:
 
 
 class EventSignupApi(APIView):
+    @extend_schema(operation_id="event_signup", tags=["teams"], summary="Sign up to an event",
+                   description="Creates your one-person team in the event; it may await an "
+                               "event admin's approval.",
+                   request=None,
+                   responses={201: shapes.SignupSerializer, **error_responses(401, 404)})
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.event_signup(event=event, user=request.user)
@@ -102,6 +147,8 @@ class EventSignupApi(APIView):
 class MyTeamApi(APIView):
     """``GET`` your team in the event; ``PATCH {"name": ...}`` renames it."""
 
+    @extend_schema(operation_id="team_get", tags=["teams"], summary="Your team in an event",
+                   responses={200: shapes.TeamSerializer, **error_responses(401, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.team_of(event=event, user=request.user)
@@ -109,6 +156,9 @@ class MyTeamApi(APIView):
             raise NotFound(f"you are in no team in {event.name}")
         return Response(_team_out(team))
 
+    @extend_schema(operation_id="team_rename", tags=["teams"], summary="Rename your team",
+                   request=shapes.TeamRenameSerializer,
+                   responses={200: shapes.TeamSerializer, **error_responses(400, 401, 403, 404)})
     def patch(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.team_of(event=event, user=request.user)
@@ -120,6 +170,11 @@ class MyTeamApi(APIView):
 
 
 class TeamInviteApi(APIView):
+    @extend_schema(operation_id="team_invite", tags=["teams"],
+                   summary="Invite a user into your team",
+                   request=shapes.TeamInviteSerializer,
+                   responses={201: shapes.InvitationCreatedSerializer,
+                              **error_responses(400, 401, 403, 404)})
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.team_get(event=event, user=request.user)
@@ -130,6 +185,10 @@ class TeamInviteApi(APIView):
 
 
 class TeamLeaveApi(APIView):
+    @extend_schema(operation_id="team_leave", tags=["teams"], summary="Leave your team",
+                   request=None,
+                   responses={204: OpenApiResponse(description="You left the team."),
+                              **error_responses(400, 401, 404)})
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         services.team_leave(event=event, user=request.user)
@@ -137,6 +196,10 @@ class TeamLeaveApi(APIView):
 
 
 class InvitationListApi(APIView):
+    @extend_schema(operation_id="invitations_list", tags=["teams"],
+                   summary="Invitations into a team, for you",
+                   responses={200: shapes.InvitationSerializer(many=True),
+                              **error_responses(401)})
     def get(self, request):
         return Response([
             {"id": i.id, "event": i.team.event.name, "team": i.team.name,
@@ -146,12 +209,20 @@ class InvitationListApi(APIView):
 
 
 class InvitationAcceptApi(APIView):
+    @extend_schema(operation_id="invitation_accept", tags=["teams"],
+                   summary="Accept an invitation", description="You join the team.",
+                   request=None,
+                   responses={200: shapes.TeamSerializer, **error_responses(400, 401, 404)})
     def post(self, request, pk):
         team = services.invitation_accept(invitation_id=pk, user=request.user)
         return Response(_team_out(team))
 
 
 class InvitationDeclineApi(APIView):
+    @extend_schema(operation_id="invitation_decline", tags=["teams"],
+                   summary="Decline an invitation", request=None,
+                   responses={204: OpenApiResponse(description="The invitation is gone."),
+                              **error_responses(401, 404)})
     def post(self, request, pk):
         services.invitation_decline(invitation_id=pk, user=request.user)
         return Response(status=204)
@@ -160,6 +231,10 @@ class InvitationDeclineApi(APIView):
 class EventTeamsApi(APIView):
     """Event admins: every team and its sign-up state."""
 
+    @extend_schema(operation_id="event_teams_list", tags=["teams"],
+                   summary="Every team of an event",
+                   responses={200: shapes.TeamSerializer(many=True),
+                              **error_responses(401, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         if not event.is_admin(request.user):
@@ -168,11 +243,18 @@ class EventTeamsApi(APIView):
 
 
 class TeamApproveApi(APIView):
+    @extend_schema(operation_id="team_approve", tags=["teams"], summary="Approve a sign-up",
+                   description="Event admins: the team may submit from now on.", request=None,
+                   responses={200: shapes.TeamSerializer, **error_responses(401, 403, 404)})
     def post(self, request, pk):
         return Response(_team_out(services.signup_approve(team_id=pk, user=request.user)))
 
 
 class TeamRejectApi(APIView):
+    @extend_schema(operation_id="team_reject", tags=["teams"], summary="Reject a sign-up",
+                   description="Event admins: the pending team is removed.", request=None,
+                   responses={204: OpenApiResponse(description="The team is removed."),
+                              **error_responses(400, 401, 403, 404)})
     def post(self, request, pk):
         services.signup_reject(team_id=pk, user=request.user)
         return Response(status=204)
@@ -204,6 +286,14 @@ class SubmissionCreateApi(APIView):
 
     parser_classes = [SubmissionUploadParser]
 
+    @extend_schema(
+        operation_id="submission_create", tags=["submissions"], summary="Submit",
+        request={"multipart/form-data": shapes.SubmissionUploadSerializer},
+        responses={201: shapes.SubmissionDetailSerializer,
+                   **error_responses(400, 401, 403, 404, 429)},
+        parameters=[OpenApiParameter(
+            "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+            description="Seconds until the event's rules accept a submission again.")])
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         files = _submitted_files(request, problem_name=event.problem_name)
@@ -247,6 +337,12 @@ def _submitted_files(request, *, problem_name: str) -> dict[str, bytes]:
 
 
 class SubmissionListApi(APIView):
+    @extend_schema(operation_id="submissions_list", tags=["submissions"],
+                   summary="Your submissions",
+                   description="Every submission of your teams, in every event, with its "
+                               "state and scores.",
+                   responses={200: shapes.SubmissionSerializer(many=True),
+                              **error_responses(401)})
     def get(self, request):
         submissions = list(selectors.submissions_of_user(user=request.user))
         summaries = datarun_selectors.evaluation_summaries(
@@ -257,6 +353,12 @@ class SubmissionListApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
+    @extend_schema(operation_id="submission_get", tags=["submissions"], summary="A submission",
+                   description="Its state, each fold's state, scores and errors, and its "
+                               "place in the queue while queued. Your team's, or any as an "
+                               "event admin.",
+                   responses={200: shapes.SubmissionDetailSerializer,
+                              **error_responses(401, 404)})
     def get(self, request, pk):
         submission = services.submission_get(submission_id=pk, user=request.user)
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
@@ -273,6 +375,9 @@ class SubmissionCodeApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(operation_id="submission_code", tags=["submissions"],
+                   summary="A submission's files",
+                   responses={200: shapes.SubmissionCodeSerializer, **error_responses(404)})
     def get(self, request, pk):
         submission = Submission.objects.select_related("team__event").filter(id=pk).first()
         if submission is None or not permissions.can_read_code(submission, request.user):
@@ -284,12 +389,26 @@ class SubmissionCodeApi(APIView):
 
 
 class SubmissionSelectApi(APIView):
+    @extend_schema(operation_id="submission_select", tags=["submissions"],
+                   summary="Select for the competition leaderboard",
+                   description="Competitive events, until they close: the submission your "
+                               "team puts forward.",
+                   request=None,
+                   responses={200: shapes.SubmissionSelectedSerializer,
+                              **error_responses(400, 401, 404)})
     def post(self, request, pk):
         submission = services.submission_select(submission_id=pk, user=request.user)
         return Response({"id": submission.id, "selected": True})
 
 
 class SubmissionRerunApi(APIView):
+    @extend_schema(operation_id="submission_rerun", tags=["submissions"],
+                   summary="Run a submission again",
+                   description="Event admins: a new evaluation of the same files; the old "
+                               "one is kept in previous_evaluation_ids.",
+                   request=None,
+                   responses={202: shapes.SubmissionDetailSerializer,
+                              **error_responses(400, 401, 403, 404, 409)})
     def post(self, request, pk):
         submission = services.submission_rerun(submission_id=pk, user=request.user)
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
@@ -297,6 +416,13 @@ class SubmissionRerunApi(APIView):
 
 
 class SubmissionCancelApi(APIView):
+    @extend_schema(operation_id="submission_cancel", tags=["submissions"],
+                   summary="Cancel a submission",
+                   description="Event admins: stops a submission that has not finished; "
+                               "it does not count against the team.",
+                   request=None,
+                   responses={200: shapes.SubmissionDetailSerializer,
+                              **error_responses(401, 403, 404, 409)})
     def post(self, request, pk):
         submission = services.submission_cancel(submission_id=pk, user=request.user)
         detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
@@ -304,6 +430,13 @@ class SubmissionCancelApi(APIView):
 
 
 class EventRerunFailedApi(APIView):
+    @extend_schema(operation_id="event_rerun_failed", tags=["submissions"],
+                   summary="Run every failed submission again",
+                   description="Event admins: the event's submissions that failed are "
+                               "queued again.",
+                   request=None,
+                   responses={202: shapes.RerunFailedSerializer,
+                              **error_responses(401, 403, 404)})
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         rerun = services.submissions_rerun_failed(event=event, user=request.user)
@@ -315,6 +448,21 @@ class LeaderboardApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        operation_id="leaderboard_get", tags=["leaderboards"], summary="An event's leaderboard",
+        description="Scored submissions ranked by the official score; a missing score ranks "
+                    "last. Test scores are shown to event admins, and to everyone once the "
+                    "event has closed.",
+        parameters=[
+            OpenApiParameter(
+                "board", str, enum=list(selectors.LEADERBOARDS), default="public",
+                description="public: by validation score; private: by test score (event "
+                            "admins, everyone once closed); competition: each team's selected "
+                            "submission."),
+            OpenApiParameter("kind", str, enum=Event.LeaderboardKind.values,
+                             description="The scores that rank (default: the event's)."),
+        ],
+        responses={200: shapes.LeaderboardSerializer, **error_responses(400, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         kind = request.query_params.get("kind") or None

@@ -3,6 +3,13 @@ import json
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
@@ -10,10 +17,73 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datarun import storage
+from datarun.api.schema import error_responses
 from datarun.datasets import croissant
 from datarun.errors import InvalidDataset, NotFound
 from datarun.models import Dataset, DatasetVersion, Split
 from datarun.services import datasets as services
+
+# --- the shapes of the answers below, for the OpenAPI description only -----------
+
+class DatasetVersionSummarySerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    manifest_hash = serializers.CharField(help_text="sha256 over the files' names and hashes.")
+    n_rows = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class DatasetSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    n_versions = serializers.IntegerField()
+    latest = DatasetVersionSummarySerializer(allow_null=True)
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    versions = DatasetVersionSummarySerializer(many=True)
+
+
+class ColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField(help_text="DuckDB type, e.g. BIGINT, DOUBLE, VARCHAR.")
+    nullable = serializers.BooleanField()
+
+
+class DatasetFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    encoding_format = serializers.CharField(help_text="Its media type, e.g. text/csv.")
+    source = serializers.CharField(help_text='"upload", or the URL or path it came from.')
+    url = serializers.CharField(help_text="Where to download it.")
+
+
+class DatasetSplitSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    split_hash = serializers.CharField()
+    rows = serializers.DictField(child=serializers.IntegerField(),
+                                 help_text="Split name (train, test) -> number of rows.")
+    url = serializers.CharField(help_text="Its per-row table (Parquet).")
+
+
+class DatasetVersionSerializer(DatasetVersionSummarySerializer):
+    dataset = serializers.CharField()
+    ref = serializers.CharField(help_text="name@number, how problems name the version.")
+    n_columns = serializers.IntegerField()
+    schema = ColumnSerializer(many=True)
+    table_sha256 = serializers.CharField()
+    transform_sql = serializers.CharField(allow_blank=True)
+    files = DatasetFileSerializer(many=True)
+    table_url = serializers.CharField(help_text="The materialised table (Parquet).")
+    croissant_url = serializers.CharField()
+    splits = DatasetSplitSerializer(many=True)
+
+
+class DatasetVersionCreatedSerializer(DatasetVersionSerializer):
+    created = serializers.BooleanField(help_text="false: the same bytes were already a version.")
 
 
 class DatasetListApi(APIView):
@@ -30,6 +100,7 @@ class DatasetListApi(APIView):
     permission_classes = [IsAdminUser]
     parser_classes = [JSONParser, MultiPartParser]
 
+    @extend_schema_serializer(component_name="DatasetSources")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         sources = serializers.ListField(child=serializers.CharField(max_length=1000),
@@ -40,10 +111,31 @@ class DatasetListApi(APIView):
                                       max_length=200)
         description = serializers.CharField(required=False, default="", allow_blank=True)
 
+    @extend_schema_serializer(component_name="DatasetUpload")
+    class UploadSerializer(InputSerializer):
+        files = serializers.ListField(child=serializers.FileField(), required=False,
+                                      help_text="One field per file.")
+
+    @extend_schema(operation_id="datasets_list", tags=["datasets"], summary="List datasets",
+                   description="Every dataset, with its number of versions and its latest.",
+                   responses={200: DatasetSerializer(many=True), **error_responses(401, 403)})
     def get(self, request):
         rows = Dataset.objects.prefetch_related("versions").order_by("name")
         return Response([_dataset_out(d, versions=False) for d in rows])
 
+    @extend_schema(
+        operation_id="dataset_version_create", tags=["datasets"],
+        summary="Create a dataset version",
+        description="Uploaded files (multipart), or sources to fetch (JSON: http(s) or s3:// "
+                    "URLs, or server paths under DATARUN_DATASET_PATHS), optionally "
+                    "transformed by DuckDB SQL. The dataset is created if new.",
+        request={"multipart/form-data": UploadSerializer, "application/json": InputSerializer},
+        responses={
+            201: OpenApiResponse(DatasetVersionCreatedSerializer,
+                                 description="A new version."),
+            200: OpenApiResponse(DatasetVersionCreatedSerializer,
+                                 description="The version that already holds the same bytes."),
+            **error_responses(400, 401, 403)})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -66,6 +158,9 @@ class DatasetListApi(APIView):
 class DatasetDetailApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(operation_id="dataset_get", tags=["datasets"], summary="A dataset",
+                   description="The dataset and every one of its versions.",
+                   responses={200: DatasetDetailSerializer, **error_responses(401, 403, 404)})
     def get(self, request, name):
         dataset = Dataset.objects.prefetch_related("versions").filter(name=name).first()
         if dataset is None:
@@ -76,6 +171,10 @@ class DatasetDetailApi(APIView):
 class DatasetVersionApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema(operation_id="dataset_version_get", tags=["datasets"],
+                   summary="A dataset version",
+                   description="Its files, schema, table and splits, with their download URLs.",
+                   responses={200: DatasetVersionSerializer, **error_responses(401, 403, 404)})
     def get(self, request, name, number):
         return Response(_version_out(_version(name, number)))
 
@@ -86,6 +185,14 @@ class DatasetVersionCroissantApi(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        operation_id="dataset_version_croissant", tags=["datasets"],
+        summary="A dataset version's Croissant", description="JSON-LD, as a file to save.",
+        parameters=[OpenApiParameter("split", int, description="The id of one of the "
+                                     "version's splits (default: the latest).")],
+        responses={(200, "application/ld+json"): OpenApiResponse(
+            OpenApiTypes.OBJECT, description="Croissant JSON-LD (mlcroissant validates it)."),
+            **error_responses(401, 403, 404)})
     def get(self, request, name, number):
         version = _version(name, number)
         split = None
@@ -104,6 +211,15 @@ class DatasetVersionFileApi(APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(
+        operation_id="dataset_version_file", tags=["datasets"],
+        summary="A file of a dataset version",
+        responses={(200, "application/octet-stream"): OpenApiResponse(
+            OpenApiTypes.BINARY,
+            description=f"The file, as an attachment. Its content type is the one its Croissant "
+                        f"gives: {croissant.PARQUET} for the table and the splits, the "
+                        f"file's own (e.g. text/csv) for a source file."),
+            **error_responses(401, 403, 404)})
     def get(self, request, name, number, file_name):
         version = _version(name, number)
         split = next((s for s in version.splits.all()
