@@ -14,6 +14,7 @@ from datarun.api.schema import (
     EvaluationStateSerializer,
     ScoreTypeSerializer,
     ScoreValuesSerializer,
+    UploadField,
     scores_field,
 )
 
@@ -88,9 +89,9 @@ class SubmissionUploadSerializer(serializers.Serializer):
     name = serializers.CharField(
         max_length=100, help_text="1-100 letters, digits, '_', '-' or '.'; unique in your team.")
     files = serializers.ListField(
-        child=serializers.FileField(), required=False,
+        child=UploadField(), required=False,
         help_text="One field per file, named as the problem expects (e.g. estimator.py).")
-    archive = serializers.FileField(
+    archive = UploadField(
         required=False, help_text="Instead of files: one zip with the files at its top level "
                                   "or in one folder.")
 

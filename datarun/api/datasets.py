@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datarun import storage
-from datarun.api.schema import error_responses
+from datarun.api.schema import UploadField, error_responses
 from datarun.datasets import croissant
 from datarun.errors import InvalidDataset, NotFound
 from datarun.models import Dataset, DatasetVersion, Split
@@ -113,7 +113,7 @@ class DatasetListApi(APIView):
 
     @extend_schema_serializer(component_name="DatasetUpload")
     class UploadSerializer(InputSerializer):
-        files = serializers.ListField(child=serializers.FileField(), required=False,
+        files = serializers.ListField(child=UploadField(), required=False,
                                       help_text="One field per file.")
 
     @extend_schema(operation_id="datasets_list", tags=["datasets"], summary="List datasets",

@@ -5,7 +5,8 @@ only describe that data for ``/api/schema/`` and are never used to render it.
 Here: the one error shape, and what datarun's selectors return (problems,
 score types, evaluations and their folds), which databoard's answers embed.
 """
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
 from datarun.states import ErrorKind, RunState
@@ -39,6 +40,11 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The API's error shape under each of ``statuses``, for ``extend_schema(responses=...)``."""
     return {status: OpenApiResponse(ErrorSerializer, description=ERROR_MEANINGS[status])
             for status in statuses}
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file part of a multipart request (drf-spectacular would describe a URL)."""
 
 
 class LimitsSerializer(serializers.Serializer):

@@ -82,7 +82,11 @@ def test_errors_are_documented_in_the_api_error_shape(schema):
     assert "Retry-After" in submit["429"]["headers"]
 
 
-def test_downloads_are_documented_as_files(schema):
+def test_uploads_and_downloads_are_documented_as_files(schema):
+    submit = schema["paths"]["/api/v1/events/{name}/submissions/"]["post"]["requestBody"]
+    upload = _resolve(submit["content"]["multipart/form-data"]["schema"], schema)
+    assert upload["properties"]["files"]["items"]["format"] == "binary"
+    assert upload["properties"]["archive"]["format"] == "binary"
     kit = schema["paths"]["/api/v1/problems/{name}/kit.zip"]["get"]["responses"]["200"]
     assert kit["content"]["application/zip"]["schema"]["format"] == "binary"
     croissant = schema["paths"][
