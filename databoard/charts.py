@@ -267,3 +267,41 @@ def bar_chart(categories: Sequence[str], series: Sequence[tuple[str, Sequence]],
                 f'width="{width * 0.9:.1f}" height="{abs(base - top):.1f}" '
                 f'fill="{COLOURS[s % len(COLOURS)]}"><title>{_esc(tip)}</title></rect>')
     return frame.svg()
+
+
+STATE_COLOURS = {"queued": "#9aa3b2", "running": "#2457c5", "scored": "#067647",
+                 "error": "#b42318", "cancelled": "#5b6475"}
+
+
+def timeline(rows: Sequence[tuple[str, float | None, float | None, str]], *, title: str,
+             now: float) -> str:
+    """One bar per row (e.g. a fold) from its start to its end, in seconds
+    since the run began, coloured by state; a row still going ends at
+    ``now``, one not started has no bar. ``rows``: (label, start, end, state)."""
+    frame = _Frame(title, "seconds since the run started", "")
+    spans = [(label, start, end if is_number(end) else now, state)
+             for label, start, end, state in rows]
+    values = [v for _, start, end, _ in spans if is_number(start) for v in (start, end)]
+    if not rows:
+        return frame.empty()
+    frame.x0 = LEFT
+    frame.x_axis(values + [0.0] if values else [0.0, 1.0])
+    band = (frame.y0 - frame.y1) / len(spans)
+    for i, (label, start, end, state) in enumerate(spans):
+        top = frame.y1 + i * band
+        frame.parts.append(
+            f'<text x="{frame.x0 - 6}" y="{top + band / 2 + 4:.1f}" text-anchor="end" '
+            f'font-size="11">{_esc(label)}</text>')
+        if not is_number(start):
+            frame.parts.append(
+                f'<text x="{frame.x0 + 6}" y="{top + band / 2 + 4:.1f}" font-size="11" '
+                f'fill="#5b6475">{_esc(state)}</text>')
+            continue
+        left, right = frame.x(start), max(frame.x(end), frame.x(start) + 2)
+        tip = f"{label}: {state}, {_fmt(start)} s to {_fmt(end)} s ({_fmt(end - start)} s)"
+        frame.parts.append(
+            f'<rect class="span span-{_esc(state)}" x="{left:.1f}" '
+            f'y="{top + band * 0.15:.1f}" width="{right - left:.1f}" '
+            f'height="{band * 0.7:.1f}" fill="{STATE_COLOURS.get(state, COLOURS[0])}">'
+            f'<title>{_esc(tip)}</title></rect>')
+    return frame.svg()

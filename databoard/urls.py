@@ -1,7 +1,7 @@
 """The web pages. Each views module owns its own URL list."""
 from django.urls import include, path
 
-from databoard.views import accounts, boards, data, events, organiser, teams
+from databoard.views import accounts, boards, data, events, organiser, runs, teams
 
 urlpatterns = [
     path("accounts/", include(accounts.urlpatterns)),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include(boards.urlpatterns)),
     path("", include(organiser.urlpatterns)),
     path("", include(data.urlpatterns)),
+    path("", include(runs.urlpatterns)),
 ]

@@ -61,7 +61,7 @@ def world(iris_problem):
         team=services.team_of(event=event, user=users["participant"]),
         user=users["participant"], username="bob")
     return {"event": event, "users": users, "sub": submission.id, "bobs": bobs,
-            "team": pending.id, "inv": invitation.id}
+            "team": pending.id, "inv": invitation.id, "run": submission.evaluation_id}
 
 
 def _client(world, role, **kwargs) -> Client:
@@ -74,7 +74,7 @@ def _client(world, role, **kwargs) -> Client:
 def _url(world, url: str) -> str:
     return url.format(event=EVENT, sub=world["sub"], bobs=world["bobs"], team=world["team"],
                       inv=world["inv"], problem=world["event"].problem_name,
-                      dataset="none-such", number=1)
+                      dataset="none-such", number=1, run=world["run"])
 
 
 def _outcome(response) -> int | str:
@@ -140,6 +140,16 @@ MATRIX = [
      (LOGIN, 302, 404, 403, 403)),
     ('GET', '/submissions/{sub}/pictures/', None,
      (LOGIN, 200, 404, 200, 200)),
+    # Runs: the team's and the event admins'; this run failed, so a
+    # reproduction is refused (409) even to admins.
+    ('GET', '/submissions/{sub}/runs/', None,
+     (LOGIN, 302, 404, 302, 302)),
+    ('GET', '/submissions/{sub}/runs/{run}/', None,
+     (LOGIN, 200, 404, 200, 200)),
+    ('GET', '/submissions/{sub}/runs/{run}/live/', None,
+     (LOGIN, 200, 404, 200, 200)),
+    ('POST', '/submissions/{sub}/reproduce/', None,
+     (LOGIN, 403, 404, 409, 409)),
     ('GET', '/accounts/signup/', None,
      (200, 302, 302, 302, 302)),
     ('POST', '/accounts/signup/', SIGNUP,
@@ -250,7 +260,7 @@ def test_every_page_is_in_the_matrix():
     def as_route(url: str) -> str:
         url = url.split("?")[0].lstrip("/")
         for key in ("{event}", "{sub}", "{bobs}", "{team}", "{inv}", "{problem}", "{dataset}",
-                    "{number}"):
+                    "{number}", "{run}"):
             url = url.replace(key, "<>")
         return url.replace("password/reset/MQ/bad-token/", "password/reset/<>/<>/")
 
