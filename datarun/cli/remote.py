@@ -175,7 +175,8 @@ def download_kit(
 # --- submissions --------------------------------------------------------------
 
 def progress_text(detail: dict) -> str:
-    """Where a submission is, in a few words: "queued (position 3)", "fold 2 of 5 running"."""
+    """Where a submission is, in a few words: "queued (position 3)",
+    "fold 2 running (1 of 5 folds done)"."""
     state = detail["state"]
     if state in ("new", "queued"):
         ahead = detail.get("queue_position")
@@ -184,11 +185,12 @@ def progress_text(detail: dict) -> str:
         return state
     folds = detail.get("folds") or []
     n = len(folds) or detail.get("n_folds") or 0
-    running = [str(f["fold"] + 1) for f in folds if f["state"] == "running"]
+    # Folds are named by their index, as in the API, the web page and the logs.
+    running = [str(f["fold"]) for f in folds if f["state"] == "running"]
     done = sum(f["state"] == "scored" for f in folds)
     if running:
         which = f"fold {running[0]}" if len(running) == 1 else f"folds {', '.join(running)}"
-        return f"{which} of {n} running ({done} done)"
+        return f"{which} running ({done} of {n} folds done)"
     if n and done == n:
         return "scoring"
     return f"running: {done} of {n} folds done, the others waiting for a worker"
@@ -236,13 +238,13 @@ def _wait(client: Client, submission_id: int, *, show_logs: bool, quiet: bool) -
     polls_after_final = 0
     with _Progress(quiet) as progress:
         while True:
-            detail = client.submission(submission_id)
-            progress.update(detail)
             if not logs_done:
                 page = client.logs(submission_id, after=after)
                 for line in page["lines"]:
                     _print_log_line(line, err)
                 after, logs_done = page["next"], page["finished"]
+            detail = client.submission(submission_id)
+            progress.update(detail)
             if detail["state"] in FINAL_STATES:
                 # The last lines may land just after the final state.
                 polls_after_final += 1
@@ -343,7 +345,8 @@ def status(
         score = "-"
         if official is not None:
             value = s["scores"].get(official["name"], {}).get("valid", {}).get(kind)
-            score = f"{official['name']} {_fmt(value, official.get('precision'))}"
+            if value is not None:
+                score = f"{official['name']} {_fmt(value, official.get('precision'))}"
         state = s["state"] if s["state"] != "error" else f"error: {s.get('error') or ''}"
         table.add_row(str(s["id"]), s["event"], s["name"], state, score,
                       _day(s["submitted_at"], minutes=True))
