@@ -117,7 +117,8 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
             size = len(text.encode()) + 1
             # A conditional increment: concurrent folds of one run never pass
             # the limit together.
-            if not Evaluation.objects.filter(id=fold_run.evaluation_id,
+            # Once a line was cut, nothing later is kept: no silent gaps.
+            if not Evaluation.objects.filter(id=fold_run.evaluation_id, logs_truncated=False,
                                              log_bytes__lte=limit - size).update(
                     log_bytes=F("log_bytes") + size):
                 break
@@ -132,10 +133,13 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
             RunLogLine.objects.create(
                 fold_run_id=fold_run.id, evaluation_id=fold_run.evaluation_id,
                 attempt=attempt, stream=RunLogLine.Stream.NOTE, at=at,
-                text=f"log cut: this run printed more than {limit // 1024} KiB, the limit "
-                     f"kept per run; later lines (from fold {fold_run.fold_index} on) "
-                     "are not kept")
+                text=f"log cut: this run printed more than {_size(limit)}, the most kept "
+                     f"per run; later lines (from fold {fold_run.fold_index} on) are not kept")
     return False
+
+
+def _size(n: int) -> str:
+    return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} bytes"
 
 
 # --- artifacts -----------------------------------------------------------------------

@@ -115,3 +115,14 @@ def test_charts_are_self_contained_svg():
     assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("class") == "chart"
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "<script" not in svg
+
+
+def test_timeline_draws_a_bar_per_started_fold_coloured_by_state():
+    svg = charts.timeline([("fold 0", 0.0, 4.0, "scored"), ("fold 1", 1.0, None, "running"),
+                           ("fold 2", None, None, "queued"), ("<b>", 2.0, 3.0, "error")],
+                          title="Fold timeline", now=6.0)
+    assert svg.count('class="span span-') == 3
+    assert "fold 1: running, 1 s to 6 s (5 s)" in svg  # a running fold ends at now
+    assert ">queued</text>" in svg  # no bar for a fold not started
+    assert "&lt;b&gt;" in svg and "<b>" not in svg
+    assert 'fill="#067647"' in svg and 'fill="#b42318"' in svg

@@ -1,0 +1,133 @@
+"""Tracked runs through the services, without a worker: metrics are
+append-only, a run's log is capped with a note, and artifacts live in the
+configured storage — a real S3 server (moto) included — from which the
+scorer reads the predictions back."""
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from datarun import services, storage
+from datarun.models import Evaluation, RunArtifact, RunLogLine, RunMetric
+from datarun.services.runs import metrics_add
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.django_db
+
+ESTIMATOR = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_bytes()
+
+
+@pytest.fixture
+def problem():
+    return services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris-runs")
+
+
+@pytest.fixture
+def evaluation(problem):
+    return services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR},
+                                      started_by="alice")
+
+
+def test_a_metric_row_is_never_changed(evaluation):
+    metrics_add(evaluation_id=evaluation.id, values={"valid/acc": 0.9}, step=0)
+    row = RunMetric.objects.get(evaluation=evaluation, key="valid/acc")
+    row.value = 1.0
+    with pytest.raises(TypeError, match="append-only"):
+        row.save()
+    with pytest.raises(TypeError, match="append-only"):
+        RunMetric.objects.filter(evaluation=evaluation).update(value=1.0)
+    metrics_add(evaluation_id=evaluation.id, values={"valid/acc": 0.95}, step=0)
+    assert list(RunMetric.objects.filter(evaluation=evaluation, key="valid/acc")
+                .order_by("id").values_list("value", flat=True)) == [0.9, 0.95]
+
+
+def test_a_run_records_who_started_it_and_what_it_was_given(evaluation, problem):
+    assert evaluation.started_by == "alice"
+    meta = evaluation.metadata
+    assert meta["data_hash"] == problem.data_hash and meta["folds_hash"] == problem.folds_hash
+    assert meta["code_hash"] == evaluation.code_hash
+    assert meta["files"] == evaluation.files and meta["limits"] == evaluation.limits
+    assert meta["server"]["packages"]["numpy"] == np.__version__
+    artifact, data = services.artifact_read(evaluation_id=evaluation.id,
+                                            name="submission/estimator.py")
+    assert data == ESTIMATOR and artifact.sha256 == evaluation.files["estimator.py"]
+
+
+def test_the_log_of_a_run_is_capped_with_one_note(evaluation, settings):
+    settings.DATARUN_RUN_LOG_LIMIT_BYTES = 100
+    fold0, fold1 = evaluation.fold_runs.order_by("fold_index")[:2]
+    assert services.run_log_append(fold_run_id=fold0.id, attempt=1,
+                                   lines=[("stdout", "x" * 39)] * 2)
+    # The third line would pass 100 bytes: it is cut, and a note says so once.
+    assert not services.run_log_append(fold_run_id=fold1.id, attempt=1,
+                                       lines=[("stdout", "y" * 39), ("stderr", "z")])
+    assert not services.run_log_append(fold_run_id=fold1.id, attempt=1,
+                                       lines=[("stdout", "more")])
+    lines = list(RunLogLine.objects.filter(evaluation=evaluation).order_by("id"))
+    assert [(line.stream, line.text[:1]) for line in lines] == [
+        ("stdout", "x"), ("stdout", "x"), ("note", "l")]
+    assert "more than 100 bytes" in lines[-1].text and "fold 1" in lines[-1].text
+    evaluation.refresh_from_db()
+    assert evaluation.logs_truncated and evaluation.log_bytes == 80
+
+
+def test_a_very_long_line_is_kept_in_pieces(evaluation):
+    fold0 = evaluation.fold_runs.first()
+    services.run_log_append(fold_run_id=fold0.id, attempt=1, lines=[("stdout", "a" * 9000)])
+    assert [len(line.text) for line in RunLogLine.objects.filter(evaluation=evaluation)] == [
+        4000, 4000, 1000]
+
+
+@pytest.fixture
+def s3_artifacts(settings, monkeypatch):
+    """Artifacts in a bucket of moto's real S3 server (a thread on a free port)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="datarun-artifacts")
+    settings.STORAGES = {**settings.STORAGES, "artifacts": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": "datarun-artifacts", "endpoint_url": endpoint,
+                    "region_name": "us-east-1", "location": "prod", "default_acl": None}}}
+    yield SimpleNamespace(client=client, bucket="datarun-artifacts")
+    server.stop()
+
+
+def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(s3_artifacts, problem):
+    from datarun.ramp_kits import load_trusted
+    from workers.fold_io import FoldOutcome
+
+    evaluation = services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR})
+    trusted = load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
+    truth_train = trusted.problem.Predictions(y_true=trusted.y_train).y_pred
+    truth_test = trusted.problem.Predictions(y_true=trusted.y_test).y_pred
+    for fold_run in evaluation.fold_runs.order_by("fold_index"):
+        spec = services.fold_run_claim(fold_run_id=fold_run.id, worker_host="test")
+        services.fold_run_finish(spec=spec, outcome=FoldOutcome(
+            wall_time=1.0, cpu_time=0.5, peak_memory=1, y_pred_train=truth_train,
+            y_pred_test=truth_test))
+    services.evaluation_score(evaluation_id=evaluation.id)
+    evaluation.refresh_from_db()
+    assert evaluation.state == "scored"
+    keys = {o["Key"] for o in s3_artifacts.client.list_objects_v2(
+        Bucket=s3_artifacts.bucket)["Contents"]}
+    assert f"prod/runs/{evaluation.id}/submission/estimator.py" in keys
+    assert f"prod/runs/{evaluation.id}/fold_4/y_pred_test.npy" in keys
+    assert not (storage.root() / "artifacts" / "runs" / str(evaluation.id)).exists()
+    # Perfect predictions: the bagged accuracy read back from S3 is 1.
+    score = evaluation.scores.get(score_type__name="acc", step="valid")
+    assert score.bagged == 1.0
+    _, data = services.artifact_read(evaluation_id=evaluation.id, name="fold_2/y_pred_train.npy")
+    assert np.array_equal(np.load(io.BytesIO(data)), truth_train)
+    assert RunArtifact.objects.filter(evaluation=evaluation).count() == 11
+    assert Evaluation.objects.get(id=evaluation.id).metrics.filter(
+        key="bagged/valid/acc").get().value == 1.0
