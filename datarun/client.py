@@ -118,13 +118,15 @@ def expected_file_names(workflow_elements: list[str]) -> list[str]:
     return sorted(e if "." in e else f"{e}.py" for e in workflow_elements)
 
 
-def extract_zip(data: bytes, dest_dir: str | Path) -> list[Path]:
+def extract_zip(data: bytes, dest_dir: str | Path, overwrite: bool = False) -> list[Path]:
     """Unzip ``data`` under ``dest_dir``, refusing members that would land
-    outside it (absolute paths, drive letters, ``..``) and symbolic links.
+    outside it (absolute paths, drive letters, ``..``), symbolic links and,
+    unless ``overwrite``, files that exist already (your edited kit).
     Nothing is written when any member is refused."""
     dest = Path(dest_dir)
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         members = archive.infolist()
+        targets = []
         for member in members:
             name = member.filename.replace("\\", "/")
             parts = PurePosixPath(name).parts
@@ -134,9 +136,15 @@ def extract_zip(data: bytes, dest_dir: str | Path) -> list[Path]:
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise BadInputError(f"the archive holds a symbolic link {member.filename!r}; "
                                     "nothing was extracted")
+            targets.append(dest.joinpath(*parts))
+        existing = [str(t) for m, t in zip(members, targets, strict=True)
+                    if not m.is_dir() and t.exists()]
+        if existing and not overwrite:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise BadInputError(f"{existing[0]}{more} exist already: choose another folder, "
+                                "or overwrite them (datarun download-kit --force)")
         written = []
-        for member in members:
-            target = dest.joinpath(*PurePosixPath(member.filename.replace("\\", "/")).parts)
+        for member, target in zip(members, targets, strict=True):
             if member.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
@@ -153,6 +161,8 @@ class Client:
     user whose API ``token`` is given (or obtained with :meth:`login`)."""
 
     def __init__(self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_S):
+        if not url.startswith(("http://", "https://")):
+            raise BadInputError(f"the server URL {url!r} must start with http:// or https://")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -217,11 +227,13 @@ class Client:
         """The event, its problem (score types, ``workflow_elements``), rules and your team."""
         return self._get(f"events/{name}/")
 
-    def download_kit(self, event: str, dest_dir: str | Path = ".") -> list[Path]:
+    def download_kit(self, event: str, dest_dir: str | Path = ".",
+                     overwrite: bool = False) -> list[Path]:
         """Download the event's starting kit (problem.py, README, the starting
-        kit submission, the training data) and unzip it under ``dest_dir``."""
+        kit submission, the training data) and unzip it under ``dest_dir``
+        (files there already are kept unless ``overwrite``)."""
         data = self._request("GET", f"events/{event}/starting-kit.zip").content
-        return extract_zip(data, dest_dir)
+        return extract_zip(data, dest_dir, overwrite=overwrite)
 
     def leaderboard(self, event: str, board: str = "public", kind: str | None = None) -> dict:
         return self._get(f"events/{event}/leaderboard/", board=board, kind=kind)

@@ -38,6 +38,7 @@ EXIT_AUTH = 3
 EXIT_NOT_FOUND = 4
 EXIT_REFUSED = 5
 EXIT_UNREACHABLE = 6
+EXIT_INTERRUPTED = 130  # Ctrl-C while waiting, as shells report SIGINT
 
 EXIT_CODES = {
     EXIT_OK: "success",
@@ -157,11 +158,13 @@ def events(json_out: JsonOption = False) -> None:
 def download_kit(
     event: str,
     dest: Annotated[Path, typer.Option("--dest", "-d", help="Folder to unzip into.")] = Path("."),
+    force: Annotated[bool, typer.Option(
+        "--force", help="Overwrite files that exist already.")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Download an event's starting kit (problem.py, README, starting kit, training data)."""
     with _reported(json_out):
-        files = _client().download_kit(event, dest)
+        files = _client().download_kit(event, dest, overwrite=force)
     if json_out:
         _print_json({"event": event, "dest": str(dest), "files": [str(f) for f in files]})
         return
@@ -275,7 +278,12 @@ def submit(
                 _say(f"Follow it with: datarun status --event {event}, "
                      f"datarun logs {detail['id']} --follow")
             return
-        detail = _wait(client, detail["id"], show_logs=logs, quiet=json_out)
+        try:
+            detail = _wait(client, detail["id"], show_logs=logs, quiet=json_out)
+        except KeyboardInterrupt:
+            _say(f"Stopped waiting; submission {detail['id']} goes on: datarun status "
+                 f"--event {event}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         score_types = (client.event(event).get("problem") or {}).get("score_types") or []
     if json_out:
         _print_json(detail)

@@ -100,6 +100,11 @@ def test_an_unreachable_server_is_named():
     assert "refused" in str(unreachable.value).lower()
 
 
+def test_a_url_without_scheme_is_refused_before_any_request():
+    with pytest.raises(BadInputError, match="must start with http:// or https://"):
+        Client("127.0.0.1:8000")
+
+
 def _zip(**members: bytes) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -116,6 +121,19 @@ def test_kit_unzip_refuses_paths_outside_the_folder(tmp_path, name):
     with pytest.raises(BadInputError, match="unsafe path"):
         extract_zip(_zip(**{"kit/problem.py": b"ok", name: b"evil"}), dest)
     assert list(tmp_path.rglob("*.py")) == []  # nothing written, not even the safe member
+
+
+def test_kit_unzip_keeps_files_that_exist_unless_told(tmp_path):
+    edited = tmp_path / "kit" / "estimator.py"
+    edited.parent.mkdir()
+    edited.write_text("my edits")
+    archive = _zip(**{"kit/estimator.py": b"the kit's", "kit/problem.py": b"problem"})
+    with pytest.raises(BadInputError, match="exist already"):
+        extract_zip(archive, tmp_path)
+    assert edited.read_text() == "my edits"
+    assert not (tmp_path / "kit" / "problem.py").exists()
+    extract_zip(archive, tmp_path, overwrite=True)
+    assert edited.read_text() == "the kit's"
 
 
 def test_kit_unzip_refuses_symbolic_links(tmp_path):

@@ -42,6 +42,10 @@ def test_participant_journey(cli):
     starting_kit = root / "submissions" / "starting_kit"
     assert (starting_kit / "estimator.py").is_file()
     assert f"datarun submit {starting_kit.relative_to(cli.cwd)}" in kit.stderr
+    again = cli("download-kit", "iris-cli", "--dest", "kit")  # would overwrite an edited kit
+    assert again.returncode == 2
+    assert "exist already" in again.stderr and "--force" in again.stderr
+    assert cli("download-kit", "iris-cli", "--dest", "kit", "--force").returncode == 0
 
     submit = cli("submit", str(starting_kit), "--event", "iris-cli", "--name", "first")
     assert submit.returncode == 0, submit.stderr
@@ -141,6 +145,10 @@ def test_refusals_and_their_exit_codes(cli, tmp_path):
                 input="not-the-password\n")
     assert wrong.returncode == 3
     assert "wrong username or password" in wrong.stderr
+
+    no_scheme = cli("login", "127.0.0.1:8000", "--token", "t")
+    assert no_scheme.returncode == 2
+    assert "must start with http:// or https://" in no_scheme.stderr
 
     nowhere = f"http://127.0.0.1:{free_port()}"
     unreachable = cli("login", nowhere, "--username", "alice", "--password-stdin",
