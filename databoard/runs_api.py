@@ -14,18 +14,15 @@ from rest_framework.views import APIView
 from databoard import selectors, services
 from datarun import run_selectors
 from datarun import services as datarun_services
+from datarun.api.schema import (
+    ErrorSerializer,
+    EvaluationDetailSerializer,
+    EvaluationStateSerializer,
+    FoldRunSerializer,
+    scores_field,
+)
 from datarun.errors import ApplicationError
-
-
-class _ErrorBody(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField(help_text="what went wrong and what to do about it")
-    details = serializers.DictField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = _ErrorBody()
-
+from datarun.states import RunState
 
 NOT_YOURS = OpenApiResponse(ErrorSerializer, description="no such submission or run of "
                             "your team (also for runs you may not see)")
@@ -33,11 +30,11 @@ NOT_YOURS = OpenApiResponse(ErrorSerializer, description="no such submission or 
 
 class RunSummarySerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    state = serializers.ChoiceField(
-        ["new", "queued", "running", "scored", "error", "cancelled"])
+    state = serializers.ChoiceField(choices=RunState.choices)
     current = serializers.BooleanField(help_text="the run the leaderboard shows")
     kind = serializers.ChoiceField(["run", "rerun", "reproduction"])
-    reproduces = serializers.IntegerField(allow_null=True)
+    reproduces = serializers.IntegerField(allow_null=True,
+                                          help_text="for a reproduction: the run it reproduces")
     started_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -60,52 +57,21 @@ class RunArtifactSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
-class RunFoldSerializer(serializers.Serializer):
-    fold = serializers.IntegerField()
-    state = serializers.CharField()
-    attempt = serializers.IntegerField()
-    worker_host = serializers.CharField()
-    isolation = serializers.CharField()
-    runtime_image = serializers.CharField()
+class RunFoldSerializer(FoldRunSerializer):
     environment = serializers.DictField(help_text="the worker's Python, packages, platform")
-    train_time = serializers.FloatField(allow_null=True)
-    valid_time = serializers.FloatField(allow_null=True)
-    test_time = serializers.FloatField(allow_null=True)
-    wall_time = serializers.FloatField(allow_null=True)
-    cpu_time = serializers.FloatField(allow_null=True)
-    peak_memory = serializers.IntegerField(allow_null=True)
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-    error_kind = serializers.CharField()
-    error = serializers.CharField()
-    error_traceback = serializers.CharField()
-    scores = serializers.DictField(help_text="{score: {step: value}}")
 
 
-class RunDetailSerializer(RunSummarySerializer):
+class RunDetailSerializer(RunSummarySerializer, EvaluationStateSerializer,
+                          EvaluationDetailSerializer):
     submission = serializers.IntegerField()
-    problem = serializers.CharField()
-    error_kind = serializers.CharField()
-    error = serializers.CharField()
-    error_traceback = serializers.CharField()
-    n_folds = serializers.IntegerField()
-    n_folds_done = serializers.IntegerField()
-    train_time = serializers.FloatField(allow_null=True, help_text="sum over scored folds")
-    valid_time = serializers.FloatField(allow_null=True)
-    test_time = serializers.FloatField(allow_null=True)
-    cpu_time = serializers.FloatField(allow_null=True)
-    peak_memory = serializers.IntegerField(allow_null=True)
-    limits = serializers.DictField()
-    sandbox_backend = serializers.CharField()
-    code_hash = serializers.CharField()
-    files = serializers.DictField(help_text="file name -> sha256")
+    error_traceback = serializers.CharField(allow_blank=True)
     metadata = serializers.DictField(
         help_text="what the run was given: problem, data and fold hashes, dataset "
                   "version, code hash, limits, sandbox, the server's packages")
     logs_truncated = serializers.BooleanField()
     log_bytes = serializers.IntegerField()
     folds = RunFoldSerializer(many=True)
-    scores = serializers.DictField(help_text="{score: {step: {mean, std, bagged}}}")
+    scores = scores_field()
     metrics = RunMetricSerializer(many=True)
     artifacts = RunArtifactSerializer(many=True)
     reproduction = serializers.DictField(

@@ -153,6 +153,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1/",
+    # Two fields called "kind": a problem's and a run's.
+    "ENUM_NAME_OVERRIDES": {
+        "ProblemKindEnum": "datarun.models.Problem.Kind",
+        "RunKindEnum": ["run", "rerun", "reproduction"],
+    },
 }
 
 LOGGING = {
