@@ -202,7 +202,7 @@ class Client:
 
     def _get(self, path: str, **params) -> object:
         params = {k: v for k, v in params.items() if v is not None}
-        return self._request("GET", path, params=params).json()
+        return _json(self._request("GET", path, params=params))
 
     # --- account -------------------------------------------------------------
 
@@ -215,7 +215,7 @@ class Client:
             raise AuthError(f"login refused for {username!r} at {self.url}: wrong username "
                             "or password", status=exc.status, code=exc.code,
                             details=exc.details, url=exc.url) from exc
-        self.token = response.json()["token"]
+        self.token = _json(response)["token"]
         return self.token
 
     # --- events --------------------------------------------------------------
@@ -256,7 +256,7 @@ class Client:
                 raise BadInputError(f"{path} is neither a folder nor a .zip file")
         response = self._request("POST", f"events/{event}/submissions/",
                                  data={"name": name}, files=files)
-        return response.json()
+        return _json(response)
 
     def _folder_files(self, event: str, folder: Path) -> dict[str, bytes]:
         problem = self.event(event).get("problem") or {}
@@ -327,6 +327,16 @@ class Client:
                 time.sleep(poll)
 
 
+def _json(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ServerUnreachable(
+            f"{response.url} answered {response.headers.get('Content-Type') or 'something'}, "
+            "not JSON: is the URL a Datarun server's?", status=response.status_code,
+            url=response.url) from exc
+
+
 def _as_bytes(content: bytes | str) -> bytes:
     return content.encode("utf-8") if isinstance(content, str) else content
 
@@ -344,8 +354,8 @@ def _error_of(response: requests.Response) -> DatarunError:
         message, code = str(body["message"]), str(body.get("code", "error"))
         details = body.get("details") or {}
     except (ValueError, KeyError, TypeError):
-        text = " ".join(response.text.split())[:200]
-        message = f"HTTP {status} from {response.url}" + (f": {text}" if text else "")
+        message = (f"HTTP {status} from {response.url}, not in Datarun's error shape: "
+                   "is the URL a Datarun server's?")
         code, details = "error", {}
     kwargs = {"status": status, "code": code, "details": details, "url": response.url}
     if status == 429 or code == "submission_refused":

@@ -3,7 +3,11 @@ what a participant does, and each refusal as its own error type carrying the
 server's message. Also the saved login and the kit unzip's safety."""
 import io
 import json
+import socket
 import stat
+import subprocess
+import sys
+import time
 import zipfile
 
 import pytest
@@ -98,6 +102,39 @@ def test_an_unreachable_server_is_named():
         Client(url, timeout=5).events()
     assert url in str(unreachable.value)
     assert "refused" in str(unreachable.value).lower()
+
+
+@pytest.fixture
+def not_datarun(tmp_path):
+    """A plain static web server (Python's http.server) where a Datarun
+    server was expected: it answers an HTML page to /api/v1/events/."""
+    page = tmp_path / "site" / "api" / "v1" / "events" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html><body>Welcome to nginx!</body></html>")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1", "--directory", str(tmp_path / "site")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "http.server did not start"
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait()
+
+
+def test_a_server_that_is_not_datarun_is_named(not_datarun):
+    client = Client(not_datarun)
+    with pytest.raises(ServerUnreachable, match="not JSON: is the URL a Datarun server's"):
+        client.events()
+    with pytest.raises(NotFoundError, match="is the URL a Datarun server's"):
+        client.event("iris")
 
 
 def test_a_url_without_scheme_is_refused_before_any_request():
