@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from datarun import ramp_kits, scoring
 from datarun.errors import InvalidKit, InvalidSubmission
 from datarun.states import ErrorKind
@@ -69,7 +71,9 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
             "scores": {},
             "error": None,
         }
-        trusted = ramp_kits.load_trusted(str(tmp / "prepared"), kit.data_hash)
+        # Uncached: the folder is gone after this run, and a process that tests
+        # many kits should not keep their data.
+        trusted = ramp_kits.load_trusted.__wrapped__(str(tmp / "prepared"), kit.data_hash)
         fold_scores, y_pred_trains, y_pred_tests = [], [], []
         for k in range(kit.n_folds):
             notify({"stage": "running", "fold": k, "n_folds": kit.n_folds})
@@ -106,7 +110,7 @@ def find_submission(kit_dir: Path, submission: str) -> Path:
     """``kit_dir/submissions/<submission>``, or an error naming the ones there are."""
     if not Path(kit_dir).is_dir():
         raise InvalidKit(f"{kit_dir} is not a folder: give the path of a RAMP kit "
-                                "(the folder holding problem.py, data/ and submissions/)")
+                         "(the folder holding problem.py, data/ and submissions/)")
     if not (Path(kit_dir) / "problem.py").is_file():
         raise InvalidKit(f"{kit_dir} is not a RAMP kit: it has no problem.py")
     available = submission_names(kit_dir)
@@ -234,8 +238,21 @@ def _fold_error(k: int, outcome: FoldOutcome) -> dict:
 
 
 def _close_fork_server(sandbox: LocalSandbox) -> None:
-    """Stop the fork server this run started (LocalSandbox keeps one per process)."""
+    """Stop the fork server this run started (LocalSandbox keeps one per
+    process), and the fold it may still be running when the run was
+    interrupted: without bubblewrap, a fold is not in the server's process
+    group."""
     server = type(sandbox)._server
-    if server is not None and server.root.is_relative_to(sandbox.work_dir):
-        server.close()
-        type(sandbox)._server = None
+    if server is None or not server.root.is_relative_to(sandbox.work_dir):
+        return
+    try:
+        folds = psutil.Process(server.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        folds = []
+    for process in folds:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    server.close()
+    type(sandbox)._server = None

@@ -5,6 +5,7 @@ the server's scoring (:mod:`datarun.local_runs`), so the numbers printed are
 the ones a server would show for the same files.
 """
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -47,6 +48,8 @@ def test_kit(
     or submission).
     """
     limits = Limits(wall_time_s=time_limit, memory_mb=memory_mb, cpus=DEFAULT_LIMITS.cpus)
+    # Stopped like Ctrl-C, so that the sandbox and the temporary files go too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # soft_wrap: messages and paths stay whole lines; the terminal wraps them.
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -66,6 +69,10 @@ def test_kit(
     else:
         _print_scores(out, report)
     raise typer.Exit(EXIT_FAILED if report["error"] else EXIT_SCORED)
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _print_json(data: dict) -> None:

@@ -4,9 +4,11 @@ settings."""
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psutil
@@ -154,3 +156,39 @@ def test_command_exits_2_and_lists_the_submissions_when_one_is_missing(kit_copy)
     assert result.returncode == 2
     assert ("the kit has no submission 'nope' (no folder submissions/nope); its submissions "
             "are: error_in_fit, random_forest, starting_kit") in result.stderr
+
+
+SLOW_ESTIMATOR = (
+    "import time\n\nfrom sklearn.linear_model import LogisticRegression\n\n\n"
+    "class Slow(LogisticRegression):\n"
+    "    def fit(self, X, y):\n"
+    "        time.sleep(60)\n"
+    "        return self\n\n\n"
+    "def get_estimator():\n"
+    "    return Slow()\n"
+)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_stopping_the_command_stops_the_fold_and_removes_its_files(kit_copy, tmp_path, stop):
+    """Ctrl-C (or a kill) while a fold trains: no process or folder is left,
+    even without bubblewrap, where a fold outlives its fork server."""
+    kit = kit_copy("iris")
+    (kit / "submissions" / "slow").mkdir()
+    (kit / "submissions" / "slow" / "estimator.py").write_text(SLOW_ESTIMATOR)
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(own_tmp), "DATARUN_LOCAL_BWRAP": "off"}
+    command = subprocess.Popen([DATARUN, "test", str(kit), "--submission", "slow"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 60
+    while True:  # until the fork server has forked the fold
+        started = psutil.Process(command.pid).children(recursive=True)
+        if any(p.ppid() != command.pid for p in started):
+            break
+        assert time.monotonic() < deadline, "the fold did not start"
+        time.sleep(0.1)
+    command.send_signal(stop)
+    assert command.wait(timeout=30) == 128 + stop
+    assert psutil.wait_procs(started, timeout=5)[1] == []
+    assert list(own_tmp.iterdir()) == []
