@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from datarun.cli.app import app
 from datarun.client import (
@@ -58,9 +59,9 @@ app.info.epilog = "Exit codes: " + "; ".join(f"{code} {text}"
 POLL_S = 1.0
 
 # Piped output is not cut to 80 columns (COLUMNS still sets the width).
-out = Console(highlight=False, soft_wrap=True,
+out = Console(highlight=False, emoji=False, soft_wrap=True,
               width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 
@@ -89,6 +90,11 @@ def _reported(json_out: bool) -> Iterator[None]:
                                    "details": error.details, "status": error.status}})
         err.print(f"error: {error.message}", markup=False)
         raise typer.Exit(_exit_code(error)) from None
+
+
+def _add_row(table: Table, *values: str) -> None:
+    # Names, titles and error messages are shown as written, never as rich markup.
+    table.add_row(*(Text(value) for value in values))
 
 
 def _print_json(data) -> None:
@@ -149,7 +155,7 @@ def events(json_out: JsonOption = False) -> None:
         return
     table = Table("event", "title", "problem", "opens", "closes")
     for e in rows:
-        table.add_row(e["name"], e["title"], e["problem_name"], _day(e["opens_at"]),
+        _add_row(table, e["name"], e["title"], e["problem_name"], _day(e["opens_at"]),
                       _day(e["closes_at"]))
     out.print(table)
 
@@ -327,7 +333,7 @@ def scores_table(detail: dict, score_types: list[dict]) -> Table:
         means = [f"{_fmt(by_step.get(s, {}).get('mean'), p)} ± "
                  f"{_fmt(by_step.get(s, {}).get('std'), p)}" for s in steps]
         bagged = [_fmt(by_step.get(s, {}).get("bagged"), p) for s in steps if s != "train"]
-        table.add_row(n, *means, *bagged)
+        _add_row(table, n, *means, *bagged)
     return table
 
 
@@ -356,7 +362,7 @@ def status(
             if value is not None:
                 score = f"{official['name']} {_fmt(value, official.get('precision'))}"
         state = s["state"] if s["state"] != "error" else f"error: {s.get('error') or ''}"
-        table.add_row(str(s["id"]), s["event"], s["name"], state, score,
+        _add_row(table, str(s["id"]), s["event"], s["name"], state, score,
                       _day(s["submitted_at"], minutes=True))
     out.print(table)
 
@@ -397,7 +403,7 @@ def leaderboard(
     for row in data["rows"]:
         values = [_fmt(row["scores"].get(st["name"], {}).get(step, {}).get(data["kind"]),
                        st.get("precision")) for st, step in columns]
-        table.add_row(str(row["rank"]), row["team"], row["submission"], *values,
+        _add_row(table, str(row["rank"]), row["team"], row["submission"], *values,
                       _day(row["submitted_at"], minutes=True))
     out.print(table)
 

@@ -7,6 +7,7 @@ import stat
 
 import pytest
 
+from databoard.models import Team
 from tests.cli.conftest import PASSWORD, participant
 from tests.conftest import EXAMPLES, free_port
 from tests.integration.helpers import make_event
@@ -63,9 +64,11 @@ def test_participant_journey(cli):
     assert [(s["name"], s["state"]) for s in mine] == [("first", "scored")]
     assert json.loads(cli("status", "--event", "other", "--json").stdout) == []
 
+    Team.objects.filter(event__name="iris-cli").update(name="the [red]best[/red] team")
     board = cli("leaderboard", "iris-cli")
     assert board.returncode == 0, board.stderr
     assert "first" in board.stdout and "acc valid" in board.stdout
+    assert "the [red]best[/red] team" in board.stdout  # shown as written, not as markup
     rows = json.loads(cli("leaderboard", "iris-cli", "--kind", "mean", "--json").stdout)
     assert rows["kind"] == "mean"
     assert [(r["rank"], r["submission"]) for r in rows["rows"]] == [(1, "first")]
