@@ -137,7 +137,8 @@ def _metadata_rows(run: dict) -> list[tuple[str, str]]:
 def _software(env: dict) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in sorted((env.get("packages") or {}).items())
                          if v)
-    return f"Python {env.get('python', '?')} on {env.get('host', '?')}: {packages}"
+    where = env.get("host", "?") + (f", {env['sandbox']} sandbox" if env.get("sandbox") else "")
+    return f"Python {env.get('python', '?')} on {where}: {packages}"
 
 
 urlpatterns = [

@@ -56,7 +56,8 @@ def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
     fold_run.set_state(RunState.RUNNING)
     fold_run.attempt += 1
     fold_run.worker_host = worker_host
-    fold_run.environment = runs.software()
+    # The worker's own: its sandbox backend may differ from the server's setting.
+    fold_run.environment = {**runs.software(), "sandbox": settings.DATARUN_SANDBOX}
     fold_run.started_at = fold_run.heartbeat_at = now
     fold_run.save(update_fields=["state", "attempt", "worker_host", "started_at",
                                  "heartbeat_at", "environment"])

@@ -48,7 +48,8 @@ def _admin(event_name: str) -> APIClient:
     return client
 
 
-def test_log_lines_are_readable_while_the_fold_is_still_running(celery_worker_process, kit_copy):
+def test_log_lines_are_readable_while_the_fold_is_still_running(sandbox_worker, sandbox_kind,
+                                                                kit_copy):
     client = signed_up(kit_copy("iris"), "runs-live")
     sub = submit(client, "runs-live", "talkative",
                  {"estimator.py": TALKATIVE.replace("SLEEP", "5")})
@@ -89,6 +90,12 @@ def test_log_lines_are_readable_while_the_fold_is_still_running(celery_worker_pr
     # Asking again from the start gives the same lines (nothing is lost or repeated).
     again = client.get(f"{base}/logs/").json()
     assert [line["seq"] for line in again["lines"]] == seqs
+    run = client.get(f"{base}/runs/{sub['evaluation_id']}/").json()
+    # The worker says which sandbox ran each fold (and, for Docker, the image).
+    assert {f["environment"]["sandbox"] for f in run["folds"]} == {sandbox_kind}
+    if sandbox_kind == "docker":
+        assert all("@sha256:" in f["runtime_image"] or "sha256:" in f["runtime_image"]
+                   for f in run["folds"]), [f["runtime_image"] for f in run["folds"]]
 
 
 def test_a_run_records_metadata_metrics_and_artifacts(celery_worker_process, kit_copy):
