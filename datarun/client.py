@@ -302,6 +302,19 @@ class Client:
         """One run: metadata, folds, scores, metrics, artifacts."""
         return self._get(f"submissions/{submission_id}/runs/{run_id}/")
 
+    def artifact(self, submission_id: int, run_id: int, name: str) -> bytes:
+        """A file kept for the run: ``submission/<file>`` or
+        ``fold_<k>/y_pred_test.npy`` (names are in ``run(...)["artifacts"]``)."""
+        return self._request("GET", f"submissions/{submission_id}/runs/{run_id}/"
+                                    f"artifacts/{name}").content
+
+    def reproduce(self, submission_id: int, run_id: int | None = None) -> dict:
+        """Event admins: run a scored run again on its recorded inputs; the new
+        run's ``reproduction`` says whether the predictions are identical."""
+        data = {} if run_id is None else {"run": run_id}
+        return _json(self._request("POST", f"submissions/{submission_id}/reproduce/",
+                                   json=data))
+
     def logs(self, submission_id: int, after: int = 0, run_id: int | None = None) -> dict:
         """Log lines after sequence number ``after`` (of the current run unless
         ``run_id``): ``{"lines", "next", "finished", "truncated"}``."""

@@ -408,13 +408,32 @@ def leaderboard(
     out.print(table)
 
 
+@app.command()
+def runs(
+    submission: Annotated[int, typer.Argument(help="The submission's id.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Every run (evaluation) of a submission, newest first; * marks the leaderboard's."""
+    with _reported(json_out):
+        rows = _client().runs(submission)
+    if json_out:
+        _print_json(rows)
+        return
+    table = Table("run", "kind", "state", "started by", "created", "finished")
+    for r in rows:
+        _add_row(table, f"{r['id']}{' *' if r['current'] else ''}", r["kind"], r["state"],
+                 r["started_by"], _day(r["created_at"], minutes=True),
+                 _day(r["finished_at"], minutes=True))
+    out.print(table)
+
+
 @app.command("logs")
 def logs_command(
     submission: Annotated[int, typer.Argument(help="The submission's id.")],
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="Keep printing lines until the run has finished.")] = False,
     run: Annotated[int | None, typer.Option(
-        "--run", help="A run's id (datarun API: runs/); default: the current run.")] = None,
+        "--run", help="A run's id (see datarun runs); default: the current run.")] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON only (with --follow: one JSON line per log line).")] = False,
 ) -> None:

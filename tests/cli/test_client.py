@@ -62,6 +62,10 @@ def test_submit_wait_and_read_from_python(live_server_process, celery_worker_pro
     assert [line["seq"] for line in lines] == sorted(line["seq"] for line in lines)
     page = client.logs(submitted["id"], run_id=current[0]["id"])
     assert page["finished"] is True
+    kept = client.artifact(submitted["id"], current[0]["id"], "submission/estimator.py")
+    assert kept == (STARTING_KIT / "estimator.py").read_bytes()
+    with pytest.raises(AuthError, match="admin"):
+        client.reproduce(submitted["id"])  # event admins only
 
 
 @pytest.mark.integration

@@ -102,8 +102,15 @@ def test_logs_show_what_the_submission_printed(cli):
     lines = [json.loads(line) for line in follow.stdout.splitlines()]
     assert [line["seq"] for line in lines] == [line["seq"] for line in page["lines"]]
 
-    runs = json.loads(cli("logs", str(submission_id), "--run", "999999", "--json").stdout)
-    assert runs["error"]["code"] == "not_found"
+    runs = cli("runs", str(submission_id))
+    assert runs.returncode == 0, runs.stderr
+    (run,) = json.loads(cli("runs", str(submission_id), "--json").stdout)
+    assert run["current"] and run["kind"] == "run" and run["state"] == "scored"
+    assert f"{run['id']} *" in runs.stdout
+    by_run = cli("logs", str(submission_id), "--run", str(run["id"]))
+    assert by_run.stdout == logs.stdout
+    no_run = json.loads(cli("logs", str(submission_id), "--run", "999999", "--json").stdout)
+    assert no_run["error"]["code"] == "not_found"
 
 
 def test_failing_submission_exits_1_with_its_traceback(cli):
