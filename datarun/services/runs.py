@@ -111,20 +111,27 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
     fold_run = FoldRun.objects.only("id", "evaluation_id", "fold_index").get(id=fold_run_id)
     rows = [(stream, piece) for stream, text in lines for piece in _split_long(text)]
     limit = settings.DATARUN_RUN_LOG_LIMIT_BYTES
-    kept = []
+    sizes = [len(text.encode()) + 1 for _, text in rows]
+
+    def reserve(size: int) -> bool:
+        # A conditional increment: concurrent folds of one run never pass the
+        # limit together; once a line was cut, nothing later is kept (no
+        # silent gaps).
+        return bool(Evaluation.objects.filter(
+            id=fold_run.evaluation_id, logs_truncated=False, log_bytes__lte=limit - size,
+        ).update(log_bytes=F("log_bytes") + size))
+
     with transaction.atomic():
-        for stream, text in rows:
-            size = len(text.encode()) + 1
-            # A conditional increment: concurrent folds of one run never pass
-            # the limit together.
-            # Once a line was cut, nothing later is kept: no silent gaps.
-            if not Evaluation.objects.filter(id=fold_run.evaluation_id, logs_truncated=False,
-                                             log_bytes__lte=limit - size).update(
-                    log_bytes=F("log_bytes") + size):
-                break
-            kept.append(RunLogLine(fold_run_id=fold_run.id,
-                                   evaluation_id=fold_run.evaluation_id, attempt=attempt,
-                                   stream=stream, at=at, text=text))
+        # The whole batch at once; line by line only when it would not fit.
+        if reserve(sum(sizes)):
+            n_kept = len(rows)
+        else:
+            n_kept = 0
+            while n_kept < len(rows) and reserve(sizes[n_kept]):
+                n_kept += 1
+        kept = [RunLogLine(fold_run_id=fold_run.id, evaluation_id=fold_run.evaluation_id,
+                           attempt=attempt, stream=stream, at=at, text=text)
+                for stream, text in rows[:n_kept]]
         RunLogLine.objects.bulk_create(kept)
         if len(kept) == len(rows):
             return True
