@@ -133,6 +133,38 @@ def not_datarun(tmp_path):
     proc.wait()
 
 
+NO_DJANGO = """
+import importlib.abc, importlib.util, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("django", "celery", "rest_framework", "datarun"):
+            raise ImportError(f"{name} is not installed here")
+
+sys.meta_path.insert(0, Refuse())
+spec = importlib.util.spec_from_file_location("client", sys.argv[1])
+client_module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(client_module)
+client = client_module.Client(sys.argv[2])
+client.login("alice", sys.argv[3])
+print([e["name"] for e in client.events()])
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_the_client_file_needs_only_requests(live_server_process):
+    """A notebook with requests but without Django, Celery or the project."""
+    participant(make_event(EXAMPLES / "iris", "iris-nb"))
+    import datarun.client
+
+    result = subprocess.run([sys.executable, "-c", NO_DJANGO, datarun.client.__file__,
+                             live_server_process.url, PASSWORD],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['iris-nb']"
+
+
 def test_a_server_that_is_not_datarun_is_named(not_datarun):
     client = Client(not_datarun)
     with pytest.raises(ServerUnreachable, match="not JSON: is the URL a Datarun server's"):
