@@ -4,6 +4,7 @@ leaderboard and the logs; and each way a command can fail, with its exit code.""
 import json
 import shutil
 import stat
+import zipfile
 
 import pytest
 
@@ -187,6 +188,15 @@ def test_refusals_and_their_exit_codes(cli, tmp_path):
                    "--event", "iris-codes", "--name", "../x")
     assert bad_name.returncode == 2
     assert "a submission name is" in bad_name.stderr
+
+    archive = tmp_path / "kit.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py",
+                  "estimator.py")
+    zipped = cli("submit", str(archive), "--event", "iris-codes", "--name", "zipped",
+                 "--no-wait", "--json")
+    assert zipped.returncode == 0, zipped.stderr
+    assert json.loads(zipped.stdout)["state"] in ("new", "queued", "running")
 
     usage = cli("submit", str(empty))  # typer's own usage error: --event is missing
     assert usage.returncode == 2
