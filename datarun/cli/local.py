@@ -5,6 +5,7 @@ the server's scoring (:mod:`datarun.local_runs`), so the numbers printed are
 the ones a server would show for the same files.
 """
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -44,23 +45,24 @@ def test_kit(
 ) -> None:
     """Train and score a submission on every fold, as the server would.
 
-    Exit status: 0 scored, 1 the submission failed, 2 bad input (no such kit
-    or submission).
+    The scores go to stdout, progress and errors to stderr. Exit status: 0
+    scored, 1 the submission failed, 2 bad input (no such kit or submission).
     """
     limits = Limits(wall_time_s=time_limit, memory_mb=memory_mb, cpus=DEFAULT_LIMITS.cpus)
     # Stopped like Ctrl-C, so that the sandbox and the temporary files go too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    # soft_wrap: messages and paths stay whole lines; the terminal wraps them.
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
-    progress = None if as_json else _progress_printer(out, submission)
+    # As the other commands: the scores on stdout (not cut to 80 columns when
+    # piped), progress and messages on stderr, whole lines the terminal wraps.
+    out = Console(highlight=False, emoji=False, soft_wrap=True,
+                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
+    err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+    progress = None if as_json else _progress_printer(err, submission)
     try:
         report = run_kit(kit_dir, submission, limits=limits, on_progress=progress)
     except ApplicationError as exc:
         if as_json:
-            _print_json({"state": "invalid", "error": {"message": exc.message}})
-        else:
-            err.print(Text(f"Cannot run the test: {exc.message}", style="red"))
+            _print_json({"error": {"code": exc.code, "message": exc.message}})
+        err.print(Text(f"error: {exc.message}"))
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if as_json:
         _print_json(report)

@@ -107,7 +107,7 @@ def test_command_prints_scores_and_json(kit_copy):
     kit = kit_copy("diabetes")
     shown = datarun_test(str(kit))
     assert shown.returncode == 0, shown.stderr
-    assert "[5/5] fold 4 scored" in shown.stdout
+    assert "[5/5] fold 4 scored" in shown.stderr
     assert "Bagged scores" in shown.stdout and "Mean ± std over 5 folds" in shown.stdout
 
     as_json = datarun_test(str(kit), "--submission", "starting_kit", "--json")
@@ -151,6 +151,7 @@ def test_command_exits_2_when_the_kit_is_missing(tmp_path):
     assert "is not a folder: give the path of a RAMP kit" in result.stderr
     as_json = datarun_test(str(tmp_path / "nowhere"), "--json")
     assert as_json.returncode == 2
+    assert json.loads(as_json.stdout)["error"]["code"] == "invalid_kit"
     assert "is not a folder" in json.loads(as_json.stdout)["error"]["message"]
 
 
