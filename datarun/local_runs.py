@@ -14,12 +14,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from datarun import ramp_kits, scoring
 from datarun.errors import InvalidKit, InvalidSubmission
 from datarun.states import ErrorKind
 from datarun.submission_files import expected_file_names
+from workers import fold_io
 from workers.fold_io import FoldOutcome, FoldRunSpec, prepare_workdir, read_outcome
 from workers.sandbox import Limits, SandboxFailure
 from workers.sandbox.local import LocalSandbox
@@ -83,7 +82,7 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
                 n_train=kit.n_train, n_test=kit.n_test, prediction_shape=kit.prediction_shape,
             )
             outcome = _run_fold(sandbox, spec, submission_dir, limits)
-            scores = check_and_score_fold(trusted, spec, outcome)
+            scores = fold_io.check_and_score_fold(trusted, spec, outcome)
             row = _fold_row(k, outcome, scores)
             report["folds"].append(row)
             notify({"stage": "done", "fold": k, "n_folds": kit.n_folds, "row": row,
@@ -102,7 +101,7 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
         report["state"] = "error" if error else "scored"
         return report
     finally:
-        _close_fork_server(sandbox)
+        sandbox.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -166,33 +165,6 @@ def _run_fold(sandbox: LocalSandbox, spec: FoldRunSpec, submission_dir: Path,
             sandbox.cleanup(workdir)
 
 
-def check_and_score_fold(trusted: ramp_kits.TrustedInputs, spec: FoldRunSpec,
-                         outcome: FoldOutcome) -> dict | None:
-    """The fold's ``{step: {score: value}}``, or None with ``outcome.error`` set.
-
-    The same checks, messages and order as the server's
-    ``fold_runs._check_and_score_fold``.
-    """
-    if outcome.error:
-        return None
-    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
-                       (outcome.y_pred_test, spec.n_test, "test set")):
-        problem_with = scoring.check_predictions(
-            y, n_rows=n, row_shape=spec.prediction_shape, what=what)
-        if problem_with:
-            outcome.error = f"{problem_with} in fold {spec.fold_index}"
-            return None
-    try:
-        return scoring.fold_scores(
-            trusted.problem, trusted.y_train, trusted.y_test,
-            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
-        )
-    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
-        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
-                         f"{type(exc).__name__}: {exc}")
-        return None
-
-
 def _scores_over_folds(trusted: ramp_kits.TrustedInputs, fold_scores: list[dict],
                        y_pred_trains: list, y_pred_tests: list) -> tuple[dict, dict | None]:
     """``{score: {step: {mean, std, bagged}}}`` as ``fold_runs.evaluation_score``
@@ -235,24 +207,3 @@ def _fold_error(k: int, outcome: FoldOutcome) -> dict:
     return {"fold": k, "kind": str(outcome.error_kind), "message": outcome.error,
             "traceback": outcome.error_traceback, "stdout": outcome.stdout,
             "stderr": outcome.stderr}
-
-
-def _close_fork_server(sandbox: LocalSandbox) -> None:
-    """Stop the fork server this run started (LocalSandbox keeps one per
-    process), and the fold it may still be running when the run was
-    interrupted: without bubblewrap, a fold is not in the server's process
-    group."""
-    server = type(sandbox)._server
-    if server is None or not server.root.is_relative_to(sandbox.work_dir):
-        return
-    try:
-        folds = psutil.Process(server.proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        folds = []
-    for process in folds:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    server.close()
-    type(sandbox)._server = None

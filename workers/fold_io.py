@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datarun import storage
+from datarun import ramp_kits, scoring, storage
 from datarun.ramp_kits import load_folds
 from datarun.states import ErrorKind
 from workers.harness import layout
@@ -208,3 +208,27 @@ def read_outcome(spec: FoldRunSpec, workdir: Path, result: SandboxResult,
             return outcome
         setattr(outcome, attr, loaded)
     return outcome
+
+
+def check_and_score_fold(trusted: ramp_kits.TrustedInputs, spec: FoldRunSpec,
+                         outcome: FoldOutcome) -> dict | None:
+    """The fold's ``{step: {score: value}}`` on the trusted side, or None with
+    ``outcome.error`` saying why (the server and ``datarun test`` share it)."""
+    if outcome.error:
+        return None
+    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
+                       (outcome.y_pred_test, spec.n_test, "test set")):
+        problem_with = scoring.check_predictions(
+            y, n_rows=n, row_shape=spec.prediction_shape, what=what)
+        if problem_with:
+            outcome.error = f"{problem_with} in fold {spec.fold_index}"
+            return None
+    try:
+        return scoring.fold_scores(
+            trusted.problem, trusted.y_train, trusted.y_test,
+            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
+        )
+    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
+        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
+                         f"{type(exc).__name__}: {exc}")
+        return None

@@ -9,6 +9,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    # With a callback, typer keeps the subcommand names even if only one
+    # command module is loaded.
+    pass
+
+
 def main() -> None:
     # Importing the command modules registers their commands on ``app``.
     from datarun.cli import local, remote  # noqa: F401

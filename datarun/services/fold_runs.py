@@ -19,6 +19,7 @@ from datarun.models import (
 from datarun.services import runs
 from datarun.services.evaluations import send_fold_task, send_scoring_task
 from datarun.states import FINAL_STATES, ErrorKind, RunState
+from workers import fold_io
 from workers.fold_io import FoldOutcome, FoldRunSpec
 
 logger = logging.getLogger(__name__)
@@ -90,24 +91,9 @@ def _check_and_score_fold(spec: FoldRunSpec, outcome: FoldOutcome) -> dict | Non
     """Validate the predictions and compute the fold's scores (no lock held)."""
     if outcome.error:
         return None
-    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
-                       (outcome.y_pred_test, spec.n_test, "test set")):
-        problem_with = scoring.check_predictions(
-            y, n_rows=n, row_shape=spec.prediction_shape, what=what
-        )
-        if problem_with:
-            outcome.error = f"{problem_with} in fold {spec.fold_index}"
-            return None
     evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
-    trusted = _trusted_inputs(evaluation.problem)
-    try:
-        scores = scoring.fold_scores(
-            trusted.problem, trusted.y_train, trusted.y_test,
-            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
-        )
-    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
-        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
-                         f"{type(exc).__name__}: {exc}")
+    scores = fold_io.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
+    if scores is None:
         return None
     # Written before the fold is recorded (no lock held); a superseded
     # attempt's files are replaced by the attempt that is recorded.

@@ -223,6 +223,26 @@ class LocalSandbox:
     def warm_up(self) -> None:
         self._fork_server()
 
+    def close(self) -> None:
+        """Stop this sandbox's fork server (one per process) and any fold it is
+        still running: without bubblewrap a fold has its own session, so it
+        is not in the server's process group."""
+        cls = type(self)
+        server = cls._server
+        if server is None or not server.root.is_relative_to(self.work_dir):
+            return
+        try:
+            folds = psutil.Process(server.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            folds = []
+        for process in folds:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+        server.close()
+        cls._server = None
+
     def cleanup(self, workdir: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
