@@ -47,5 +47,7 @@ class LogTail:
                     complete.append(rest)
                 rest = b""
             self.pending[name] = rest
-            lines += [(name, line.decode("utf-8", errors="replace")) for line in complete]
+            # NUL cannot be stored in a text column: shown as the replacement mark.
+            lines += [(name, line.decode("utf-8", errors="replace").replace("\x00", "\ufffd"))
+                      for line in complete]
         return lines

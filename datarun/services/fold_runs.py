@@ -118,6 +118,10 @@ def fold_run_finish(*, spec: FoldRunSpec, outcome: FoldOutcome) -> None:
 
 
 def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -> None:
+    # What the submission printed or raised may hold NUL characters, which a
+    # text column refuses: they become the replacement mark.
+    for name in ("stdout", "stderr", "error", "error_traceback"):
+        setattr(outcome, name, getattr(outcome, name).replace("\x00", "\ufffd"))
     now = timezone.now()
     fold_run = FoldRun.objects.select_for_update().get(id=spec.fold_run_id)
     evaluation = Evaluation.objects.select_for_update().get(id=spec.evaluation_id)

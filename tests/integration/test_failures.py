@@ -40,6 +40,11 @@ CASES = {
         estimator(fit_body="raise RuntimeError('the data has no column spam')"),
         ["RuntimeError while training in fold", "the data has no column spam"],
     ),
+    # NUL characters in what the code raised and printed are kept, replaced.
+    "nul_in_error": (
+        estimator(fit_body="print('out\\x00put'); raise ValueError('bad\\x00value')"),
+        ["ValueError while training in fold", "bad\ufffdvalue"],
+    ),
     "wrong_shape": (
         estimator(predict_body="return np.full((len(X), 2), 0.5)"),
         ["have shape (120, 2), expected (120, 3) in fold"],

@@ -196,3 +196,44 @@ def test_older_runs_stay_readable_after_a_rerun(celery_worker_process, kit_copy)
         assert other.get(url).status_code == 404, url
     # A run of another submission is not reachable through this one.
     assert client.get(f"/api/v1/submissions/{sub['id']}/runs/999999/").status_code == 404
+
+
+FLOOD = '''
+import sys
+
+from sklearn.linear_model import LogisticRegression
+
+
+class Flood(LogisticRegression):
+    def fit(self, X, y):
+        for i in range(20000):
+            print(f"line {i} \\x00 " + "x" * 60)
+        sys.stdout.write("\\xff no newline at the end")
+        return super().fit(X, y)
+
+
+def get_estimator():
+    return Flood(max_iter=1000)
+'''
+
+
+def test_a_run_that_floods_its_log_is_cut_with_a_note_and_still_scored(celery_worker_process,
+                                                                      kit_copy):
+    client = signed_up(kit_copy("iris"), "runs-flood")
+    sub = submit(client, "runs-flood", "flood", {"estimator.py": FLOOD})
+    assert wait_final(client, sub["id"])["state"] == "scored"
+    log = {"lines": [], "next": 0}
+    while True:
+        page = client.get(f"/api/v1/submissions/{sub['id']}/logs/",
+                          {"after": log["next"]}).json()
+        log["lines"] += page["lines"]
+        log["next"] = page["next"]
+        if page["finished"]:
+            break
+    assert page["truncated"]
+    kept = sum(len(line["text"].encode()) + 1 for line in log["lines"]
+               if line["stream"] != "note")
+    assert 900 * 1024 < kept <= 1024 * 1024  # 5 folds x 1.4 MB printed, 1 MiB kept
+    notes = [line["text"] for line in log["lines"] if line["stream"] == "note"]
+    assert len(notes) == 1 and notes[0].startswith("log cut: this run printed more than 1024 KiB")
+    assert log["lines"][0]["text"].startswith("line 0 \ufffd ")

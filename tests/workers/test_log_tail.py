@@ -27,9 +27,9 @@ def test_complete_lines_come_once_and_a_partial_line_waits(tmp_path):
 
 def test_undecodable_bytes_are_replaced_and_a_huge_line_is_not_held_back(tmp_path):
     tail = LogTail(tmp_path)
-    _write(tmp_path, layout.STDOUT, b"caf\xe9\n" + b"x" * (MAX_PENDING_BYTES + 10))
+    _write(tmp_path, layout.STDOUT, b"caf\xe9 \x00\n" + b"x" * (MAX_PENDING_BYTES + 10))
     lines = tail.read()
-    assert lines[0] == ("stdout", "caf\ufffd")
+    assert lines[0] == ("stdout", "caf\ufffd \ufffd")
     assert lines[1] == ("stdout", "x" * (MAX_PENDING_BYTES + 10))
 
 
