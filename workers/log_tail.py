@@ -12,7 +12,7 @@ from workers.harness import layout
 STREAMS = (("stdout", layout.STDOUT), ("stderr", layout.STDERR))
 # Read at most this much per stream per call: a fold printing in a tight loop
 # must not make one call take long.
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 64 * 1024
 # A partial line longer than this is returned as it is.
 MAX_PENDING_BYTES = 16 * 1024
 

@@ -8,7 +8,7 @@ import socket
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -129,11 +129,8 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
             n_kept = 0
             while n_kept < len(rows) and reserve(sizes[n_kept]):
                 n_kept += 1
-        kept = [RunLogLine(fold_run_id=fold_run.id, evaluation_id=fold_run.evaluation_id,
-                           attempt=attempt, stream=stream, at=at, text=text)
-                for stream, text in rows[:n_kept]]
-        RunLogLine.objects.bulk_create(kept)
-        if len(kept) == len(rows):
+        _insert_lines(fold_run, attempt, at, rows[:n_kept])
+        if n_kept == len(rows):
             return True
         if Evaluation.objects.filter(id=fold_run.evaluation_id,
                                      logs_truncated=False).update(logs_truncated=True):
@@ -143,6 +140,31 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
                 text=f"log cut: this run printed more than {_size(limit)}, the most kept "
                      f"per run; later lines (from fold {fold_run.fold_index} on) are not kept")
     return False
+
+
+def _insert_lines(fold_run: FoldRun, attempt: int, at: datetime,
+                  rows: list[tuple[str, str]]) -> None:
+    """Multi-row INSERTs: a fold may print tens of thousands of lines, and a
+    model instance or a round trip per line costs more than the lines
+    (bench/log_stream.py)."""
+    if not rows:
+        return
+    meta = RunLogLine._meta
+    columns = [meta.get_field(name).column for name in (
+        "fold_run", "evaluation", "attempt", "stream", "at", "text")]
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) VALUES "
+    one = f"({', '.join(['%s'] * len(columns))})"
+    when = connection.ops.adapt_datetimefield_value(at)
+    # Many rows per statement, within the backend's limit on parameters.
+    per_statement = max(1, min(1000, (connection.features.max_query_params or 6000)
+                               // len(columns)))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            cursor.execute(head + ", ".join([one] * len(chunk)), [
+                value for stream, text in chunk
+                for value in (fold_run.id, fold_run.evaluation_id, attempt, stream, when, text)])
 
 
 def _size(n: int) -> str:
