@@ -462,3 +462,55 @@ def _day(value: str | None, minutes: bool = False) -> str:
     if not value:
         return "-"
     return value[:16].replace("T", " ") if minutes else value[:10]
+
+
+@app.command()
+def reproduce(
+    submission: Annotated[int, typer.Argument(help="The submission's id.")],
+    run: Annotated[int | None, typer.Option(
+        "--run", help="The scored run to reproduce (see datarun runs); default: the current "
+                      "one.")] = None,
+    no_wait: Annotated[bool, typer.Option(
+        "--no-wait", help="Start the reproduction and return.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Event admins: run a scored run again on its recorded inputs and compare
+    the predictions fold by fold (exit 0 identical, 1 different or failed)."""
+    with _reported(json_out):
+        client = _client()
+        started = client.reproduce(submission, run_id=run)
+        if not json_out:
+            _say(f"reproduction run {started['id']} of run {started['reproduces']} started")
+        result = started
+        while not no_wait and result["state"] not in FINAL_STATES:
+            time.sleep(POLL_S)
+            result = client.run(submission, started["id"])
+    report = result.get("reproduction") or {}
+    if json_out:
+        _print_json(result)
+    elif not no_wait:
+        _print_reproduction(result, report)
+    if no_wait:
+        return
+    raise typer.Exit(EXIT_OK if report.get("state") == "identical" else EXIT_FAILED)
+
+
+def _print_reproduction(run: dict, report: dict) -> None:
+    if run["state"] != "scored":
+        _say(f"the reproduction {run['state']}: {run.get('error') or ''}".rstrip(": "))
+        return
+    table = Table("input or software", "original", "reproduction", "")
+    for row in [*report.get("inputs", []), *report.get("software", [])]:
+        _add_row(table, row["what"], str(row["original"]), str(row["reproduction"]),
+                 "same" if row["same"] else "DIFFERS")
+    out.print(table)
+    folds = Table("fold", "training-set predictions", "test-set predictions")
+    for fold in report.get("folds", []):
+        _add_row(folds, str(fold["fold"]), *(
+            "identical" if fold[which]["identical"]
+            else f"differ (max |diff| {fold[which]['max_abs_diff']})"
+            for which in ("train", "test")))
+    out.print(folds)
+    out.print(Text("identical: every fold's predictions are the same, bit for bit"
+                   if report.get("state") == "identical"
+                   else f"{report.get('state')}: some predictions changed"))

@@ -203,3 +203,25 @@ def test_refusals_and_their_exit_codes(cli, tmp_path):
 
     help_text = cli("--help").stdout
     assert "Exit codes" in help_text and "6 server unreachable" in help_text
+
+
+def test_an_event_admin_reproduces_a_scored_submission(cli):
+    event = make_event(EXAMPLES / "iris", "iris-repro")
+    alice = participant(event)
+    organiser = participant(event, username="organiser")
+    event.admins.add(organiser)
+    cli.login()
+    kit = EXAMPLES / "iris" / "submissions" / "starting_kit"
+    submitted = cli("submit", str(kit), "--event", "iris-repro", "--name", "first", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    submission = json.loads(submitted.stdout)["id"]
+    refused = cli("reproduce", str(submission))  # alice is no event admin
+    assert refused.returncode == 3 and "only an admin" in refused.stderr
+    cli.login("organiser")
+    reproduced = cli("reproduce", str(submission))
+    assert reproduced.returncode == 0, reproduced.stderr
+    assert "identical: every fold's predictions are the same" in reproduced.stdout
+    assert reproduced.stdout.count("identical") >= 11  # 5 folds x 2 + the verdict
+    runs = json.loads(cli("runs", str(submission), "--json").stdout)
+    assert [(r["kind"], r["current"], r["started_by"]) for r in runs] == [
+        ("reproduction", False, "organiser"), ("run", True, alice.username)]
