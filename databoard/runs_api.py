@@ -124,7 +124,6 @@ def _run_out(request, submission, run_id: int) -> dict:
     base = f"/api/v1/submissions/{submission.id}/runs/{run_id}/artifacts/"
     for artifact in run["artifacts"]:
         artifact["url"] = base + artifact["name"]
-    run.pop("created_at", None)
     return {**run, **summary, "submission": submission.id}
 
 

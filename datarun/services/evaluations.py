@@ -14,6 +14,7 @@ from datarun.models import (
     FoldRun,
     Problem,
 )
+from datarun.services.runs import artifact_add, run_metadata
 from datarun.states import RunState
 
 logger = logging.getLogger(__name__)
@@ -44,8 +45,6 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
                       reproduces: Evaluation | None = None) -> Evaluation:
     """Store the files, record the run's metadata and the submission files as
     its artifacts, create one fold run per fold and dispatch them."""
-    from datarun.services.runs import artifact_add, run_metadata
-
     validate_submission_files(problem, files)
     digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
     code_hash = storage.sha256_bytes(
