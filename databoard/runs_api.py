@@ -124,7 +124,9 @@ def _run_out(request, submission, run_id: int) -> dict:
     base = f"/api/v1/submissions/{submission.id}/runs/{run_id}/artifacts/"
     for artifact in run["artifacts"]:
         artifact["url"] = base + artifact["name"]
-    return {**run, **summary, "submission": submission.id}
+    # The run detail last: its state and its reproduction report come from one
+    # reading (a summary read later could say scored while the report says pending).
+    return {**summary, **run, "submission": submission.id}
 
 
 def _log_out(run_id: int, request) -> dict:
