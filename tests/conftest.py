@@ -65,6 +65,9 @@ class Workers:
     database and the Redis broker, restarted when a test needs another sandbox
     backend. Only one runs at a time: they would share the queues."""
 
+    # The session's manager, for the autouse fixture that settles it.
+    running: "Workers | None" = None
+
     def __init__(self, storage: Path):
         self.storage = storage
         self.proc: subprocess.Popen | None = None
@@ -121,7 +124,35 @@ class Workers:
         proc.env = env
         proc.log_path = log_path
         self.proc, self.sandbox = proc, sandbox
+        Workers.running = self
         return proc
+
+    def settle(self, timeout: float = 120) -> None:
+        """Cancel what a test left unfinished and wait until the worker is idle,
+        so that it writes nothing while the test database is flushed (a
+        TRUNCATE during a worker's transaction can deadlock)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        from datarun import services
+        from datarun.celery import app
+        from datarun.errors import ApplicationError
+        from datarun.models import Evaluation
+
+        unfinished = list(Evaluation.objects.exclude(
+            state__in=["scored", "error", "cancelled"]).values_list("id", flat=True))
+        if not unfinished:
+            return
+        for evaluation_id in unfinished:
+            try:
+                services.evaluation_cancel(evaluation_id=evaluation_id)
+            except ApplicationError:
+                pass  # finished meanwhile
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = app.control.inspect(timeout=1.0).active() or {}
+            if busy and not any(busy.values()):
+                return
+            time.sleep(0.2)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -134,6 +165,17 @@ class Workers:
             self.proc.wait()
         self.log.close()
         self.proc = None
+
+
+@pytest.fixture(autouse=True)
+def _settled_worker(request, _django_db_helper):
+    """After a test on the committed database (transaction=True), the worker is
+    left idle before the database is flushed (pytest-django's database fixture
+    is requested first so that it is torn down after this one)."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if Workers.running is not None and marker and marker.kwargs.get("transaction"):
+        Workers.running.settle()
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,11 @@ def run_log_append(*, fold_run_id: int, attempt: int, lines: list[tuple[str, str
     if not lines:
         return True
     at = at or timezone.now()
-    fold_run = FoldRun.objects.only("id", "evaluation_id", "fold_index").get(id=fold_run_id)
+    fold_run = FoldRun.objects.filter(id=fold_run_id, attempt=attempt,
+                                      state=RunState.RUNNING).only(
+        "id", "evaluation_id", "fold_index").first()
+    if fold_run is None:
+        return False  # cancelled, or taken over by another attempt: stop reading
     rows = [(stream, piece) for stream, text in lines for piece in _split_long(text)]
     limit = settings.DATARUN_RUN_LOG_LIMIT_BYTES
     sizes = [len(text.encode()) + 1 for _, text in rows]

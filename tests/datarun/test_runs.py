@@ -57,6 +57,8 @@ def test_a_run_records_who_started_it_and_what_it_was_given(evaluation, problem)
 def test_the_log_of_a_run_is_capped_with_one_note(evaluation, settings):
     settings.DATARUN_RUN_LOG_LIMIT_BYTES = 100
     fold0, fold1 = evaluation.fold_runs.order_by("fold_index")[:2]
+    for fold in (fold0, fold1):
+        services.fold_run_claim(fold_run_id=fold.id, worker_host="test")
     assert services.run_log_append(fold_run_id=fold0.id, attempt=1,
                                    lines=[("stdout", "x" * 39)] * 2)
     # The third line would pass 100 bytes: it is cut, and a note says so once.
@@ -72,8 +74,23 @@ def test_the_log_of_a_run_is_capped_with_one_note(evaluation, settings):
     assert evaluation.logs_truncated and evaluation.log_bytes == 80
 
 
+def test_lines_of_a_fold_no_longer_running_are_not_kept(evaluation):
+    fold0 = evaluation.fold_runs.first()
+    # Queued (not claimed), then taken by attempt 1: attempt 2's lines are refused too.
+    assert not services.run_log_append(fold_run_id=fold0.id, attempt=1,
+                                       lines=[("stdout", "early")])
+    services.fold_run_claim(fold_run_id=fold0.id, worker_host="test")
+    assert not services.run_log_append(fold_run_id=fold0.id, attempt=2,
+                                       lines=[("stdout", "stale")])
+    services.evaluation_cancel(evaluation_id=evaluation.id)
+    assert not services.run_log_append(fold_run_id=fold0.id, attempt=1,
+                                       lines=[("stdout", "late")])
+    assert not RunLogLine.objects.filter(evaluation=evaluation).exists()
+
+
 def test_a_very_long_line_is_kept_in_pieces(evaluation):
     fold0 = evaluation.fold_runs.first()
+    services.fold_run_claim(fold_run_id=fold0.id, worker_host="test")
     services.run_log_append(fold_run_id=fold0.id, attempt=1, lines=[("stdout", "a" * 9000)])
     assert [len(line.text) for line in RunLogLine.objects.filter(evaluation=evaluation)] == [
         4000, 4000, 1000]
