@@ -130,28 +130,48 @@ class Workers:
     def settle(self, timeout: float = 120) -> None:
         """Cancel what a test left unfinished and wait until the worker is idle,
         so that it writes nothing while the test database is flushed (a
-        TRUNCATE during a worker's transaction can deadlock)."""
+        TRUNCATE during a worker's transaction can deadlock). Idle: no fold
+        left running (a failed evaluation's other folds run on), nothing
+        finished in the last seconds (scoring, contributivity follow), and no
+        task active, reserved or scheduled."""
         if self.proc is None or self.proc.poll() is not None:
             return
+        from datetime import timedelta
+
+        from django.utils import timezone
+
         from datarun import services
         from datarun.celery import app
         from datarun.errors import ApplicationError
-        from datarun.models import Evaluation
+        from datarun.models import Evaluation, FoldRun
 
-        unfinished = list(Evaluation.objects.exclude(
-            state__in=["scored", "error", "cancelled"]).values_list("id", flat=True))
-        if not unfinished:
+        final = ["scored", "error", "cancelled"]
+        unfinished = list(Evaluation.objects.exclude(state__in=final)
+                          .values_list("id", flat=True))
+        recent = Evaluation.objects.filter(
+            finished_at__gt=timezone.now() - timedelta(seconds=5)).exists()
+        running = FoldRun.objects.exclude(state__in=final).exists()
+        if not (unfinished or recent or running):
             return
         for evaluation_id in unfinished:
             try:
                 services.evaluation_cancel(evaluation_id=evaluation_id)
             except ApplicationError:
                 pass  # finished meanwhile
+        node = f"test@{socket.gethostname()}"
         deadline = time.monotonic() + timeout
+        idle_since = None
         while time.monotonic() < deadline:
-            busy = app.control.inspect(timeout=1.0).active() or {}
-            if busy and not any(busy.values()):
-                return
+            inspect = app.control.inspect(destination=[node], timeout=1.0)
+            busy = [inspect.active(), inspect.reserved(), inspect.scheduled()]
+            if all(reply and not any(reply.values()) for reply in busy):
+                # Idle twice in a row, half a second apart (a debounced task
+                # may be about to be sent).
+                if idle_since is not None and time.monotonic() - idle_since >= 0.5:
+                    return
+                idle_since = idle_since or time.monotonic()
+            else:
+                idle_since = None
             time.sleep(0.2)
 
     def stop(self) -> None:
