@@ -113,7 +113,7 @@ def phase_pandas(csv: Path) -> dict:
 
 def phase_register(csv: Path, home: Path) -> dict:
     os.environ.setdefault("DATARUN_HOME", str(home))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datarun.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

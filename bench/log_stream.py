@@ -56,7 +56,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="datarun-bench-"))
     os.environ.setdefault("DATARUN_HOME", str(home))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datarun.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

@@ -35,7 +35,7 @@ def main() -> None:
 
     home = tempfile.mkdtemp(prefix="datarun-bench-")
     os.environ.setdefault("DATARUN_HOME", home)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datarun.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()
@@ -60,7 +60,7 @@ def main() -> None:
 
     worker_log = open(Path(settings.DATARUN_HOME) / "worker.log", "w")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-Q", "sandbox,scoring",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "sandbox,scoring",
          "-c", str(args.concurrency), "-l", "WARNING"],
         cwd=ROOT, env=os.environ.copy(), stdout=worker_log, stderr=subprocess.STDOUT,
     )

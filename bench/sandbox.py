@@ -37,7 +37,7 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="datarun-bench-sandbox-", dir="/var/tmp"))
     os.environ.setdefault("DATARUN_HOME", str(home))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "datarun.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
 
     django.setup()

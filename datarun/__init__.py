@@ -1,4 +1,5 @@
-"""Datarun: the Django project and the evaluation service."""
-from datarun.celery import app as celery_app
+"""Datarun: the evaluation service (problems, datasets, folds, runs, scoring).
 
-__all__ = ("celery_app",)
+Importing it, or any module of it, has no side effects: the project's wiring
+(settings, URLs, Celery) lives in :mod:`config`.
+"""

@@ -185,9 +185,8 @@ def celery_workers(timeout: float = 1.0) -> dict:
     """The Celery workers that answer within ``timeout`` seconds: node name,
     queues, pool concurrency. ``error`` says why nothing could be asked (the
     broker is down); the call never waits much longer than twice ``timeout``."""
+    from celery import current_app as app
     from kombu.exceptions import OperationalError
-
-    from datarun.celery import app
 
     with app.connection_for_write() as connection:
         try:

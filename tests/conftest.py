@@ -109,7 +109,7 @@ class Workers:
         self.log = open(log_path, "w")
         env = self.env(sandbox)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-B", "-Q",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "-Q",
              "sandbox,scoring", "-c", "2", "-l", "INFO", "-n", "test@%h",
              "-s", str(self.storage / "beat-schedule")],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
@@ -140,8 +140,8 @@ class Workers:
 
         from django.utils import timezone
 
+        from config.celery import app
         from datarun import services
-        from datarun.celery import app
         from datarun.errors import ApplicationError
         from datarun.models import Evaluation, FoldRun
 
@@ -267,7 +267,7 @@ def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
     log_path = _storage / "gunicorn.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "datarun.wsgi:application",
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application",
          "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
          "--timeout", "60", "--access-logfile", "-", "--error-logfile", "-"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,11 +1,11 @@
-"""Celery tasks: thin, idempotent callers of services, taking IDs only."""
+"""The workers' Celery tasks (queue ``sandbox``): run a fold, taking its ID."""
 import logging
 import os
 
 from celery import shared_task
 from celery.signals import celeryd_init, worker_process_init
 
-from datarun import services
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="workers.tasks.run_fold", acks_late=True)
@@ -13,24 +13,6 @@ def run_fold(fold_run_id: int) -> None:
     from workers.fold_runner import execute_fold_run
 
     execute_fold_run(fold_run_id)
-
-
-@shared_task(name="workers.tasks.score_evaluation", acks_late=True)
-def score_evaluation(evaluation_id: int) -> None:
-    services.evaluation_score(evaluation_id=evaluation_id)
-
-
-@shared_task(name="workers.tasks.reap_stale_fold_runs")
-def reap_stale_fold_runs() -> dict:
-    return services.fold_runs_reap()
-
-
-@shared_task(name="workers.tasks.refresh_datasets")
-def refresh_datasets() -> dict:
-    return services.datasets_refresh_due()
-
-
-logger = logging.getLogger(__name__)
 
 
 @celeryd_init.connect
@@ -65,10 +47,3 @@ def _warm_sandbox(**kwargs) -> None:
     except SandboxFailure as exc:
         # Each fold will fail with this message too, marked as a platform error.
         logger.error("sandbox not ready: %s", exc)
-
-
-@shared_task(name="workers.tasks.update_contributivity", acks_late=True)
-def update_contributivity(event_id: int) -> None:
-    from databoard.services.contributivity import contributivity_update
-
-    contributivity_update(event_id=event_id)

@@ -7,6 +7,7 @@ so a burst of scores costs one computation.
 import logging
 from datetime import timedelta
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -14,11 +15,10 @@ from django.utils import timezone
 from databoard.models import Event, Submission
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
-from datarun.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
 
-UPDATE_TASK = "workers.tasks.update_contributivity"
+UPDATE_TASK = "databoard.tasks.update_contributivity"
 
 
 def contributivity_schedule(*, evaluation_id: int) -> None:

@@ -2,12 +2,12 @@
 
 import logging
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from datarun import storage, submission_files
-from datarun.celery import app as celery_app
 from datarun.errors import InvalidTransition
 from datarun.models import (
     Evaluation,
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 RUN_FOLD_TASK = "workers.tasks.run_fold"
-SCORE_TASK = "workers.tasks.score_evaluation"
+SCORE_TASK = "datarun.tasks.score_evaluation"
 
 
 

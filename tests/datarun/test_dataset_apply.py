@@ -219,11 +219,11 @@ def test_an_unreachable_source_keeps_the_version_and_is_retried(sales, caplog):
 
 def test_the_refresh_task_is_scheduled_by_beat(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["refresh-datasets"]
-    assert entry == {"task": "workers.tasks.refresh_datasets",
+    assert entry == {"task": "datarun.tasks.refresh_datasets",
                      "schedule": settings.DATARUN_DATASET_REFRESH_CHECK_S}
-    from workers.tasks import refresh_datasets
+    from datarun.tasks import refresh_datasets
 
-    assert refresh_datasets.name == "workers.tasks.refresh_datasets"
+    assert refresh_datasets.name == "datarun.tasks.refresh_datasets"
     assert refresh_datasets() == {"checked": [], "created": [], "failed": []}
 
 

@@ -13,7 +13,7 @@ CHECK = "import django; django.setup(); print('started')"
 def start(**env_overrides) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("SECRET_KEY", "DATABASE_URL", "DATARUN_ENV")}
-    env.update(DJANGO_SETTINGS_MODULE="datarun.settings", **env_overrides)
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", **env_overrides)
     return subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, env=env,
                           capture_output=True, text=True)
 

@@ -72,9 +72,9 @@ def test_each_process_runs_its_command_from_the_project_image(stack):
         assert services[name]["build"]["dockerfile"] == "deploy/web/Dockerfile", name
         assert services[name]["environment"]["DATARUN_ENV"] == "production", name
     assert services["web"]["command"][0] == "gunicorn"
-    assert services["worker"]["command"][:4] == ["celery", "-A", "datarun", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "-A", "datarun", "beat"]
-    assert services["flower"]["command"][:4] == ["celery", "-A", "datarun", "flower"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert services["flower"]["command"][:4] == ["celery", "-A", "config", "flower"]
 
 
 def test_no_image_floats_on_latest(stack):

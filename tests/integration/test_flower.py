@@ -24,12 +24,12 @@ WORKER = f"test@{socket.gethostname()}"
 
 @contextlib.contextmanager
 def flower(worker_env: dict, tmp_path, **flower_env):
-    """`celery -A datarun flower` on a free port, stopped (and checked) on exit."""
+    """`celery -A config flower` on a free port, stopped (and checked) on exit."""
     port = free_port()
     log_path = tmp_path / "flower.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "datarun", "flower",
+            [sys.executable, "-m", "celery", "-A", "config", "flower",
              f"--port={port}", "--address=127.0.0.1"],
             cwd=ROOT, env={**worker_env, **flower_env},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

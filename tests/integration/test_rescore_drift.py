@@ -12,10 +12,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from databoard.models import AuditEntry, Event, Submission
 from databoard.services.submissions import submissions_rescore
 from datarun import selectors, services
-from datarun.celery import app as celery_app
 from datarun.errors import InvalidSubmission, PermissionDenied
 from datarun.models import Dataset, DatasetVersion, Evaluation, Problem
 from tests.conftest import EXAMPLES
@@ -190,7 +190,7 @@ def test_refreshed_dataset_rebuilt_problem_rescore_and_drift(celery_worker_proce
     # A day later (moved back in the database), beat's task runs on the worker.
     Dataset.objects.filter(name="iris-live").update(
         last_checked_at=timezone.now() - timedelta(days=1))
-    celery_app.send_task("workers.tasks.refresh_datasets")
+    celery_app.send_task("datarun.tasks.refresh_datasets")
     deadline = time.monotonic() + 60
     while not DatasetVersion.objects.filter(dataset__name="iris-live", number=2).exists():
         assert time.monotonic() < deadline, "the refresh task made no new version"

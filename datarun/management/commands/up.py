@@ -41,13 +41,13 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "datarun", "worker", "-B",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B",
              "-Q", "sandbox,scoring", "-c", str(concurrency), "-l", "INFO",
              "-s", str(settings.DATARUN_HOME / "celerybeat-schedule")],
             env=env,
         )
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "datarun.wsgi:application",
+            [sys.executable, "-m", "gunicorn", "config.wsgi:application",
              "-b", f"{host}:{port}", "-w", "2", "--threads", "4", "--access-logfile", "-"],
             env=env,
         )

@@ -78,8 +78,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "datarun.urls"
-WSGI_APPLICATION = "datarun.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -203,7 +203,7 @@ CELERY_TASK_ROUTES = {"workers.tasks.run_fold": {"queue": "sandbox"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-fold-runs": {
-        "task": "workers.tasks.reap_stale_fold_runs",
+        "task": "datarun.tasks.reap_stale_fold_runs",
         "schedule": env_float("DATARUN_REAPER_INTERVAL", 15.0),
     },
 }
@@ -291,6 +291,6 @@ DATARUN_DATASET_PATHS = [p for p in env("DATARUN_DATASET_PATHS", "").split(",") 
 # Seconds between beat's checks for datasets whose refresh interval is due.
 DATARUN_DATASET_REFRESH_CHECK_S = env_float("DATARUN_DATASET_REFRESH_CHECK_S", 300.0)
 CELERY_BEAT_SCHEDULE["refresh-datasets"] = {
-    "task": "workers.tasks.refresh_datasets",
+    "task": "datarun.tasks.refresh_datasets",
     "schedule": DATARUN_DATASET_REFRESH_CHECK_S,
 }
