@@ -5,6 +5,8 @@ SQLite, Celery's filesystem transport (no broker server) and the local sandbox.
 ``DATARUN_ENV=production`` refuses to start without a real secret key and a
 real database.
 """
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -236,6 +238,22 @@ DATARUN_HEARTBEAT_TIMEOUT = env_float("DATARUN_HEARTBEAT_TIMEOUT", 60.0)
 DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
 # A queued fold whose message may have been lost is sent again after this.
 DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 1800.0)
+
+# --- Runners: whoever runs folds talks to the platform only over HTTP ---------
+# The web address fold workers reach the runner API (/api/v1/runner/) at: an
+# in-cluster worker or a remote runner needs this URL and a runner token, and
+# neither the database nor the storage.
+DATARUN_API_URL = env("DATARUN_API_URL", "http://127.0.0.1:8000").rstrip("/")
+# The token of the built-in pool (the workers Celery dispatches to); by
+# default derived from SECRET_KEY, so that processes sharing it agree.
+DATARUN_RUNNER_TOKEN = env("DATARUN_RUNNER_TOKEN", "") or hmac.new(
+    SECRET_KEY.encode(), b"datarun.runner-token", hashlib.sha256).hexdigest()
+# Where a runner keeps the inputs it fetched, by content hash.
+DATARUN_RUNNER_CACHE = Path(env("DATARUN_RUNNER_CACHE",
+                                str(DATARUN_HOME / "runner-cache"))).resolve()
+# A fold token is valid for the fold's time limit plus this (input downloads,
+# reporting).
+DATARUN_FOLD_TOKEN_GRACE_S = env_float("DATARUN_FOLD_TOKEN_GRACE_S", 900.0)
 
 # Run artifacts (submission files, predictions): under DATARUN_STORAGE_DIR
 # unless a bucket is set, then in any S3-compatible store (django-storages);

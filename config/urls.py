@@ -8,9 +8,20 @@ from datarun.api import dashboard as dashboard_api
 from datarun.api import datasets as datasets_api
 from datarun.api import problems as problems_api
 from datarun.api import rescore as rescore_api
+from datarun.api import runner as runner_api
 from datarun.api.errors import not_found_json
 
 api_v1 = [
+    path("runner/folds/<int:pk>/claim/", runner_api.FoldClaimApi.as_view(),
+         name="runner-fold-claim"),
+    path("runner/folds/<int:pk>/inputs/<str:digest>", runner_api.FoldInputApi.as_view(),
+         name="runner-fold-input"),
+    path("runner/folds/<int:pk>/heartbeat/", runner_api.HeartbeatApi.as_view(),
+         name="runner-fold-heartbeat"),
+    path("runner/folds/<int:pk>/logs/", runner_api.LogLinesApi.as_view(),
+         name="runner-fold-logs"),
+    path("runner/folds/<int:pk>/outcome/", runner_api.OutcomeApi.as_view(),
+         name="runner-fold-outcome"),
     path("health/", api.HealthApi.as_view(), name="health"),
     path("auth/token/", obtain_auth_token, name="token"),
     path("events/", api.EventListApi.as_view(), name="events"),

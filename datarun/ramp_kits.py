@@ -9,12 +9,19 @@ into a prepared folder:
     sandbox/           X_train.pkl, y_train.pkl, X_test.pkl (what a sandbox sees)
     trusted/           y_test.pkl (never enters a sandbox)
     folds.npz          train_<k>, valid_<k> index arrays
+    fold-inputs/       fold_<k>.npz (one fold's indices, as the sandbox reads
+                       them) and fold_<k>.json (the sha256 of each fold input),
+                       written when a fold is first handed out
 """
 import hashlib
+import io
+import json
 import math
 import os
 import pickle
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -211,6 +218,66 @@ def load_folds(prepared_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:
     with np.load(Path(prepared_dir) / "folds.npz", allow_pickle=False) as f:
         n = len(f.files) // 2
         return [(f[f"train_{k}"], f[f"valid_{k}"]) for k in range(n)]
+
+
+def fold_inputs(prepared_dir: Path, fold_index: int) -> dict[str, Path]:
+    """The local file of each input of fold ``fold_index``
+    (:data:`datarun.contract.INPUT_NAMES`): the prepared problem's files and
+    the fold's indices, written once as ``fold-inputs/fold_<k>.npz``."""
+    prepared = Path(prepared_dir)
+    fold_file = prepared / "fold-inputs" / f"fold_{fold_index}.npz"
+    if not fold_file.exists():
+        train_is, valid_is = load_folds(prepared)[fold_index]
+        _write_atomically(fold_file, _npz_bytes(train_is=train_is, valid_is=valid_is))
+    return {"problem.py": prepared / "kit" / "problem.py",
+            **{name: prepared / "sandbox" / name for name in SANDBOX_FILES},
+            "fold.npz": fold_file}
+
+
+def fold_input_digests(prepared_dir: Path, fold_index: int) -> dict[str, str]:
+    """The sha256 of each input of fold ``fold_index``, computed once per
+    prepared problem (the files never change once prepared)."""
+    prepared = Path(prepared_dir)
+    manifest = prepared / "fold-inputs" / f"fold_{fold_index}.json"
+    try:
+        return json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        pass
+    digests = {name: sha256_file(path)
+               for name, path in fold_inputs(prepared, fold_index).items()}
+    _write_atomically(manifest, json.dumps(digests, sort_keys=True).encode())
+    return digests
+
+
+def _npz_bytes(**arrays) -> bytes:
+    # np.savez stamps the zip members with the current time; a fixed stamp
+    # makes the same indices the same bytes, so their hash never changes.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.save(member, np.asarray(array), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                             member.getvalue())
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    # mkstemp makes it private; a sandbox user other than ours reads it.
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass

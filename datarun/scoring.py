@@ -79,3 +79,28 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and population std over folds, as ramp-test prints them."""
     arr = np.asarray(values, dtype=float)
     return float(arr.mean()), float(arr.std())
+
+
+def check_and_score_fold(trusted, ticket, outcome) -> dict | None:
+    """The fold's ``{step: {score: value}}`` from the trusted inputs
+    (:class:`datarun.ramp_kits.TrustedInputs`), or None with ``outcome.error``
+    saying why. The server and ``datarun test`` share it, so that both give
+    the same numbers for the same predictions."""
+    if outcome.error:
+        return None
+    for y, n, what in ((outcome.y_pred_train, ticket.n_train, "training set"),
+                       (outcome.y_pred_test, ticket.n_test, "test set")):
+        problem_with = check_predictions(
+            y, n_rows=n, row_shape=ticket.prediction_shape, what=what)
+        if problem_with:
+            outcome.error = f"{problem_with} in fold {ticket.fold_index}"
+            return None
+    try:
+        return fold_scores(
+            trusted.problem, trusted.y_train, trusted.y_test,
+            trusted.folds[ticket.fold_index], outcome.y_pred_train, outcome.y_pred_test,
+        )
+    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
+        outcome.error = (f"the predictions of fold {ticket.fold_index} could not be scored: "
+                         f"{type(exc).__name__}: {exc}")
+        return None

@@ -63,7 +63,9 @@ def docker_unavailable() -> str | None:
 class Workers:
     """The one real Celery worker (plus beat) of the session, on the test
     database and the Redis broker, restarted when a test needs another sandbox
-    backend. Only one runs at a time: they would share the queues."""
+    backend. Only one runs at a time: they would share the queues. Its folds
+    go through the runner API of the session's web server (gunicorn), as
+    every worker's do."""
 
     # The session's manager, for the autouse fixture that settles it.
     running: "Workers | None" = None
@@ -74,9 +76,12 @@ class Workers:
         self.sandbox: str | None = None
         self.log = None
         self.starts = 0
+        self.web: WebServer | None = None
 
     def env(self, sandbox: str) -> dict[str, str]:
+        web = {"DATARUN_API_URL": self.web.url} if self.web else {}
         return {
+            **web,
             **os.environ,
             "DATABASE_URL": _database_url(),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
@@ -98,6 +103,7 @@ class Workers:
         return self.start(sandbox)
 
     def start(self, sandbox: str) -> subprocess.Popen:
+        self.web_server()
         broker = settings.CELERY_BROKER_URL
         if not broker.startswith("redis://"):
             pytest.fail("integration tests need Redis: set CELERY_BROKER_URL=redis://...")
@@ -174,6 +180,19 @@ class Workers:
                 idle_since = None
             time.sleep(0.2)
 
+    def web_server(self) -> "WebServer":
+        """The session's gunicorn (started once): the runner API the worker
+        talks to, and the server of live tests."""
+        if self.web is None:
+            self.web = start_web_server(self.env("local"), self.storage)
+        return self.web
+
+    def stop_web_server(self) -> None:
+        if self.web is not None:
+            stop_process(self.web.proc)
+            self.web.log.close()
+            self.web = None
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -203,6 +222,7 @@ def _workers(django_db_setup, django_db_blocker, _storage):
     workers = Workers(_storage)
     yield workers
     workers.stop()
+    workers.stop_web_server()
 
 
 @pytest.fixture
@@ -246,32 +266,39 @@ class WebServer:
     url: str
     proc: subprocess.Popen
     log_path: Path
+    log: object = None
 
     def log_tail(self, n: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-n:]
 
 
-@pytest.fixture(scope="session")
-def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def start_web_server(env: dict, storage: Path) -> WebServer:
     """gunicorn serving the app (DEBUG off, static files collected as in
-    production) on a free port, with the worker's environment: the test
-    database, the Redis broker and the session's storage dirs. Tests using it
-    see the server through committed data only (``django_db(transaction=True)``)."""
-    env = {**_workers.env("local"), "DEBUG": "0",
-           "DATARUN_STATIC_ROOT": str(_storage / "static")}
+    production) on a free port, with ``env``: the test database, the Redis
+    broker and the session's storage dirs."""
+    env = {**env, "DEBUG": "0", "DATARUN_STATIC_ROOT": str(storage / "static")}
     collect = subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
                              cwd=ROOT, env=env, capture_output=True, text=True)
     if collect.returncode:
         pytest.fail(f"collectstatic failed:\n{collect.stdout}{collect.stderr}")
     port = free_port()
-    log_path = _storage / "gunicorn.log"
+    log_path = storage / "gunicorn.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application",
          "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
          "--timeout", "60", "--access-logfile", "-", "--error-logfile", "-"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = WebServer(f"http://127.0.0.1:{port}", proc, log_path)
+    server = WebServer(f"http://127.0.0.1:{port}", proc, log_path, log)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -280,17 +307,17 @@ def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
         try:
             with urllib.request.urlopen(server.url + "/events/", timeout=5) as response:
                 if response.status == 200:
-                    break
+                    return server
         except (OSError, urllib.error.HTTPError):
             time.sleep(0.2)
-    yield server
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
+    """The session's gunicorn, which the worker's runners talk to too. Tests
+    using it see the server through committed data only
+    (``django_db(transaction=True)``)."""
+    return _workers.web_server()
 
 
 @pytest.fixture

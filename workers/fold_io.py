@@ -1,29 +1,34 @@
-"""A fold's work dir in and out, without Django: what the worker and the
-``datarun test`` command share.
+"""A fold's work dir in and out, on the runner's side of the fold contract
+(:mod:`datarun.contract`): what in-cluster workers, remote runners and
+``datarun test`` share.
 
 ``prepare_workdir`` lays out what the harness reads: the submission files,
 the problem definition, the training features and labels, the test *features*
-and the fold's indices; the test labels stay on the trusted side.
-``read_outcome`` treats everything the sandbox wrote as untrusted:
-predictions are read with ``allow_pickle=False`` and size-checked, and
-result.json is parsed defensively.
+and the fold's indices, each taken from a local file whose content the ticket
+names by hash; the test labels are never part of a ticket. ``read_outcome``
+treats everything the sandbox wrote as untrusted: predictions are read with
+``allow_pickle=False`` and size-checked, and result.json is parsed
+defensively.
 """
 import json
 import math
 import os
 import shutil
 import signal
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from datarun import ramp_kits, scoring, storage
-from datarun.ramp_kits import load_folds
-from datarun.states import ErrorKind
+from datarun.contract import FoldOutcome, FoldTicket, max_prediction_bytes
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR
 from workers.sandbox import Limits, SandboxResult, Termination
+
+# Where each of a ticket's inputs goes in the work dir.
+INPUT_PATHS = {"problem.py": layout.PROBLEM_FILE, "X_train.pkl": layout.X_TRAIN,
+               "y_train.pkl": layout.Y_TRAIN, "X_test.pkl": layout.X_TEST,
+               "fold.npz": layout.FOLD}
 
 STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
               "test": "predicting on the test set", "predict": "returning predictions",
@@ -31,66 +36,26 @@ STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
 MAX_RESULT_BYTES = 1024 * 1024
 
 
-@dataclass
-class FoldRunSpec:
-    """What a worker needs to run one fold."""
-
-    fold_run_id: int
-    evaluation_id: int
-    fold_index: int
-    attempt: int
-    prepared_dir: Path
-    files: dict[str, str]
-    limits: dict
-    n_train: int
-    n_test: int
-    prediction_shape: list[int]
-
-
-@dataclass
-class FoldOutcome:
-    """What a worker measured; ``error`` set means the fold failed."""
-
-    wall_time: float | None = None
-    cpu_time: float | None = None
-    peak_memory: int | None = None
-    isolation: str = ""
-    runtime_image: str = ""
-    train_time: float | None = None
-    valid_time: float | None = None
-    test_time: float | None = None
-    stdout: str = ""
-    stderr: str = ""
-    logs_truncated: bool = False
-    y_pred_train: np.ndarray | None = None
-    y_pred_test: np.ndarray | None = None
-    error: str = ""
-    error_traceback: str = ""
-    error_kind: str = ErrorKind.PARTICIPANT
-
-
-def prepare_workdir(spec: FoldRunSpec, workdir: Path, *,
-                    link_inputs: bool = False, submission_dir: Path | None = None) -> None:
-    """Lay out the fold's work dir. ``link_inputs`` hard-links the data files
-    from the prepared problem instead of copying them: only for a sandbox that
-    mounts them read-only, since a write through a link would change them for
-    every later fold."""
+def prepare_workdir(ticket: FoldTicket, workdir: Path, *, inputs: Mapping[str, Path],
+                    files: Mapping[str, Path], link_inputs: bool = False) -> None:
+    """Lay out the fold's work dir from local files: ``inputs`` maps each of
+    the ticket's inputs (:data:`datarun.contract.INPUT_NAMES`), ``files``
+    each submission file name, to a file holding that content.
+    ``link_inputs`` hard-links the data files instead of copying them: only
+    for a sandbox that mounts them read-only, since a
+    write through a link would change them for every later fold."""
     for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, layout.TMP_DIR):
         (workdir / sub).mkdir()
-    prepared = spec.prepared_dir
-    shutil.copyfile(prepared / "kit" / "problem.py", workdir / layout.PROBLEM_FILE)
-    for name, target in (("X_train.pkl", layout.X_TRAIN), ("y_train.pkl", layout.Y_TRAIN),
-                         ("X_test.pkl", layout.X_TEST)):
-        if link_inputs:
-            _link_or_copy(prepared / "sandbox" / name, workdir / target)
+    for name in ticket.inputs:
+        target = workdir / INPUT_PATHS[name]
+        if link_inputs and name != "problem.py":
+            _link_or_copy(inputs[name], target)
         else:
-            shutil.copyfile(prepared / "sandbox" / name, workdir / target)
-    train_is, valid_is = load_folds(prepared)[spec.fold_index]
-    np.savez(workdir / layout.FOLD, train_is=train_is, valid_is=valid_is)
-    for name, digest in spec.files.items():
-        # The stored blob, or (``datarun test``, no storage) the file itself.
-        source = submission_dir / name if submission_dir is not None else storage.blob_path(digest)
-        shutil.copyfile(source, workdir / layout.SUBMISSION_DIR / name)
+            shutil.copyfile(inputs[name], target)
+    for name in ticket.files:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"the ticket names a submission file {name!r} with a path")
+        shutil.copyfile(files[name], workdir / layout.SUBMISSION_DIR / name)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -149,7 +114,7 @@ def _signal_name(exit_code: int | None) -> str:
         return ""
 
 
-def read_outcome(spec: FoldRunSpec, workdir: Path, result: SandboxResult,
+def read_outcome(spec: FoldTicket, workdir: Path, result: SandboxResult,
                  limits: Limits) -> FoldOutcome:
     k = spec.fold_index
     outcome = FoldOutcome(
@@ -199,36 +164,12 @@ def read_outcome(spec: FoldRunSpec, workdir: Path, result: SandboxResult,
                              f"in fold {k}")
         outcome.error_traceback = result.stderr[-20000:]
         return outcome
-    row = int(np.prod(spec.prediction_shape)) if spec.prediction_shape else 1
     for attr, name, n in (("y_pred_train", layout.Y_PRED_TRAIN, spec.n_train),
                           ("y_pred_test", layout.Y_PRED_TEST, spec.n_test)):
-        loaded = _load_predictions(workdir / name, max_bytes=n * row * 8 + 4096)
+        loaded = _load_predictions(workdir / name,
+                                   max_bytes=max_prediction_bytes(n, spec.prediction_shape))
         if isinstance(loaded, str):
             outcome.error = f"{loaded} in fold {k}"
             return outcome
         setattr(outcome, attr, loaded)
     return outcome
-
-
-def check_and_score_fold(trusted: ramp_kits.TrustedInputs, spec: FoldRunSpec,
-                         outcome: FoldOutcome) -> dict | None:
-    """The fold's ``{step: {score: value}}`` on the trusted side, or None with
-    ``outcome.error`` saying why (the server and ``datarun test`` share it)."""
-    if outcome.error:
-        return None
-    for y, n, what in ((outcome.y_pred_train, spec.n_train, "training set"),
-                       (outcome.y_pred_test, spec.n_test, "test set")):
-        problem_with = scoring.check_predictions(
-            y, n_rows=n, row_shape=spec.prediction_shape, what=what)
-        if problem_with:
-            outcome.error = f"{problem_with} in fold {spec.fold_index}"
-            return None
-    try:
-        return scoring.fold_scores(
-            trusted.problem, trusted.y_train, trusted.y_test,
-            trusted.folds[spec.fold_index], outcome.y_pred_train, outcome.y_pred_test,
-        )
-    except Exception as exc:  # noqa: BLE001 - the predictions may break a score function
-        outcome.error = (f"the predictions of fold {spec.fold_index} could not be scored: "
-                         f"{type(exc).__name__}: {exc}")
-        return None

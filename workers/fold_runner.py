@@ -1,56 +1,88 @@
-"""Running one fold on a worker: claim it, prepare its work dir, run the
-sandbox, read what came back (:mod:`workers.fold_io`) and record it."""
+"""Running one fold on a runner: claim it over the runner API, fetch its
+inputs into the local cache, lay out its work dir, run the sandbox while
+streaming log lines and heartbeats, read what came back
+(:mod:`workers.fold_io`) and report it. In-cluster workers (dispatched by
+Celery) and remote runners share this one path; none of it touches the
+database or the server's storage."""
 import logging
 import socket
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
 
-from datarun import services
-from datarun.states import ErrorKind
-from workers.fold_io import FoldOutcome, prepare_workdir, read_outcome
+from datarun.contract import PLATFORM, FoldOutcome, FoldTicket
+from datarun.software import software
+from workers.fold_io import prepare_workdir, read_outcome
 from workers.log_tail import LogTail
+from workers.runner_client import ClaimLost, InputCache, InputMismatch, RunnerApiError, RunnerClient
 from workers.sandbox import Limits, SandboxFailure, get_backend
 
 logger = logging.getLogger(__name__)
 
+
 def execute_fold_run(fold_run_id: int) -> None:
-    """Claim, run and record one fold run; a no-op if it needs no run."""
-    spec = services.fold_run_claim(fold_run_id=fold_run_id, worker_host=socket.gethostname())
-    if spec is None:
+    """Claim, run and report one fold run; a no-op if it needs no run."""
+    client = worker_client()
+    ticket = client.claim(fold_run_id, runner_environment(settings.DATARUN_SANDBOX))
+    if ticket is None:
         return
-    settings.DATARUN_WORK_DIR.mkdir(parents=True, exist_ok=True)
-    backend = worker_backend()
+    run_ticket(ticket, client, worker_backend(), InputCache(settings.DATARUN_RUNNER_CACHE),
+               log_limit_bytes=settings.DATARUN_LOG_LIMIT_BYTES,
+               heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL,
+               run_log_limit_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES)
+
+
+def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
+               log_limit_bytes: int, heartbeat_interval_s: float,
+               run_log_limit_bytes: int) -> None:
+    """Run a claimed fold and report its outcome (a lost claim reports nothing)."""
     workdir = None
+    k = ticket.fold_index
     try:
-        workdir = Path(tempfile.mkdtemp(prefix=f"fold-{fold_run_id}-",
+        inputs = {name: cache.get(digest, lambda dest, d=digest: client.fetch(ticket, d, dest))
+                  for name, digest in ticket.inputs.items()}
+        files = {name: cache.get(digest, lambda dest, d=digest: client.fetch(ticket, d, dest))
+                 for name, digest in ticket.files.items()}
+        workdir = Path(tempfile.mkdtemp(prefix=f"fold-{ticket.fold_run_id}-",
                                         dir=backend.workdir_parent()))
-        prepare_workdir(spec, workdir, link_inputs=backend.inputs_read_only)
-        limits = limits_from(spec.limits)
-        streamer = LogStreamer(spec, workdir)
+        prepare_workdir(ticket, workdir, inputs=inputs, files=files,
+                        link_inputs=backend.inputs_read_only)
+        limits = limits_from(ticket.limits, log_limit_bytes)
+        streamer = LogStreamer(ticket, client, workdir, heartbeat_interval_s,
+                               run_log_limit_bytes)
         result = backend.run(workdir, limits, heartbeat=streamer.tick)
         streamer.flush()
-        outcome = read_outcome(spec, workdir, result, limits)
-    except SandboxFailure as exc:
-        logger.exception("sandbox failure in fold run %s", fold_run_id)
-        outcome = FoldOutcome(
-            error=f"the sandbox failed while running fold {spec.fold_index}: {exc} "
-                  "(a platform failure, not an error in your code)",
-            error_kind=ErrorKind.PLATFORM,
-        )
+        outcome = read_outcome(ticket, workdir, result, limits)
+    except ClaimLost:
+        logger.info("fold run %s attempt %s lost its claim; not reported",
+                    ticket.fold_run_id, ticket.attempt)
+        return
+    except InputMismatch as exc:
+        logger.error("fold run %s: %s", ticket.fold_run_id, exc)
+        outcome = _platform_failure(f"an input of fold {k} did not match its content hash "
+                                    "on the runner")
+    except (SandboxFailure, RunnerApiError) as exc:
+        logger.exception("sandbox failure in fold run %s", ticket.fold_run_id)
+        outcome = _platform_failure(f"the sandbox failed while running fold {k}: {exc}")
     except Exception:
-        logger.exception("internal error in fold run %s", fold_run_id)
-        outcome = FoldOutcome(
-            error=f"an internal error stopped fold {spec.fold_index} "
-                  "(a platform failure, not an error in your code)",
-            error_kind=ErrorKind.PLATFORM,
-        )
+        logger.exception("internal error in fold run %s", ticket.fold_run_id)
+        outcome = _platform_failure(f"an internal error stopped fold {k}")
     finally:
         if workdir is not None:
             backend.cleanup(workdir)
-    services.fold_run_finish(spec=spec, outcome=outcome)
+    try:
+        client.report(ticket, outcome)
+    except ClaimLost:
+        logger.info("fold run %s attempt %s finished after being superseded; ignored",
+                    ticket.fold_run_id, ticket.attempt)
+
+
+def _platform_failure(what: str) -> FoldOutcome:
+    return FoldOutcome(error=f"{what} (a platform failure, not an error in your code)",
+                       error_kind=PLATFORM)
 
 
 class LogStreamer:
@@ -58,37 +90,56 @@ class LogStreamer:
     lines the fold printed since the last call, and the fold's heartbeat
     every heartbeat interval."""
 
-    def __init__(self, spec, workdir: Path) -> None:
-        self.spec = spec
+    def __init__(self, ticket: FoldTicket, client: RunnerClient, workdir: Path,
+                 heartbeat_interval_s: float, run_log_limit_bytes: int) -> None:
+        self.ticket = ticket
+        self.client = client
         self.tail = LogTail(workdir)
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.run_log_limit_bytes = run_log_limit_bytes
         self.last_beat = time.monotonic()
         self.full = False
 
     def _send(self, lines) -> None:
         if lines and not self.full:
-            self.full = not services.run_log_append(
-                fold_run_id=self.spec.fold_run_id, attempt=self.spec.attempt, lines=lines)
+            self.full = not self.client.send_lines(self.ticket, lines)
 
     def tick(self) -> None:
         try:
             if not self.full:
                 self._send(self.tail.read())
         except Exception:  # noqa: BLE001 - the fold goes on without its live log
-            logger.exception("could not stream the log of fold run %s", self.spec.fold_run_id)
+            logger.exception("could not stream the log of fold run %s", self.ticket.fold_run_id)
         now = time.monotonic()
-        if now - self.last_beat >= settings.DATARUN_HEARTBEAT_INTERVAL:
-            services.fold_run_heartbeat(fold_run_id=self.spec.fold_run_id,
-                                        attempt=self.spec.attempt)
+        if now - self.last_beat >= self.heartbeat_interval_s:
+            try:
+                self.client.heartbeat(self.ticket)
+            except ClaimLost:
+                # Taken over or cancelled: the report will be refused; stop
+                # sending lines meanwhile.
+                self.full = True
+            except RunnerApiError:
+                logger.exception("heartbeat of fold run %s failed", self.ticket.fold_run_id)
             self.last_beat = now
 
     def flush(self) -> None:
         """What the fold printed after the last tick, unfinished last lines too."""
         try:
             if not self.full:
-                self._send(self.tail.read(final=True,
-                                          max_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES + 1))
+                self._send(self.tail.read(final=True, max_bytes=self.run_log_limit_bytes + 1))
         except Exception:  # noqa: BLE001
-            logger.exception("could not keep the log of fold run %s", self.spec.fold_run_id)
+            logger.exception("could not keep the log of fold run %s", self.ticket.fold_run_id)
+
+
+@cache
+def worker_client() -> RunnerClient:
+    """This worker process's connection to the runner API (one per process)."""
+    return RunnerClient(settings.DATARUN_API_URL, settings.DATARUN_RUNNER_TOKEN)
+
+
+def runner_environment(sandbox: str) -> dict:
+    """What a runner tells the platform about itself when it claims a fold."""
+    return {**software(), "host": socket.gethostname(), "sandbox": sandbox}
 
 
 def worker_backend():
@@ -100,12 +151,10 @@ def worker_backend():
                        image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR)
 
 
-def limits_from(limits: dict) -> Limits:
+def limits_from(limits: dict, log_bytes: int) -> Limits:
     return Limits(
         wall_time_s=float(limits["wall_time_s"]),
         memory_mb=int(limits["memory_mb"]),
         cpus=float(limits.get("cpus", 1.0)),
-        log_bytes=settings.DATARUN_LOG_LIMIT_BYTES,
+        log_bytes=log_bytes,
     )
-
-

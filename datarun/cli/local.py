@@ -1,7 +1,7 @@
 """``datarun test``: run a kit and a submission locally (no server).
 
 The folds run in the server's harness and local sandbox and are scored with
-the server's scoring (:mod:`datarun.local_runs`), so the numbers printed are
+the server's scoring (:mod:`workers.local_runs`), so the numbers printed are
 the ones a server would show for the same files.
 """
 import json
@@ -18,7 +18,7 @@ from rich.text import Text
 
 from datarun.cli.app import app
 from datarun.errors import ApplicationError
-from datarun.local_runs import DEFAULT_LIMITS, run_kit
+from workers.local_runs import DEFAULT_LIMITS, run_kit
 from workers.sandbox import Limits
 
 EXIT_SCORED = 0

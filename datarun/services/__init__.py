@@ -1,7 +1,8 @@
 """The evaluation service: every write to datarun's records goes through here.
 
-databoard calls :func:`evaluation_create` and the selectors; Celery tasks call
-the ``fold_run_*`` and ``evaluation_score`` functions with IDs.
+databoard calls :func:`evaluation_create` and the selectors; the runner API
+calls the ``fold_run_*`` functions for the runners; Celery tasks call
+``evaluation_score`` and the reaper with IDs.
 """
 from datarun.services.contributivity import evaluations_contributivity
 from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
@@ -28,12 +29,15 @@ from datarun.services.evaluations import (
 )
 from datarun.services.fold_runs import (
     FoldOutcome,
-    FoldRunSpec,
+    FoldTicket,
     evaluation_score,
     fold_run_claim,
     fold_run_finish,
     fold_run_heartbeat,
+    fold_run_input_path,
+    fold_run_outcome,
     fold_runs_reap,
+    fold_token_check,
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
 from datarun.services.rescore import evaluation_rescore, score_drift
@@ -46,7 +50,7 @@ from datarun.services.splits import split_create, split_table
 
 __all__ = [
     "FoldOutcome",
-    "FoldRunSpec",
+    "FoldTicket",
     "artifact_read",
     "evaluation_reproduce",
     "run_log_append",
@@ -68,6 +72,9 @@ __all__ = [
     "fold_run_claim",
     "fold_run_finish",
     "fold_run_heartbeat",
+    "fold_run_input_path",
+    "fold_run_outcome",
+    "fold_token_check",
     "fold_runs_reap",
     "problem_apply",
     "problem_create_declarative",

@@ -1,13 +1,18 @@
 """The life of a fold run: claim, heartbeat, finish, score; and the reaper."""
 
 import logging
+import time
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from datarun import ramp_kits, scoring, signals, storage
+from datarun import contract, ramp_kits, scoring, signals, storage
+from datarun.contract import FoldOutcome, FoldTicket
+from datarun.errors import ApplicationError, NotFound
 from datarun.models import (
     Evaluation,
     EvaluationScore,
@@ -19,10 +24,23 @@ from datarun.models import (
 from datarun.services import runs
 from datarun.services.evaluations import send_fold_task, send_scoring_task
 from datarun.states import FINAL_STATES, ErrorKind, RunState
-from workers import fold_io
-from workers.fold_io import FoldOutcome, FoldRunSpec
 
 logger = logging.getLogger(__name__)
+
+FOLD_TOKEN_SALT = "datarun.fold-token"
+
+
+class FoldTokenInvalid(ApplicationError):
+    code = "fold_token_invalid"
+    status_code = 401
+
+
+class ClaimLost(ApplicationError):
+    """The fold is no longer this runner's: cancelled, finished, or taken over
+    by a later attempt after its heartbeat went stale."""
+
+    code = "claim_lost"
+    status_code = 409
 
 
 def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:
@@ -31,8 +49,10 @@ def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:
 
 
 @transaction.atomic
-def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
-    """Move a queued fold to running for this worker; None if there is nothing to do.
+def fold_run_claim(*, fold_run_id: int, environment: dict) -> FoldTicket | None:
+    """Move a queued fold to running for the runner described by
+    ``environment`` (host, sandbox backend, software); None if there is
+    nothing to do.
 
     A redelivered task finds its fold finished, or running with a fresh
     heartbeat, and gets None.
@@ -56,9 +76,9 @@ def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
         fold_run.set_state(RunState.QUEUED)  # taken over from a lost worker
     fold_run.set_state(RunState.RUNNING)
     fold_run.attempt += 1
-    fold_run.worker_host = worker_host
-    # The worker's own: its sandbox backend may differ from the server's setting.
-    fold_run.environment = {**runs.software(), "sandbox": settings.DATARUN_SANDBOX}
+    fold_run.worker_host = str(environment.get("host", ""))[:200]
+    # The runner's own: its sandbox backend and software may differ from the server's.
+    fold_run.environment = environment
     fold_run.started_at = fold_run.heartbeat_at = now
     fold_run.save(update_fields=["state", "attempt", "worker_host", "started_at",
                                  "heartbeat_at", "environment"])
@@ -66,13 +86,25 @@ def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
         evaluation.set_state(RunState.RUNNING)
         evaluation.started_at = now
         evaluation.save(update_fields=["state", "started_at"])
+    ticket = _ticket(fold_run, evaluation)
+    ticket.expires_at = time.time() + float(evaluation.limits["wall_time_s"]) \
+        + settings.DATARUN_FOLD_TOKEN_GRACE_S
+    ticket.token = signing.dumps(
+        {"f": fold_run.id, "a": fold_run.attempt, "e": int(ticket.expires_at)},
+        salt=FOLD_TOKEN_SALT)
+    return ticket
+
+
+def _ticket(fold_run: FoldRun, evaluation: Evaluation) -> FoldTicket:
+    """The fold's ticket as the records say (without its token)."""
     problem = evaluation.problem
-    return FoldRunSpec(
+    return FoldTicket(
         fold_run_id=fold_run.id,
         evaluation_id=evaluation.id,
         fold_index=fold_run.fold_index,
         attempt=fold_run.attempt,
-        prepared_dir=storage.resolve(problem.storage_dir),
+        inputs=ramp_kits.fold_input_digests(storage.resolve(problem.storage_dir),
+                                            fold_run.fold_index),
         files=dict(evaluation.files),
         limits=dict(evaluation.limits),
         n_train=problem.n_train,
@@ -81,18 +113,63 @@ def fold_run_claim(*, fold_run_id: int, worker_host: str) -> FoldRunSpec | None:
     )
 
 
-def fold_run_heartbeat(*, fold_run_id: int, attempt: int) -> None:
-    FoldRun.objects.filter(id=fold_run_id, attempt=attempt, state=RunState.RUNNING).update(
-        heartbeat_at=timezone.now()
-    )
+def fold_token_check(*, token: str, fold_run_id: int) -> int:
+    """The attempt a fold token was issued for, if it is this fold's and has
+    not expired; else :class:`FoldTokenInvalid`."""
+    try:
+        claims = signing.loads(token, salt=FOLD_TOKEN_SALT)
+    except signing.BadSignature:
+        raise FoldTokenInvalid("the fold token is not valid: report with the token of "
+                               "the ticket that claimed the fold") from None
+    if claims.get("f") != fold_run_id:
+        raise FoldTokenInvalid(f"the fold token is for another fold, not fold run "
+                               f"{fold_run_id}")
+    if claims.get("e", 0) < time.time():
+        raise FoldTokenInvalid("the fold token has expired: the fold ran past its time "
+                               "limit and grace period")
+    return int(claims["a"])
 
 
-def _check_and_score_fold(spec: FoldRunSpec, outcome: FoldOutcome) -> dict | None:
+def _running_fold(fold_run_id: int, attempt: int) -> FoldRun:
+    fold_run = FoldRun.objects.select_related("evaluation__problem").filter(
+        id=fold_run_id).first()
+    if fold_run is None:
+        raise NotFound(f"no fold run {fold_run_id}")
+    if fold_run.attempt != attempt or fold_run.state != RunState.RUNNING:
+        raise ClaimLost(f"fold run {fold_run_id} is no longer claimed by attempt {attempt} "
+                        f"(it is {fold_run.state}, attempt {fold_run.attempt}): stop running it")
+    return fold_run
+
+
+def fold_run_input_path(*, fold_run_id: int, attempt: int, digest: str) -> Path:
+    """The local file of one of a running fold's inputs or submission files,
+    by content hash: a runner may fetch only what its ticket names."""
+    fold_run = _running_fold(fold_run_id, attempt)
+    evaluation = fold_run.evaluation
+    if digest in evaluation.files.values():
+        return storage.blob_path(digest)
+    prepared = storage.resolve(evaluation.problem.storage_dir)
+    digests = ramp_kits.fold_input_digests(prepared, fold_run.fold_index)
+    for name, known in digests.items():
+        if known == digest:
+            return ramp_kits.fold_inputs(prepared, fold_run.fold_index)[name]
+    raise NotFound(f"fold run {fold_run_id}'s ticket names no input {digest}")
+
+
+def fold_run_heartbeat(*, fold_run_id: int, attempt: int) -> bool:
+    """Keep a running fold's claim; False when the claim is lost (the runner
+    should stop the fold)."""
+    return bool(FoldRun.objects.filter(
+        id=fold_run_id, attempt=attempt, state=RunState.RUNNING,
+    ).update(heartbeat_at=timezone.now()))
+
+
+def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome) -> dict | None:
     """Validate the predictions and compute the fold's scores (no lock held)."""
     if outcome.error:
         return None
     evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
-    scores = fold_io.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
+    scores = scoring.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
     if scores is None:
         return None
     # Written before the fold is recorded (no lock held); a superseded
@@ -109,15 +186,39 @@ def _trusted_inputs(problem: Problem) -> ramp_kits.TrustedInputs:
     return ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
 
 
-def fold_run_finish(*, spec: FoldRunSpec, outcome: FoldOutcome) -> None:
+def fold_run_outcome(*, fold_run_id: int, attempt: int, meta, files: dict[str, bytes]
+                     ) -> None:
+    """Record what a runner reported for a fold it claimed (see
+    :mod:`datarun.contract`); a malformed report records nothing and raises
+    :class:`~datarun.errors.ApplicationError` saying what is wrong."""
+    fold_run = _running_fold(fold_run_id, attempt)
+    ticket = _ticket(fold_run, fold_run.evaluation)
+    try:
+        outcome = contract.outcome_from_wire(
+            meta, files, max_prediction_bytes=contract.max_prediction_bytes(
+                max(ticket.n_train, ticket.n_test), ticket.prediction_shape))
+    except contract.ContractError as exc:
+        raise InvalidOutcome(str(exc)) from None
+    if not fold_run_finish(spec=ticket, outcome=outcome):
+        raise ClaimLost(f"fold run {fold_run_id} was taken over while attempt {attempt} "
+                        "reported: its outcome is not recorded")
+
+
+class InvalidOutcome(ApplicationError):
+    code = "invalid_outcome"
+    status_code = 400
+
+
+def fold_run_finish(*, spec: FoldTicket, outcome: FoldOutcome) -> bool:
     """Record a fold's measurements and scores, or its error; score the
-    evaluation once its last fold is done."""
+    evaluation once its last fold is done. False when the attempt was
+    superseded meanwhile (nothing recorded)."""
     scores = _check_and_score_fold(spec, outcome)
     with transaction.atomic():
-        _record_fold(spec, outcome, scores)
+        return _record_fold(spec, outcome, scores)
 
 
-def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -> None:
+def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) -> bool:
     # What the submission printed or raised may hold NUL characters, which a
     # text column refuses: they become the replacement mark.
     for name in ("stdout", "stderr", "error", "error_traceback"):
@@ -128,7 +229,7 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
     if fold_run.state != RunState.RUNNING or fold_run.attempt != spec.attempt:
         logger.info("fold run %s attempt %s finished after being superseded; ignored",
                     fold_run.id, spec.attempt)
-        return
+        return False
     for name in ("wall_time", "cpu_time", "peak_memory", "isolation", "runtime_image",
                  "train_time",
                  "valid_time", "test_time", "stdout", "stderr", "logs_truncated"):
@@ -146,7 +247,7 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
         if evaluation.state not in FINAL_STATES:
             _fail_evaluation(evaluation, outcome.error_kind, outcome.error,
                              outcome.error_traceback)
-        return
+        return True
     fold_run.set_state(RunState.SCORED)
     fold_run.save()
     for which in ("train", "test"):
@@ -168,6 +269,7 @@ def _record_fold(spec: FoldRunSpec, outcome: FoldOutcome, scores: dict | None) -
     if not remaining and evaluation.state == RunState.RUNNING:
         evaluation_id = evaluation.id
         transaction.on_commit(lambda: send_scoring_task(evaluation_id))
+    return True
 
 
 def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = "") -> None:

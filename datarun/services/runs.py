@@ -2,9 +2,6 @@
 (append-only metrics), what it printed (log lines, streamed while folds run)
 and what it produced (artifacts); and reproductions of scored runs."""
 
-import importlib.metadata
-import platform
-import socket
 from datetime import datetime
 
 from django.conf import settings
@@ -22,24 +19,11 @@ from datarun.models import (
     RunLogLine,
     RunMetric,
 )
+from datarun.software import software
 from datarun.states import RunState
 
-# The packages whose versions decide what a submission computes.
-TRACKED_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "ramp-workflow", "pyarrow")
 # A line longer than this is kept in pieces.
 MAX_LINE_CHARS = 4000
-
-
-def software() -> dict:
-    """This process's Python, key package versions and platform."""
-    packages = {}
-    for name in TRACKED_PACKAGES:
-        try:
-            packages[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            packages[name] = None
-    return {"python": platform.python_version(), "packages": packages,
-            "platform": platform.platform(), "host": socket.gethostname()}
 
 
 def run_metadata(*, problem: Problem, files: dict[str, str], code_hash: str, limits: dict,
@@ -64,10 +48,10 @@ def run_metadata(*, problem: Problem, files: dict[str, str], code_hash: str, lim
                                    "table_sha256": version.table_sha256}
     if problem.split_id:
         meta["split_hash"] = problem.split.split_hash
-    if sandbox_backend == "docker":
-        from workers.sandbox.image import runtime_image
-
-        meta["sandbox"]["image"] = settings.DATARUN_RUNTIME_IMAGE or runtime_image()
+    if sandbox_backend == "docker" and settings.DATARUN_RUNTIME_IMAGE:
+        # Else each runner picks the image matching its harness, and records
+        # its digest with each fold.
+        meta["sandbox"]["image"] = settings.DATARUN_RUNTIME_IMAGE
     return meta
 
 

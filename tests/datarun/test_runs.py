@@ -120,8 +120,8 @@ def s3_artifacts(settings, monkeypatch):
 
 
 def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(s3_artifacts, problem):
+    from datarun.contract import FoldOutcome
     from datarun.ramp_kits import load_trusted
-    from workers.fold_io import FoldOutcome
 
     evaluation = services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR})
     trusted = load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)

@@ -18,9 +18,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from datarun import ramp_kits, scoring, services, storage
+from datarun import ramp_kits, scoring, services
 from tests.conftest import EXAMPLES, docker_unavailable
-from workers.fold_io import prepare_workdir, read_outcome
+from tests.workers.folds import fold_ticket, lay_out
+from workers.fold_io import read_outcome
 from workers.sandbox import Limits, SandboxResult, get_backend
 
 # Values a submission must never see: the worker's own secrets.
@@ -91,17 +92,13 @@ def run_fold(prepared_iris, sandbox_root, worker_secrets):
     """``run_fold(backend, source, **limits)``: one fold of ``estimator.py = source``."""
     def run(backend_name: str, source: str, **limit_overrides) -> Fold:
         backend = get_backend(backend_name, heartbeat_interval_s=1.0, work_dir=sandbox_root)
-        spec = services.FoldRunSpec(
-            fold_run_id=1, evaluation_id=1, fold_index=0, attempt=1,
-            prepared_dir=prepared_iris,
-            files={"estimator.py": storage.blob_put(disguise(source).encode())},
-            limits={}, n_train=120, n_test=30, prediction_shape=[3],
-        )
+        files = {"estimator.py": disguise(source).encode()}
+        spec = fold_ticket(prepared_iris, files)
         limits = Limits(**{"wall_time_s": 8, "memory_mb": 400, "cpus": 1.0,
                            "file_size_bytes": 32 * 2**20, "disk_bytes": 64 * 2**20,
                            **limit_overrides})
         workdir = Path(tempfile.mkdtemp(dir=backend.workdir_parent()))
-        prepare_workdir(spec, workdir, link_inputs=backend.inputs_read_only)
+        lay_out(spec, workdir, prepared_iris, files, link_inputs=backend.inputs_read_only)
         result = backend.run(workdir, limits, heartbeat=lambda: None)
         outcome = read_outcome(spec, workdir, result, limits)
         if not outcome.error:

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datarun import ramp_kits, services, storage
+from datarun import ramp_kits
+from datarun.contract import FoldTicket
 from tests.conftest import EXAMPLES
-from workers.fold_io import prepare_workdir, read_outcome
+from tests.workers.folds import fold_ticket, lay_out
+from workers.fold_io import read_outcome
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR, SubmissionError, main, participant_traceback
 from workers.sandbox import Limits, SandboxResult, Termination
@@ -115,20 +117,22 @@ def prepared_iris(tmp_path_factory) -> Path:
     return out
 
 
-def _spec(prepared_dir: Path = Path("."), files: dict | None = None,
-          **overrides) -> services.FoldRunSpec:
+def _spec(**overrides) -> FoldTicket:
     fields = dict(fold_run_id=1, evaluation_id=1, fold_index=2, attempt=1,
-                  prepared_dir=prepared_dir, files=files or {}, limits={},
+                  inputs={}, files={}, limits={},
                   n_train=10, n_test=4, prediction_shape=[3])
-    return services.FoldRunSpec(**{**fields, **overrides})
+    return FoldTicket(**{**fields, **overrides})
 
 
 def test_harness_reports_an_error_in_fit_with_only_the_participants_frames(
     prepared_iris, tmp_path,
 ):
     source = (EXAMPLES / "iris" / "submissions" / "error_in_fit" / "estimator.py").read_bytes()
-    spec = _spec(prepared_iris, files={"estimator.py": storage.blob_put(source)})
-    prepare_workdir(spec, tmp_path)
+    files = {"estimator.py": source}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    lay_out(fold_ticket(prepared_iris, files, fold_index=2), workdir, prepared_iris, files)
+    tmp_path = workdir
 
     assert main(tmp_path) == EXIT_SUBMISSION_ERROR
 

@@ -1,9 +1,10 @@
 """Running a kit's submission on this machine, as the server would (no Django).
 
 ``run_kit`` prepares the kit in a temporary folder with the server's
-:func:`~datarun.ramp_kits.prepare_kit`, runs each fold through the server's
-work dir layout (:mod:`workers.fold_io`) and local sandbox, then checks and
-scores the predictions in the order ``datarun.services.fold_runs`` does:
+:func:`~datarun.ramp_kits.prepare_kit`, runs each fold through the runners'
+fold contract and work dir layout (:mod:`workers.fold_io`) and local sandbox,
+then checks and scores the predictions in the order
+``datarun.services.fold_runs`` does:
 predictions checked, fold scored, and once every fold is scored, mean ± std
 over folds and bagged scores. The same kit and files therefore get the same
 numbers here as on a server.
@@ -14,17 +15,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from datarun import ramp_kits, scoring
+from datarun import contract, ramp_kits, scoring
+from datarun.contract import FoldOutcome, FoldTicket
 from datarun.errors import InvalidKit, InvalidSubmission
-from datarun.states import ErrorKind
 from datarun.submission_files import expected_file_names
-from workers import fold_io
-from workers.fold_io import FoldOutcome, FoldRunSpec, prepare_workdir, read_outcome
+from workers.fold_io import prepare_workdir, read_outcome
 from workers.sandbox import Limits, SandboxFailure
 from workers.sandbox.local import LocalSandbox
 
 # The server's defaults (DATARUN_FOLD_TIME_LIMIT, DATARUN_FOLD_MEMORY_LIMIT_MB,
-# DATARUN_FOLD_CPUS in datarun/settings.py); an event may set others.
+# DATARUN_FOLD_CPUS in config/settings.py); an event may set others.
 DEFAULT_LIMITS = Limits(wall_time_s=600.0, memory_mb=2048, cpus=1.0)
 
 Progress = Callable[[dict], None]
@@ -76,13 +76,14 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
         fold_scores, y_pred_trains, y_pred_tests = [], [], []
         for k in range(kit.n_folds):
             notify({"stage": "running", "fold": k, "n_folds": kit.n_folds})
-            spec = FoldRunSpec(
+            spec = FoldTicket(
                 fold_run_id=k, evaluation_id=0, fold_index=k, attempt=1,
-                prepared_dir=tmp / "prepared", files=files, limits=report["limits"],
-                n_train=kit.n_train, n_test=kit.n_test, prediction_shape=kit.prediction_shape,
+                inputs=ramp_kits.fold_input_digests(tmp / "prepared", k), files=files,
+                limits=report["limits"], n_train=kit.n_train, n_test=kit.n_test,
+                prediction_shape=kit.prediction_shape,
             )
-            outcome = _run_fold(sandbox, spec, submission_dir, limits)
-            scores = fold_io.check_and_score_fold(trusted, spec, outcome)
+            outcome = _run_fold(sandbox, spec, tmp / "prepared", submission_dir, limits)
+            scores = scoring.check_and_score_fold(trusted, spec, outcome)
             row = _fold_row(k, outcome, scores)
             report["folds"].append(row)
             notify({"stage": "done", "fold": k, "n_folds": kit.n_folds, "row": row,
@@ -139,26 +140,26 @@ def _submission_files(submission_dir: Path, workflow_elements: list[str]) -> dic
             f"submissions/{submission_dir.name} lacks {', '.join(missing)}: this problem's "
             f"workflow needs {', '.join(names)}"
         )
-    # Names only: prepare_workdir copies them from submission_dir, not from storage.
-    return {name: "" for name in names}
+    return {name: ramp_kits.sha256_file(submission_dir / name) for name in names}
 
 
-def _run_fold(sandbox: LocalSandbox, spec: FoldRunSpec, submission_dir: Path,
+def _run_fold(sandbox: LocalSandbox, spec: FoldTicket, prepared: Path, submission_dir: Path,
               limits: Limits) -> FoldOutcome:
-    """What ``workers.fold_runner.execute_fold_run`` does, less the database."""
+    """What ``workers.fold_runner.run_ticket`` does, with the inputs on this disk."""
     workdir = None
     try:
         workdir = Path(tempfile.mkdtemp(prefix=f"fold-{spec.fold_index}-",
                                         dir=sandbox.workdir_parent()))
-        prepare_workdir(spec, workdir, link_inputs=sandbox.inputs_read_only,
-                        submission_dir=submission_dir)
+        prepare_workdir(spec, workdir, inputs=ramp_kits.fold_inputs(prepared, spec.fold_index),
+                        files={name: submission_dir / name for name in spec.files},
+                        link_inputs=sandbox.inputs_read_only)
         result = sandbox.run(workdir, limits, heartbeat=lambda: None)
         return read_outcome(spec, workdir, result, limits)
     except SandboxFailure as exc:
         return FoldOutcome(
             error=f"the sandbox failed while running fold {spec.fold_index}: {exc} "
                   "(a failure of this machine's sandbox, not an error in your code)",
-            error_kind=ErrorKind.PLATFORM,
+            error_kind=contract.PLATFORM,
         )
     finally:
         if workdir is not None:
@@ -173,7 +174,7 @@ def _scores_over_folds(trusted: ramp_kits.TrustedInputs, fold_scores: list[dict]
         bagged = scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
                                        trusted.folds, y_pred_trains, y_pred_tests)
     except Exception as exc:  # noqa: BLE001
-        return {}, {"fold": None, "kind": ErrorKind.PARTICIPANT.value,
+        return {}, {"fold": None, "kind": contract.PARTICIPANT,
                     "message": f"the bagged predictions could not be scored: "
                                f"{type(exc).__name__}: {exc}",
                     "traceback": "", "stdout": "", "stderr": ""}

@@ -1,4 +1,4 @@
-"""``datarun test`` and :func:`datarun.local_runs.run_kit`: a kit's submission
+"""``datarun test`` and :func:`workers.local_runs.run_kit`: a kit's submission
 run on this machine in the server's sandbox, with no server and no Django
 settings."""
 import json
@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from datarun.errors import InvalidKit, InvalidSubmission
-from datarun.local_runs import run_kit
+from workers.local_runs import run_kit
 
 DATARUN = str(Path(sys.executable).parent / "datarun")
 

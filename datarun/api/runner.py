@@ -1,0 +1,194 @@
+"""The runner API (``/api/v1/runner/``): how whoever runs folds talks to the
+platform, with no database credentials and no shared disk.
+
+A runner holds a runner token (``Authorization: Runner <token>``) and claims
+a fold; the claim answers the fold's ticket (:mod:`datarun.contract`), whose
+fold token (``Authorization: Fold <token>``) then lets it fetch that fold's
+inputs by content hash and report heartbeats, log lines and the outcome of
+that fold and attempt only. In-cluster Celery workers and remote runners use
+the same calls.
+"""
+import hmac
+import json
+
+from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datarun import contract, services
+from datarun.api.schema import UploadField, error_responses
+from datarun.services.fold_runs import ClaimLost
+
+TAG = "runner"
+# Log lines per request and characters per line a runner may send.
+MAX_LOG_LINES = 5000
+
+
+def _credential(request, keyword: str) -> str:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme != keyword or not value.strip():
+        raise exceptions.NotAuthenticated(
+            f"send `Authorization: {keyword} <token>`"
+            + (" (the runner token of the pool)" if keyword == "Runner"
+               else " (the fold token of the ticket)"))
+    return value.strip()
+
+
+def _check_runner(request) -> None:
+    token = _credential(request, "Runner")
+    if not hmac.compare_digest(token.encode(), settings.DATARUN_RUNNER_TOKEN.encode()):
+        raise exceptions.AuthenticationFailed("the runner token is not valid")
+
+
+def _fold_attempt(request, fold_run_id: int) -> int:
+    return services.fold_token_check(token=_credential(request, "Fold"),
+                                     fold_run_id=fold_run_id)
+
+
+class RunnerView(APIView):
+    # Runners authenticate with their own tokens, checked in each view; a
+    # user's session or API token means nothing here.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+
+class EnvironmentSerializer(serializers.Serializer):
+    host = serializers.CharField(max_length=200)
+    sandbox = serializers.ChoiceField(choices=["local", "docker"])
+    python = serializers.CharField(max_length=50, required=False)
+    platform = serializers.CharField(max_length=300, required=False)
+    packages = serializers.DictField(child=serializers.CharField(allow_null=True,
+                                                                 max_length=100),
+                                     required=False)
+
+
+class TicketSerializer(serializers.Serializer):
+    fold_run_id = serializers.IntegerField()
+    evaluation_id = serializers.IntegerField()
+    fold_index = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    inputs = serializers.DictField(child=serializers.CharField(),
+                                   help_text="sha256 of each input: "
+                                             + ", ".join(contract.INPUT_NAMES))
+    files = serializers.DictField(child=serializers.CharField(),
+                                  help_text="sha256 of each submission file, by name")
+    limits = serializers.DictField()
+    n_train = serializers.IntegerField()
+    n_test = serializers.IntegerField()
+    prediction_shape = serializers.ListField(child=serializers.IntegerField())
+    token = serializers.CharField(help_text="The fold token: `Authorization: Fold <token>`.")
+    expires_at = serializers.FloatField(help_text="When the fold token expires (epoch s).")
+
+
+class FoldClaimApi(RunnerView):
+    @extend_schema(
+        tags=[TAG], operation_id="runner_fold_claim", summary="Claim a fold",
+        description="Move a queued fold to running for this runner and answer its "
+                    "ticket; 204 when there is nothing to run (finished, cancelled, or "
+                    "running elsewhere with a fresh heartbeat).",
+        request=EnvironmentSerializer,
+        responses={200: TicketSerializer, 204: OpenApiResponse(description="Nothing to run."),
+                   **error_responses(400, 401)})
+    def post(self, request, pk: int):
+        _check_runner(request)
+        body = EnvironmentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ticket = services.fold_run_claim(fold_run_id=pk, environment=dict(body.validated_data))
+        if ticket is None:
+            return Response(status=204)
+        return Response(ticket.to_json())
+
+
+@extend_schema(
+    tags=[TAG], operation_id="runner_input", summary="Fetch an input by content hash",
+    description="One of the inputs or submission files the fold's ticket names.",
+    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+               **error_responses(401, 404, 409)})
+class FoldInputApi(RunnerView):
+    def get(self, request, pk: int, digest: str):
+        attempt = _fold_attempt(request, pk)
+        path = services.fold_run_input_path(fold_run_id=pk, attempt=attempt, digest=digest)
+        return FileResponse(open(path, "rb"), content_type="application/octet-stream")
+
+
+class HeartbeatApi(RunnerView):
+    @extend_schema(
+        tags=[TAG], operation_id="runner_heartbeat", summary="Keep a fold's claim",
+        request=None,
+        responses={200: inline_serializer("Heartbeat", {"running": serializers.BooleanField()}),
+                   **error_responses(401, 409)})
+    def post(self, request, pk: int):
+        attempt = _fold_attempt(request, pk)
+        if not services.fold_run_heartbeat(fold_run_id=pk, attempt=attempt):
+            raise ClaimLost(
+                f"fold run {pk} is no longer claimed by attempt {attempt}: stop running it")
+        return Response({"running": True})
+
+
+class LogLinesSerializer(serializers.Serializer):
+    lines = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField(allow_blank=True,
+                                                                trim_whitespace=False),
+                                    min_length=2, max_length=2),
+        max_length=MAX_LOG_LINES,
+        help_text='`[["stdout" | "stderr", text], ...]` in the order printed.')
+
+    def validate_lines(self, lines):
+        for stream, _ in lines:
+            if stream not in ("stdout", "stderr"):
+                raise serializers.ValidationError(f"unknown stream {stream!r}: "
+                                                  "stdout or stderr")
+        return [(stream, text.replace("\x00", "\ufffd")) for stream, text in lines]
+
+
+class LogLinesApi(RunnerView):
+    @extend_schema(
+        tags=[TAG], operation_id="runner_log_lines", summary="Send log lines",
+        request=LogLinesSerializer,
+        responses={200: inline_serializer("LogLinesAccepted", {
+            "accepted": serializers.BooleanField(
+                help_text="false once the run's log is full or the claim is lost: "
+                          "stop sending")}),
+            **error_responses(400, 401)})
+    def post(self, request, pk: int):
+        attempt = _fold_attempt(request, pk)
+        body = LogLinesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        accepted = services.run_log_append(fold_run_id=pk, attempt=attempt,
+                                           lines=body.validated_data["lines"])
+        return Response({"accepted": accepted})
+
+
+class OutcomeApi(RunnerView):
+    # Form-encoded when a failed fold sends no predictions.
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        tags=[TAG], operation_id="runner_outcome", summary="Report a fold's outcome",
+        description="Multipart: `outcome` (JSON: measurements, logs, error) and, when the "
+                    "fold succeeded, `y_pred_train` and `y_pred_test` as plain `.npy` "
+                    "files. The server checks and scores the predictions.",
+        request={"multipart/form-data": inline_serializer("Outcome", {
+            "outcome": serializers.CharField(help_text="The outcome as JSON."),
+            "y_pred_train": UploadField(required=False),
+            "y_pred_test": UploadField(required=False)})},
+        responses={200: inline_serializer("OutcomeRecorded",
+                                          {"recorded": serializers.BooleanField()}),
+                   **error_responses(400, 401, 404, 409)})
+    def post(self, request, pk: int):
+        attempt = _fold_attempt(request, pk)
+        try:
+            meta = json.loads(request.data.get("outcome", ""))
+        except ValueError:
+            raise exceptions.ValidationError(
+                {"outcome": "must be the outcome as a JSON object"}) from None
+        files = {name: upload.read() for name, upload in request.FILES.items()}
+        services.fold_run_outcome(fold_run_id=pk, attempt=attempt, meta=meta, files=files)
+        return Response({"recorded": True})

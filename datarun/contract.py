@@ -1,0 +1,204 @@
+"""The fold contract: what goes out to whoever runs a fold, and what comes back.
+
+A :class:`FoldTicket` names everything a runner needs by content hash (the
+prepared inputs laid out in the fold's work dir, the submission files), with
+the fold's limits and a fold token bound to that fold and attempt. A
+:class:`FoldOutcome` is what the runner measured and the predictions it read.
+Both cross the runner API as JSON (plus the predictions as ``.npy``), so this
+module is plain Python and NumPy: no Django, no I/O, nothing of the project.
+The server (``datarun``), in-cluster workers and remote runners (``workers``)
+and ``datarun test`` all speak it.
+"""
+import io
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+# Who a failed fold is charged to (the values of ``datarun.states.ErrorKind``).
+PARTICIPANT = "participant"
+PLATFORM = "platform"
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# A ticket's inputs: the prepared problem's files one fold reads (never the
+# test labels). Where each goes in the work dir is the runner's layout.
+INPUT_NAMES = ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz")
+# Predictions cross the wire as these two .npy files.
+PREDICTION_FILES = ("y_pred_train", "y_pred_test")
+MAX_TEXT = 2 * 1024 * 1024
+
+
+class ContractError(ValueError):
+    """A ticket or an outcome that does not follow the contract; the message
+    says what is wrong with it."""
+
+
+@dataclass
+class FoldTicket:
+    """What a runner needs to run one fold.
+
+    ``inputs`` maps each of :data:`INPUT_NAMES` to the sha256 of its
+    content; ``files`` maps each submission file name to the sha256 of its
+    content. ``token`` authorises the runner to fetch those
+    inputs and to report on this fold and attempt until ``expires_at`` (epoch
+    seconds).
+    """
+
+    fold_run_id: int
+    evaluation_id: int
+    fold_index: int
+    attempt: int
+    inputs: dict[str, str]
+    files: dict[str, str]
+    limits: dict
+    n_train: int
+    n_test: int
+    prediction_shape: list[int]
+    token: str = ""
+    expires_at: float | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> "FoldTicket":
+        if not isinstance(data, dict):
+            raise ContractError("a fold ticket must be a JSON object")
+        names = {f.name for f in fields(cls)}
+        missing = names - set(data) - {"token", "expires_at"}
+        if missing:
+            raise ContractError(f"the fold ticket lacks {', '.join(sorted(missing))}")
+        ticket = cls(**{k: v for k, v in data.items() if k in names})
+        if not isinstance(ticket.inputs, dict) or set(ticket.inputs) != set(INPUT_NAMES):
+            raise ContractError(f"the fold ticket's inputs must be {', '.join(INPUT_NAMES)}")
+        if not isinstance(ticket.files, dict) or not all(
+                isinstance(n, str) and n and "/" not in n and n not in (".", "..")
+                for n in ticket.files):
+            raise ContractError("the fold ticket's files must be plain file names")
+        for name, digest in {**ticket.inputs, **ticket.files}.items():
+            if not isinstance(digest, str) or not SHA256.match(digest):
+                raise ContractError(f"the fold ticket's hash of {name!r} is not a sha256")
+        return ticket
+
+    def digests(self) -> set[str]:
+        return set(self.inputs.values()) | set(self.files.values())
+
+
+@dataclass
+class FoldOutcome:
+    """What a runner measured; ``error`` set means the fold failed."""
+
+    wall_time: float | None = None
+    cpu_time: float | None = None
+    peak_memory: int | None = None
+    isolation: str = ""
+    runtime_image: str = ""
+    train_time: float | None = None
+    valid_time: float | None = None
+    test_time: float | None = None
+    stdout: str = ""
+    stderr: str = ""
+    logs_truncated: bool = False
+    y_pred_train: np.ndarray | None = None
+    y_pred_test: np.ndarray | None = None
+    error: str = ""
+    error_traceback: str = ""
+    error_kind: str = PARTICIPANT
+
+
+_NUMBERS = ("wall_time", "cpu_time", "train_time", "valid_time", "test_time")
+_TEXTS = ("isolation", "runtime_image", "stdout", "stderr", "error", "error_traceback")
+
+
+def outcome_to_wire(outcome: FoldOutcome) -> tuple[dict, dict[str, bytes]]:
+    """The outcome as a JSON object and the predictions as ``.npy`` bytes."""
+    meta = {name: getattr(outcome, name) for name in
+            (*_NUMBERS, "peak_memory", *_TEXTS, "logs_truncated", "error_kind")}
+    files = {}
+    for name in PREDICTION_FILES:
+        array = getattr(outcome, name)
+        if array is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            files[name] = buffer.getvalue()
+    return meta, files
+
+
+def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: int
+                      ) -> FoldOutcome:
+    """Parse what a runner reported, refusing anything off the contract.
+
+    Predictions are read as plain ``.npy`` only (never pickles, never
+    archives) and no larger than ``max_prediction_bytes``; their shape and
+    values are checked on the trusted side when the fold is scored.
+    """
+    if not isinstance(meta, dict):
+        raise ContractError("the outcome must be a JSON object")
+    unknown = set(meta) - {f.name for f in fields(FoldOutcome)} - set(PREDICTION_FILES)
+    if unknown:
+        raise ContractError(f"the outcome has unknown fields: {', '.join(sorted(unknown))}")
+    outcome = FoldOutcome()
+    for name in _NUMBERS:
+        value = meta.get(name)
+        if value is not None and not (isinstance(value, int | float)
+                                      and not isinstance(value, bool)
+                                      and math.isfinite(value) and value >= 0):
+            raise ContractError(f"{name} must be a non-negative number of seconds or null")
+        setattr(outcome, name, None if value is None else float(value))
+    peak = meta.get("peak_memory")
+    if peak is not None and not (isinstance(peak, int) and not isinstance(peak, bool)
+                                 and peak >= 0):
+        raise ContractError("peak_memory must be a non-negative number of bytes or null")
+    outcome.peak_memory = peak
+    for name in _TEXTS:
+        value = meta.get(name, "")
+        if not isinstance(value, str):
+            raise ContractError(f"{name} must be a string")
+        if len(value) > MAX_TEXT:
+            raise ContractError(f"{name} is longer than {MAX_TEXT} characters")
+        setattr(outcome, name, value)
+    if not isinstance(meta.get("logs_truncated", False), bool):
+        raise ContractError("logs_truncated must be true or false")
+    outcome.logs_truncated = meta.get("logs_truncated", False)
+    kind = meta.get("error_kind", PARTICIPANT)
+    if kind not in (PARTICIPANT, PLATFORM):
+        raise ContractError(f"error_kind must be {PARTICIPANT!r} or {PLATFORM!r}")
+    outcome.error_kind = kind
+    unknown_files = set(files) - set(PREDICTION_FILES)
+    if unknown_files:
+        raise ContractError(f"unexpected files: {', '.join(sorted(unknown_files))}; "
+                            f"send {' and '.join(PREDICTION_FILES)}")
+    if outcome.error:
+        return outcome
+    for name in PREDICTION_FILES:
+        if name not in files:
+            raise ContractError(f"an outcome without an error must carry {name}")
+        data = files[name]
+        if len(data) > max_prediction_bytes:
+            raise ContractError(f"{name} is {len(data)} bytes, more than the "
+                                f"{max_prediction_bytes} this fold's predictions can take")
+        setattr(outcome, name, load_npy(data, name))
+    return outcome
+
+
+def load_npy(data: bytes, name: str) -> np.ndarray:
+    """A plain ``.npy`` array from bytes, or :class:`ContractError`."""
+    buffer = io.BytesIO(data)
+    try:
+        # Only the .npy format: np.load would also open .npz archives.
+        np.lib.format.read_magic(buffer)
+        buffer.seek(0)
+        array = np.load(buffer, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ContractError(f"{name} is not a plain numeric .npy array "
+                            f"({exc or 'empty file'})") from None
+    if not isinstance(array, np.ndarray):
+        raise ContractError(f"{name} is not a plain numeric .npy array")
+    return array
+
+
+def max_prediction_bytes(n_rows: int, prediction_shape: list[int]) -> int:
+    """The largest ``.npy`` a fold's predictions can take (float64 rows)."""
+    row = int(np.prod(prediction_shape)) if prediction_shape else 1
+    return n_rows * row * 8 + 4096
