@@ -16,6 +16,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -51,10 +52,26 @@ def _fold_attempt(request, fold_run_id: int) -> int:
                                      fold_run_id=fold_run_id)
 
 
+class _RunnerChallenge(BaseAuthentication):
+    """Runners authenticate with their own tokens, checked in each view (a
+    user's session or API token means nothing here); this only names the
+    scheme in ``WWW-Authenticate``, so that a refusal is a 401."""
+
+    scheme = "Runner"
+
+    def authenticate(self, request):
+        return None
+
+    def authenticate_header(self, request):
+        return self.scheme
+
+
+class _FoldChallenge(_RunnerChallenge):
+    scheme = "Fold"
+
+
 class RunnerView(APIView):
-    # Runners authenticate with their own tokens, checked in each view; a
-    # user's session or API token means nothing here.
-    authentication_classes: list = []
+    authentication_classes = [_FoldChallenge]
     permission_classes = [AllowAny]
     parser_classes = [JSONParser]
 
@@ -88,6 +105,8 @@ class TicketSerializer(serializers.Serializer):
 
 
 class FoldClaimApi(RunnerView):
+    authentication_classes = [_RunnerChallenge]
+
     @extend_schema(
         tags=[TAG], operation_id="runner_fold_claim", summary="Claim a fold",
         description="Move a queued fold to running for this runner and answer its "

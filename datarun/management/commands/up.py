@@ -39,7 +39,10 @@ class Command(BaseCommand):
         if not no_examples:
             call_command("load_examples", stdout=self.stdout)
         call_command("collectstatic", interactive=False, verbosity=0)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # The worker runs folds through this web server's runner API.
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        env = {**os.environ, "PYTHONUNBUFFERED": "1",
+               "DATARUN_API_URL": f"http://{local}:{port}"}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-B",
              "-Q", "sandbox,scoring", "-c", str(concurrency), "-l", "INFO",
