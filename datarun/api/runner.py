@@ -13,6 +13,7 @@ import json
 
 from django.conf import settings
 from django.http import FileResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
@@ -70,6 +71,24 @@ class _FoldChallenge(_RunnerChallenge):
     scheme = "Fold"
 
 
+class _RunnerScheme(OpenApiAuthenticationExtension):
+    target_class = _RunnerChallenge
+    name = "runnerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Runner <token>`: the runner token of the pool."}
+
+
+class _FoldScheme(OpenApiAuthenticationExtension):
+    target_class = _FoldChallenge
+    name = "foldToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Fold <token>`: the fold token of the claimed fold's ticket."}
+
+
 class RunnerView(APIView):
     authentication_classes = [_FoldChallenge]
     permission_classes = [AllowAny]
@@ -125,12 +144,12 @@ class FoldClaimApi(RunnerView):
         return Response(ticket.to_json())
 
 
-@extend_schema(
-    tags=[TAG], operation_id="runner_input", summary="Fetch an input by content hash",
-    description="One of the inputs or submission files the fold's ticket names.",
-    responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-               **error_responses(401, 404, 409)})
 class FoldInputApi(RunnerView):
+    @extend_schema(
+        tags=[TAG], operation_id="runner_input", summary="Fetch an input by content hash",
+        description="One of the inputs or submission files the fold's ticket names.",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                   **error_responses(401, 404, 409)})
     def get(self, request, pk: int, digest: str):
         attempt = _fold_attempt(request, pk)
         path = services.fold_run_input_path(fold_run_id=pk, attempt=attempt, digest=digest)

@@ -67,7 +67,8 @@ def _request(world, role, method, url, data=None):
                      inv=world["invitation"].id, problem=world["event"].problem_name,
                      dataset="none-such", number=1, file="train.csv",
                      evaluation=world["submission"].evaluation_id,
-                     run=world["submission"].evaluation_id, artifact="submission/estimator.py")
+                     run=world["submission"].evaluation_id, artifact="submission/estimator.py",
+                     digest="0" * 64)
     return getattr(client, method.lower())(url, data or {}, format="json")
 
 
@@ -98,6 +99,14 @@ MATRIX = {
                            (401, 404, 204, 404, 404)),
     "submit": ("POST_FILES", None, None, (401, 201, 201, 403, 403)),
     "my submissions": ("GET", "/api/v1/submissions/", None, (401, 200, 200, 200, 200)),
+    # The runner API takes runner and fold tokens only: no user, even a
+    # superuser, claims or reports a fold.
+    "runner claim": ("POST", "/api/v1/runner/folds/{sub}/claim/",
+                     {"host": "h", "sandbox": "local"}, (401,) * 5),
+    "runner input": ("GET", "/api/v1/runner/folds/{sub}/inputs/{digest}", None, (401,) * 5),
+    "runner heartbeat": ("POST", "/api/v1/runner/folds/{sub}/heartbeat/", None, (401,) * 5),
+    "runner logs": ("POST", "/api/v1/runner/folds/{sub}/logs/", {"lines": []}, (401,) * 5),
+    "runner outcome": ("POST", "/api/v1/runner/folds/{sub}/outcome/", None, (401,) * 5),
     "submission detail": ("GET", "/api/v1/submissions/{sub}/", None, (401, 200, 404, 200, 200)),
     "submission code": ("GET", "/api/v1/submissions/{sub}/code/", None,
                         (404, 200, 404, 200, 200)),
@@ -185,7 +194,7 @@ def test_every_api_endpoint_is_in_the_matrix():
                 .replace("{problem}", "<slug:name>").replace("{dataset}", "<slug:name>")
                 .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>")
                 .replace("{evaluation}", "<int:pk>").replace("{run}", "<int:run>")
-                .replace("{artifact}", "<path:name>"))
+                .replace("{artifact}", "<path:name>").replace("{digest}", "<str:digest>"))
         covered.add(path)
     assert routes - covered == set()
 
