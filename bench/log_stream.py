@@ -63,10 +63,12 @@ def main() -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from datarun import services
+    from bench.webserver import start_web
+    from datarun import ramp_kits, services, storage
     from datarun.models import RunLogLine
     from workers.fold_io import prepare_workdir
-    from workers.fold_runner import LogStreamer, limits_from
+    from workers.fold_runner import LogStreamer, limits_from, runner_environment
+    from workers.runner_client import RunnerClient
     from workers.sandbox.local import LocalSandbox
 
     call_command("migrate", verbosity=0)
@@ -75,24 +77,29 @@ def main() -> None:
     code = (TALKATIVE.replace("LINES", str(args.lines))
             .replace("SECONDS", str(args.seconds)).encode())
     sandbox = LocalSandbox(heartbeat_interval_s=args.poll, work_dir=home / "work")
-    # The streamer sends heartbeats at the worker's interval; keep them rare.
-    settings.DATARUN_HEARTBEAT_INTERVAL = 3600
+    # Lines go through the runner API, as every worker's do.
+    web, url = start_web(home / "gunicorn.log")
+    client = RunnerClient(url, settings.DATARUN_RUNNER_TOKEN)
+    prepared = storage.resolve(problem.storage_dir)
 
     def one_fold(stream: bool) -> dict:
         evaluation = services.evaluation_create(problem=problem, files={"estimator.py": code})
         fold = evaluation.fold_runs.get(fold_index=0)
-        spec = services.fold_run_claim(fold_run_id=fold.id, worker_host="bench")
+        spec = client.claim(fold.id, runner_environment("local"))
         workdir = Path(tempfile.mkdtemp(dir=sandbox.workdir_parent()))
-        prepare_workdir(spec, workdir)
+        prepare_workdir(spec, workdir, inputs=ramp_kits.fold_inputs(prepared, 0),
+                        files={n: storage.blob_path(d) for n, d in spec.files.items()})
         spent = [0.0]
-        streamer = LogStreamer(spec, workdir)
+        # Heartbeats at the worker's interval are rare next to the lines: not sent here.
+        streamer = LogStreamer(spec, client, workdir, 3600,
+                               settings.DATARUN_RUN_LOG_LIMIT_BYTES)
 
         def tick():
             t0 = time.perf_counter()
             streamer.tick()
             spent[0] += time.perf_counter() - t0
 
-        result = sandbox.run(workdir, limits_from(spec.limits),
+        result = sandbox.run(workdir, limits_from(spec.limits, settings.DATARUN_LOG_LIMIT_BYTES),
                              heartbeat=tick if stream else (lambda: None))
         if stream:
             t0 = time.perf_counter()
@@ -110,6 +117,8 @@ def main() -> None:
         for stream in (True, False):
             rows[stream].append(one_fold(stream))
     sandbox.close()
+    web.terminate()
+    web.wait()
 
     def med(stream, key):
         return statistics.median(r[key] for r in rows[stream])

@@ -58,11 +58,16 @@ def main() -> None:
     client.force_authenticate(user)
     client.post(f"/api/v1/events/{args.kit}/signup/")
 
+    from bench.webserver import start_web
+
+    # The worker runs folds through the runner API of a real web server.
+    web, url = start_web(Path(settings.DATARUN_HOME) / "gunicorn.log")
     worker_log = open(Path(settings.DATARUN_HOME) / "worker.log", "w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "sandbox,scoring",
          "-c", str(args.concurrency), "-l", "WARNING"],
-        cwd=ROOT, env=os.environ.copy(), stdout=worker_log, stderr=subprocess.STDOUT,
+        cwd=ROOT, env={**os.environ, "DATARUN_API_URL": url}, stdout=worker_log,
+        stderr=subprocess.STDOUT,
     )
     try:
         time.sleep(1)
@@ -91,6 +96,8 @@ def main() -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=60)
+        web.terminate()
+        web.wait()
 
     ramp_test = str(Path(sys.executable).parent / "ramp-test")
     baseline = []

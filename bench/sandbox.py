@@ -41,7 +41,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from datarun import ramp_kits, services, storage
+    from datarun import ramp_kits, storage
+    from datarun.contract import FoldTicket
     from workers.fold_io import prepare_workdir, read_outcome
     from workers.harness import layout
     from workers.harness.run import main as harness_main
@@ -54,11 +55,17 @@ def main() -> None:
     info = ramp_kits.prepare_kit(kit, prepared)
     code = (kit / "submissions" / "starting_kit" / "estimator.py").read_bytes()
     train_is, _ = ramp_kits.load_folds(prepared)[0]
-    spec = services.FoldRunSpec(
-        fold_run_id=1, evaluation_id=1, fold_index=0, attempt=1, prepared_dir=prepared,
+    spec = FoldTicket(
+        fold_run_id=1, evaluation_id=1, fold_index=0, attempt=1,
+        inputs=ramp_kits.fold_input_digests(prepared, 0),
         files={"estimator.py": storage.blob_put(code)}, limits={}, n_train=info.n_train,
         n_test=info.n_test, prediction_shape=info.prediction_shape,
     )
+    inputs = ramp_kits.fold_inputs(prepared, 0)
+    files = {"estimator.py": storage.blob_path(spec.files["estimator.py"])}
+
+    def lay_out(workdir: Path, link_inputs: bool) -> None:
+        prepare_workdir(spec, workdir, inputs=inputs, files=files, link_inputs=link_inputs)
     limits = Limits(wall_time_s=120, memory_mb=2048)
 
     # The bare run: the harness in this process, imports warm.
@@ -66,7 +73,7 @@ def main() -> None:
     for i in range(args.repeat + 1):
         workdir = home / f"bare-{i}"
         workdir.mkdir()
-        prepare_workdir(spec, workdir)
+        prepare_workdir(spec, workdir, inputs=inputs, files=files)
         t0 = time.perf_counter()
         harness_main(workdir)
         if i:  # the first run pays the imports
@@ -95,7 +102,7 @@ def main() -> None:
                 LocalSandbox._server = None
         try:
             backend = make()
-            rows = [_one_fold(backend, spec, limits, layout, prepare_workdir, read_outcome)
+            rows = [_one_fold(backend, spec, limits, layout, lay_out, read_outcome)
                     for _ in range(args.repeat + 1)]
         except SandboxFailure as exc:
             print(f"{name:22} unavailable: {exc}")
@@ -116,9 +123,9 @@ def main() -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _one_fold(backend, spec, limits, layout, prepare_workdir, read_outcome) -> dict:
+def _one_fold(backend, spec, limits, layout, lay_out, read_outcome) -> dict:
     workdir = Path(tempfile.mkdtemp(dir=backend.workdir_parent()))
-    prepare_workdir(spec, workdir, link_inputs=backend.inputs_read_only)
+    lay_out(workdir, backend.inputs_read_only)
     t0 = time.time()
     result = backend.run(workdir, limits, heartbeat=lambda: None)
     outcome = read_outcome(spec, workdir, result, limits)
