@@ -62,7 +62,7 @@ def _event_out(event: Event, user) -> dict:
     data = EventListApi.OutputSerializer(event).data
     data["description"] = event.description
     data["problem"] = datarun_selectors.problem_summary(event.problem_name)
-    data["limits"] = {**datarun_services.default_limits(), **services.event_limits(event)}
+    data["limits"] = services.event_fold_limits(event)
     data["rules"] = {
         "min_submission_interval_s": event.min_submission_interval_s,
         "max_submissions_per_day": event.max_submissions_per_day,

@@ -8,6 +8,7 @@ predictions checked, fold scored, and once every fold is scored, mean ± std
 over folds and bagged scores. The same kit and files therefore get the same
 numbers here as on a server.
 """
+import json
 import math
 import shutil
 import tempfile
@@ -26,8 +27,26 @@ from workers.sandbox.local import LocalSandbox
 # The server's defaults (DATARUN_FOLD_TIME_LIMIT, DATARUN_FOLD_MEMORY_LIMIT_MB,
 # DATARUN_FOLD_CPUS in datarun/settings.py); an event may set others.
 DEFAULT_LIMITS = Limits(wall_time_s=600.0, memory_mb=2048, cpus=1.0)
+# An event's starting kit holds the limits its folds run under in this file,
+# so that ``datarun test`` in the downloaded kit runs under them too.
+KIT_LIMITS_FILE = "limits.json"
 
 Progress = Callable[[dict], None]
+
+
+def kit_limits(kit_dir: Path) -> Limits:
+    """The limits of the event the kit was downloaded from (its
+    ``limits.json``), else the server's defaults."""
+    path = Path(kit_dir) / KIT_LIMITS_FILE
+    if not path.is_file():
+        return DEFAULT_LIMITS
+    try:
+        limits = json.loads(path.read_text())["limits"]
+        return Limits(wall_time_s=float(limits["wall_time_s"]),
+                      memory_mb=int(limits["memory_mb"]), cpus=float(limits["cpus"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidKit(f"{path} is not a kit's limits file ({exc!r}): download the "
+                         "kit again or remove it") from exc
 
 
 def run_kit(kit_dir: Path, submission: str = "starting_kit", *,

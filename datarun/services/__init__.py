@@ -21,6 +21,7 @@ from datarun.services.declarative import (
 )
 from datarun.services.evaluations import (
     default_limits,
+    effective_limits,
     evaluation_cancel,
     evaluation_create,
     evaluation_rerun,
@@ -59,6 +60,7 @@ __all__ = [
     "dataset_version_verify",
     "datasets_refresh_due",
     "default_limits",
+    "effective_limits",
     "evaluation_cancel",
     "evaluation_create",
     "evaluation_rerun",
