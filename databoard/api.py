@@ -369,25 +369,6 @@ class SubmissionDetailApi(APIView):
         return Response(out)
 
 
-class SubmissionCodeApi(APIView):
-    """The submission's files: your team's; any approved participant's in the
-    collaborative phase (after the event's public opening)."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema(operation_id="submission_code", tags=["submissions"],
-                   summary="A submission's files",
-                   responses={200: shapes.SubmissionCodeSerializer, **error_responses(404)})
-    def get(self, request, pk):
-        submission = Submission.objects.select_related("team__event").filter(id=pk).first()
-        if submission is None or not permissions.can_read_code(submission, request.user):
-            raise NotFound(f"no submission {pk} whose code you may read")
-        files = datarun_selectors.evaluation_files(submission.evaluation_id)
-        return Response({"id": submission.id, "team": submission.team.name,
-                         "files": {n: d.decode("utf-8", errors="replace")
-                                   for n, d in files.items()}})
-
-
 class SubmissionSelectApi(APIView):
     @extend_schema(operation_id="submission_select", tags=["submissions"],
                    summary="Select for the competition leaderboard",
