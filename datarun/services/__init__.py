@@ -7,6 +7,7 @@ from datarun.services.contributivity import evaluations_contributivity
 from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
 from datarun.services.datasets import (
     dataset_register_croissant,
+    dataset_version_check,
     dataset_version_create,
     dataset_version_croissant,
     dataset_version_get,
@@ -57,6 +58,7 @@ __all__ = [
     "dataset_version_croissant",
     "dataset_version_get",
     "dataset_version_table",
+    "dataset_version_check",
     "dataset_version_verify",
     "datasets_refresh_due",
     "default_limits",

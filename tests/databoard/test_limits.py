@@ -85,6 +85,19 @@ def test_the_limits_shown_are_the_ones_each_fold_runs_under(event_fields, expect
         assert spec.limits == expected
 
 
+@pytest.mark.django_db
+def test_the_run_metadata_names_the_dataset_version_as_everywhere_else():
+    problem = declarative_iris("clinic", PROBLEM_LIMITS)
+    Event.objects.create(name="clinic", title="clinic", problem_name=problem)
+    alice = make_user("alice")
+    databoard_services.event_signup(event=Event.objects.get(name="clinic"), user=alice)
+    submission = post_submission(client_for(alice), event="clinic").json()
+    run = client_for(alice).get(f"/api/v1/submissions/{submission['id']}/runs/"
+                                f"{submission['evaluation_id']}/").json()
+    # As the problem spec, dataset_apply and the dashboard name it: NAME@N.
+    assert run["metadata"]["dataset_version"]["name"] == "clinic-data@1"
+
+
 def test_a_downloaded_kit_runs_locally_under_the_events_limits(tmp_path):
     from datarun.local_runs import DEFAULT_LIMITS, kit_limits
 
