@@ -51,9 +51,10 @@ def dataset_version_dashboard(*, name: str, number: int, target: str | None = No
                               split: str | None = None) -> dict:
     """The dashboard of one version: its record, files, splits and profile.
 
-    The profile is per split of ``split`` (the id of one of the version's
-    splits), by default of the version's latest split; ``split="all"`` (or a
-    version without splits) profiles the whole table as one split.
+    Rows, folds and the target are counted per split of ``split`` (the id of
+    one of the version's splits), by default of the version's latest split;
+    ``split="all"`` (or a version without splits) takes the whole table as
+    one split. Column figures always cover the whole table.
     """
     version = (DatasetVersion.objects.select_related("dataset")
                .filter(dataset__name=name, number=number).first())
