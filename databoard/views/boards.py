@@ -152,7 +152,6 @@ def _readable(pk, user) -> Submission:
     return collaboration.submission_readable(submission_id=pk, user=user)
 
 
-
 def _links(submissions, user) -> list[dict]:
     return [{"submission": s, "readable": permissions.can_read_code(s, user)}
             for s in submissions]
