@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
-from databoard import api, runs_api
+from databoard import api, collaboration_api, runs_api
 from datarun.api import dashboard as dashboard_api
 from datarun.api import datasets as datasets_api
 from datarun.api import problems as problems_api
@@ -48,7 +48,14 @@ api_v1 = [
          name="invitation-decline"),
     path("submissions/", api.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>/", api.SubmissionDetailApi.as_view(), name="submission"),
-    path("submissions/<int:pk>/code/", api.SubmissionCodeApi.as_view(), name="submission-code"),
+    path("submissions/<int:pk>/code/", collaboration_api.SubmissionCodeApi.as_view(),
+         name="submission-code"),
+    path("submissions/<int:pk>/diff/", collaboration_api.SubmissionDiffApi.as_view(),
+         name="submission-diff"),
+    path("submissions/<int:pk>/import/", collaboration_api.SubmissionImportApi.as_view(),
+         name="submission-import"),
+    path("submissions/<int:pk>/credits/", collaboration_api.SubmissionCreditsApi.as_view(),
+         name="submission-credits"),
     path("submissions/<int:pk>/select/", api.SubmissionSelectApi.as_view(),
          name="submission-select"),
     path("submissions/<int:pk>/rerun/", api.SubmissionRerunApi.as_view(),

@@ -62,7 +62,7 @@ def _event_out(event: Event, user) -> dict:
     data = EventListApi.OutputSerializer(event).data
     data["description"] = event.description
     data["problem"] = datarun_selectors.problem_summary(event.problem_name)
-    data["limits"] = {**datarun_services.default_limits(), **services.event_limits(event)}
+    data["limits"] = services.event_fold_limits(event)
     data["rules"] = {
         "min_submission_interval_s": event.min_submission_interval_s,
         "max_submissions_per_day": event.max_submissions_per_day,
@@ -367,25 +367,6 @@ class SubmissionDetailApi(APIView):
             out["queue_position"] = datarun_selectors.queue_positions(
                 [submission.evaluation_id]).get(submission.evaluation_id)
         return Response(out)
-
-
-class SubmissionCodeApi(APIView):
-    """The submission's files: your team's; any approved participant's in the
-    collaborative phase (after the event's public opening)."""
-
-    permission_classes = [AllowAny]
-
-    @extend_schema(operation_id="submission_code", tags=["submissions"],
-                   summary="A submission's files",
-                   responses={200: shapes.SubmissionCodeSerializer, **error_responses(404)})
-    def get(self, request, pk):
-        submission = Submission.objects.select_related("team__event").filter(id=pk).first()
-        if submission is None or not permissions.can_read_code(submission, request.user):
-            raise NotFound(f"no submission {pk} whose code you may read")
-        files = datarun_selectors.evaluation_files(submission.evaluation_id)
-        return Response({"id": submission.id, "team": submission.team.name,
-                         "files": {n: d.decode("utf-8", errors="replace")
-                                   for n, d in files.items()}})
 
 
 class SubmissionSelectApi(APIView):

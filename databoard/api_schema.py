@@ -123,6 +123,7 @@ class SubmissionDetailSerializer(SubmissionSerializer, EvaluationDetailSerialize
 
 class SubmissionCodeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
+    name = serializers.CharField()
     team = serializers.CharField()
     files = serializers.DictField(child=serializers.CharField(),
                                   help_text="File name -> its text.")

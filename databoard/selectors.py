@@ -1,21 +1,30 @@
 """Reads on the databoard side: submissions, leaderboards, the score history."""
 import io
+import json
 import zipfile
 
 from databoard import permissions
 from databoard.models import Event, Submission
+from databoard.services.events import event_fold_limits
 from datarun import selectors as datarun_selectors
 from datarun.errors import PermissionDenied
+from datarun.ramp_kits import KIT_LIMITS_FILE
 
 LEADERBOARDS = ("public", "private", "competition")
 
 
 def starting_kit_zip(event: Event) -> bytes:
-    """problem.py, the README, the starting kit and the training data, zipped."""
+    """problem.py, the README, the starting kit and the training data, zipped,
+    with the limits the event's folds run under (which ``datarun test`` reads)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for file_name, data in datarun_selectors.starting_kit_files(event.problem_name).items():
             archive.writestr(file_name, data)
+        limits = {"event": event.name, "limits": event_fold_limits(event),
+                  "about": "Per fold: wall time (s), memory (MiB), CPUs. A fold over "
+                           "them is stopped; `datarun test` in this folder applies them."}
+        archive.writestr(f"{event.problem_name}/{KIT_LIMITS_FILE}",
+                         json.dumps(limits, indent=2) + "\n")
     return buffer.getvalue()
 
 

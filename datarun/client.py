@@ -292,6 +292,29 @@ class Client:
                                    f"after {timeout} s")
             time.sleep(poll)
 
+    # --- the collaborative phase ---------------------------------------------
+    # Other teams' code is readable after the event's public opening.
+
+    def code(self, submission_id: int) -> dict:
+        """A submission's files: ``{"id", "name", "team", "files": {name: text}}``."""
+        return self._get(f"submissions/{submission_id}/code/")
+
+    def diff(self, submission_id: int, against: int) -> dict:
+        """What changed from ``against`` to ``submission_id``, file by file
+        (``files``: ``name``, ``changed``, ``diff``, a unified diff)."""
+        return self._get(f"submissions/{submission_id}/diff/", against=against)
+
+    def import_code(self, submission_id: int) -> dict:
+        """Import a submission's files into your team's sandbox and return them
+        (``files``); another team's is credited on your team's next submission,
+        however it is sent."""
+        return _json(self._request("POST", f"submissions/{submission_id}/import/"))
+
+    def credits(self, submission_id: int) -> dict:
+        """The submissions it took code from (``credits``) and that took code
+        from it (``reused_by``)."""
+        return self._get(f"submissions/{submission_id}/credits/")
+
     # --- runs and logs -------------------------------------------------------
 
     def runs(self, submission_id: int) -> list[dict]:

@@ -51,14 +51,15 @@ def dataset_version_dashboard(*, name: str, number: int, target: str | None = No
                               split: str | None = None) -> dict:
     """The dashboard of one version: its record, files, splits and profile.
 
-    The profile is per split of ``split`` (the id of one of the version's
-    splits), by default of the version's latest split; ``split="all"`` (or a
-    version without splits) profiles the whole table as one split.
+    Rows, folds and the target are counted per split of ``split`` (the id of
+    one of the version's splits), by default of the version's latest split;
+    ``split="all"`` (or a version without splits) takes the whole table as
+    one split. Column figures always cover the whole table.
     """
     version = (DatasetVersion.objects.select_related("dataset")
                .filter(dataset__name=name, number=number).first())
     if version is None:
-        raise NotFound(f"no dataset version {name} v{number}")
+        raise NotFound(f"no dataset version {name}@{number}")
     splits = list(version.splits.order_by("-created_at", "-id"))
     chosen = splits[0] if splits else None
     if split == "all":
@@ -66,7 +67,7 @@ def dataset_version_dashboard(*, name: str, number: int, target: str | None = No
     elif split:
         chosen = next((s for s in splits if str(s.id) == split), None)
         if chosen is None:
-            raise NotFound(f"{name} v{number} has no split {split!r}; its splits are "
+            raise NotFound(f"{name}@{number} has no split {split!r}; its splits are "
                            f"{', '.join(str(s.id) for s in splits) or 'none'} (or 'all')")
     return {
         "dataset": _version_data(version, splits),

@@ -49,7 +49,7 @@ class DatasetVersion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.dataset.name}@v{self.number}"
+        return f"{self.dataset.name}@{self.number}"
 
 
 class DatasetFile(models.Model):

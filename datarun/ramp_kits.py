@@ -36,6 +36,9 @@ REQUIRED_ATTRIBUTES = (
     "get_train_data", "get_test_data", "get_cv",
 )
 SANDBOX_FILES = ("X_train.pkl", "y_train.pkl", "X_test.pkl")
+# An event's starting kit holds the limits its folds run under in this file,
+# so that ``datarun test`` in the downloaded kit runs under them too.
+KIT_LIMITS_FILE = "limits.json"
 KIT_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc")
 
 

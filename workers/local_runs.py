@@ -9,6 +9,7 @@ predictions checked, fold scored, and once every fold is scored, mean ± std
 over folds and bagged scores. The same kit and files therefore get the same
 numbers here as on a server.
 """
+import json
 import math
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 from datarun import contract, ramp_kits, scoring
 from datarun.contract import FoldOutcome, FoldTicket
 from datarun.errors import InvalidKit, InvalidSubmission
+from datarun.ramp_kits import KIT_LIMITS_FILE
 from datarun.submission_files import expected_file_names
 from workers.fold_io import prepare_workdir, read_outcome
 from workers.sandbox import Limits, SandboxFailure
@@ -28,6 +30,21 @@ from workers.sandbox.local import LocalSandbox
 DEFAULT_LIMITS = Limits(wall_time_s=600.0, memory_mb=2048, cpus=1.0)
 
 Progress = Callable[[dict], None]
+
+
+def kit_limits(kit_dir: Path) -> Limits:
+    """The limits of the event the kit was downloaded from (its
+    ``limits.json``), else the server's defaults."""
+    path = Path(kit_dir) / KIT_LIMITS_FILE
+    if not path.is_file():
+        return DEFAULT_LIMITS
+    try:
+        limits = json.loads(path.read_text())["limits"]
+        return Limits(wall_time_s=float(limits["wall_time_s"]),
+                      memory_mb=int(limits["memory_mb"]), cpus=float(limits["cpus"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidKit(f"{path} is not a kit's limits file ({exc!r}): download the "
+                         "kit again or remove it") from exc
 
 
 def run_kit(kit_dir: Path, submission: str = "starting_kit", *,

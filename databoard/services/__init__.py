@@ -3,6 +3,7 @@ pages and the API enforce the same rules."""
 from databoard.services.events import (
     audit,
     event_create,
+    event_fold_limits,
     event_get,
     event_limits,
     event_rules,
@@ -38,7 +39,8 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "audit", "counted_submission_times", "event_create", "event_get", "event_limits",
+    "audit", "counted_submission_times", "event_create", "event_fold_limits", "event_get",
+    "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",
     "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",
     "signup_approve", "signup_reject", "submission_cancel", "submission_create",

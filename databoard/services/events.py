@@ -31,6 +31,7 @@ def event_get(*, name: str, user=None) -> Event:
 
 
 def event_limits(event: Event) -> dict:
+    """The limits the event sets itself (empty fields: none)."""
     limits = {}
     if event.fold_time_limit_s:
         limits["wall_time_s"] = event.fold_time_limit_s
@@ -39,6 +40,16 @@ def event_limits(event: Event) -> dict:
     if event.fold_cpus:
         limits["cpus"] = event.fold_cpus
     return limits
+
+
+def event_fold_limits(event: Event) -> dict:
+    """The limits the event's folds run under, as datarun computes them for
+    every evaluation: the event's own over its problem's over the defaults."""
+    try:
+        problem = datarun_services.problem_get(event.problem_name)
+    except NotFound:
+        problem = None
+    return datarun_services.effective_limits(problem=problem, overrides=event_limits(event))
 
 
 def event_rules(event: Event) -> SubmissionRules:

@@ -72,9 +72,12 @@ def _check_rules(event: Event, team: Team, user) -> None:
         raise error
 
 
-def submission_create(*, event: Event, user, name: str, files: dict[str, bytes],
-                      credits: list[Submission] = ()) -> Submission:
-    """Check the event's rules, then hand the files to datarun for evaluation."""
+def submission_create(*, event: Event, user, name: str, files: dict[str, bytes]) -> Submission:
+    """Check the event's rules, then hand the files to datarun for evaluation.
+
+    The team's pending imports (other teams' code it imported) are credited
+    on this submission, whichever way it arrives (web sandbox, API, CLI,
+    Python client), and stop being pending."""
     if not SUBMISSION_NAME.match(name or ""):
         raise InvalidSubmission(
             "a submission name is 1-100 letters, digits, '_', '-' or '.', "
@@ -97,8 +100,10 @@ def submission_create(*, event: Event, user, name: str, files: dict[str, bytes],
             submission = Submission.objects.create(
                 team=team, name=name, submitted_by=user, evaluation_id=evaluation.id,
             )
+            imports = list(team.sandbox_imports.all())
             SubmissionCredit.objects.bulk_create(
-                SubmissionCredit(submission=submission, source=s) for s in credits)
+                SubmissionCredit(submission=submission, source_id=i.source_id) for i in imports)
+            SandboxImport.objects.filter(id__in=[i.id for i in imports]).delete()
             return submission
     except IntegrityError as exc:
         raise InvalidSubmission(f"your team already has a submission named {name!r}") from exc
@@ -144,33 +149,29 @@ def sandbox_file_save(*, event: Event, user, file_name: str, content: str | byte
 
 
 @transaction.atomic
-def sandbox_import(*, event: Event, user, source_id: int) -> list[str]:
-    """Copy another submission's files into the team's sandbox; the next
-    submission credits it."""
+def sandbox_import(*, event: Event, user, source_id: int) -> dict[str, str]:
+    """Copy a readable submission's files into the team's sandbox and return
+    them; when it is another team's, the team's next submission (from the
+    sandbox or not) credits it."""
     team = team_get(event=event, user=user)
     source = Submission.objects.select_related("team__event").filter(
         id=source_id, team__event=event).first()
     if source is None or not permissions.can_read_code(source, user):
         raise NotFound(f"no submission {source_id} whose code you may read")
-    files = datarun_selectors.evaluation_files(source.evaluation_id)
-    for name, data in files.items():
+    files = {name: data.decode("utf-8", errors="replace") for name, data in
+             datarun_selectors.evaluation_files(source.evaluation_id).items()}
+    for name, text in files.items():
         SandboxFile.objects.update_or_create(
-            team=team, file_name=name,
-            defaults={"content": data.decode("utf-8", errors="replace"), "updated_by": user})
+            team=team, file_name=name, defaults={"content": text, "updated_by": user})
     if source.team_id != team.id:
         SandboxImport.objects.get_or_create(team=team, source=source)
     audit(event=event, user=user, action="sandbox_import", source=source.id)
-    return sorted(files)
+    return files
 
 
 def submission_create_from_sandbox(*, event: Event, user, name: str) -> Submission:
     files = {n: c.encode() for n, c in sandbox_files(event=event, user=user).items()}
-    team = team_get(event=event, user=user)
-    imports = list(team.sandbox_imports.select_related("source"))
-    submission = submission_create(event=event, user=user, name=name, files=files,
-                                   credits=[i.source for i in imports])
-    SandboxImport.objects.filter(id__in=[i.id for i in imports]).delete()
-    return submission
+    return submission_create(event=event, user=user, name=name, files=files)
 
 
 # --- team and organiser actions ---------------------------------------------

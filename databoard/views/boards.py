@@ -20,12 +20,13 @@ from django.views.decorators.http import require_POST
 
 from databoard import charts, permissions, selectors, services
 from databoard.models import Event, Submission
+from databoard.services import collaboration
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun.errors import ApplicationError, NotFound
 
 REFRESH_SECONDS = 10
-DIFF_CONTEXT = 3  # unchanged lines kept around each change
+DIFF_CONTEXT = collaboration.DIFF_CONTEXT
 
 
 # --- leaderboards -------------------------------------------------------------
@@ -148,16 +149,7 @@ def submission_select(request, pk):
 # --- code, diff, import (collaborative phase) ------------------------------------
 
 def _readable(pk, user) -> Submission:
-    """A submission whose code the user may read, else 404 (whether or not it exists)."""
-    submission = Submission.objects.select_related("team__event").filter(id=pk).first()
-    if submission is None or not permissions.can_read_code(submission, user):
-        raise NotFound(f"no submission {pk} whose code you may read")
-    return submission
-
-
-def _texts(submission: Submission) -> dict[str, str]:
-    return {name: data.decode("utf-8", errors="replace") for name, data in
-            datarun_selectors.evaluation_files(submission.evaluation_id).items()}
+    return collaboration.submission_readable(submission_id=pk, user=user)
 
 
 def _links(submissions, user) -> list[dict]:
@@ -180,13 +172,12 @@ def _code_context(request, submission: Submission) -> dict:
 def submission_code(request, pk):
     submission = _readable(pk, request.user)
     files = [(name, list(enumerate(text.splitlines(), start=1)))
-             for name, text in _texts(submission).items()]
-    sources = [c.source for c in submission.credits.select_related("source__team__event")]
-    users = [c.submission for c in
-             submission.credited_by.select_related("submission__team__event")]
+             for name, text in collaboration.submission_texts(submission).items()]
+    credits = collaboration.submission_credits(submission=submission)
     return render(request, "databoard/boards/code.html", {
         **_code_context(request, submission), "files": files,
-        "credits": _links(sources, request.user), "credited_by": _links(users, request.user),
+        "credits": _links(credits["credits"], request.user),
+        "credited_by": _links(credits["reused_by"], request.user),
     })
 
 
@@ -225,7 +216,7 @@ def unified(old: list[str], new: list[str], old_name: str, new_name: str,
             context: int = DIFF_CONTEXT) -> list[dict]:
     """Lines of a unified diff, each with its class (diff-add, diff-del, diff-hunk)."""
     lines = []
-    for line in difflib.unified_diff(old, new, old_name, new_name, n=context, lineterm=""):
+    for line in collaboration.unified_lines(old, new, old_name, new_name, context):
         if line.startswith(("+++", "---")):
             css = "diff-file"
         elif line.startswith("@@"):
@@ -269,7 +260,7 @@ def _against(request, submission: Submission):
     if not wanted.isdigit():
         raise NotFound(f"no submission {wanted!r} whose code you may read")
     other = _readable(int(wanted), user)
-    return other, f"{other.team.name}/{other.name}", _texts(other)
+    return other, f"{other.team.name}/{other.name}", collaboration.submission_texts(other)
 
 
 @shows_errors
@@ -281,7 +272,7 @@ def submission_diff(request, pk):
     choices = list(team.submissions.exclude(id=submission.id)) if team else []
     diffs = None
     if files is not None:
-        diffs = file_diffs(files, _texts(submission), label,
+        diffs = file_diffs(files, collaboration.submission_texts(submission), label,
                            f"{submission.team.name}/{submission.name}")
     return render(request, "databoard/boards/diff.html", {
         **_code_context(request, submission), "against": against, "against_label": label,

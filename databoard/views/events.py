@@ -26,7 +26,6 @@ from databoard.rules import duration_text
 from databoard.services.submissions import SubmissionRefused
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
-from datarun import services as datarun_services
 from datarun import submission_files
 from datarun.api.uploads import InMemoryUploadHandler, NameKeepingMultiPartParser
 from datarun.errors import ApplicationError, InvalidSubmission
@@ -63,7 +62,7 @@ def _rules(event: Event) -> dict:
     interval = event.min_submission_interval_s or 0
     return {
         "min_interval": duration_text(timedelta(seconds=interval)) if interval else None,
-        "limits": {**datarun_services.default_limits(), **services.event_limits(event)},
+        "limits": services.event_fold_limits(event),
     }
 
 

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from datarun.cli.app import app
 from datarun.errors import ApplicationError
-from workers.local_runs import DEFAULT_LIMITS, run_kit
+from workers.local_runs import DEFAULT_LIMITS, kit_limits, run_kit
 from workers.sandbox import Limits
 
 EXIT_SCORED = 0
@@ -36,19 +36,20 @@ def test_kit(
     ] = "starting_kit",
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print only the result as JSON (full precision) on stdout.")] = False,
-    time_limit: Annotated[float, typer.Option(
-        "--time-limit", min=0.1, help="Wall-time limit per fold, in seconds.")
-    ] = DEFAULT_LIMITS.wall_time_s,
-    memory_mb: Annotated[int, typer.Option(
-        "--memory-mb", min=16, help="Memory limit per fold, in MiB.")
-    ] = DEFAULT_LIMITS.memory_mb,
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.1, show_default=False,
+        help="Wall-time limit per fold, in seconds [default: the event's, from the kit's "
+             f"limits.json, else {DEFAULT_LIMITS.wall_time_s:g}].")] = None,
+    memory_mb: Annotated[int | None, typer.Option(
+        "--memory-mb", min=16, show_default=False,
+        help="Memory limit per fold, in MiB [default: the event's, else "
+             f"{DEFAULT_LIMITS.memory_mb}].")] = None,
 ) -> None:
     """Train and score a submission on every fold, as the server would.
 
     The scores go to stdout, progress and errors to stderr. Exit status: 0
     scored, 1 the submission failed, 2 bad input (no such kit or submission).
     """
-    limits = Limits(wall_time_s=time_limit, memory_mb=memory_mb, cpus=DEFAULT_LIMITS.cpus)
     # Stopped like Ctrl-C, so that the sandbox and the temporary files go too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     # As the other commands: the scores on stdout (not cut to 80 columns when
@@ -58,6 +59,10 @@ def test_kit(
     err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
     progress = None if as_json else _progress_printer(err, submission)
     try:
+        kit = kit_limits(kit_dir)
+        limits = Limits(wall_time_s=kit.wall_time_s if time_limit is None else time_limit,
+                        memory_mb=kit.memory_mb if memory_mb is None else memory_mb,
+                        cpus=kit.cpus)
         report = run_kit(kit_dir, submission, limits=limits, on_progress=progress)
     except ApplicationError as exc:
         if as_json:

@@ -8,6 +8,7 @@ from datarun.services.contributivity import evaluations_contributivity
 from datarun.services.dataset_specs import dataset_apply, datasets_refresh_due
 from datarun.services.datasets import (
     dataset_register_croissant,
+    dataset_version_check,
     dataset_version_create,
     dataset_version_croissant,
     dataset_version_get,
@@ -22,6 +23,7 @@ from datarun.services.declarative import (
 )
 from datarun.services.evaluations import (
     default_limits,
+    effective_limits,
     evaluation_cancel,
     evaluation_create,
     evaluation_rerun,
@@ -60,9 +62,11 @@ __all__ = [
     "dataset_version_croissant",
     "dataset_version_get",
     "dataset_version_table",
+    "dataset_version_check",
     "dataset_version_verify",
     "datasets_refresh_due",
     "default_limits",
+    "effective_limits",
     "evaluation_cancel",
     "evaluation_create",
     "evaluation_rerun",

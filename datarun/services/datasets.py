@@ -97,7 +97,8 @@ def dataset_register_croissant(*, path: Path, dataset: str | None = None
 
 
 def dataset_version_get(ref: str) -> DatasetVersion:
-    """``name@3`` (or ``name@v3``), ``name@latest`` or ``name`` (the latest)."""
+    """``name@3``, ``name@latest`` or ``name`` (the latest); ``name@v3``, as
+    versions were once named, is still understood."""
     name, _, number = ref.partition("@")
     versions = DatasetVersion.objects.select_related("dataset").filter(dataset__name=name)
     number = number.lower().removeprefix("v")
@@ -112,19 +113,33 @@ def dataset_version_get(ref: str) -> DatasetVersion:
     return version
 
 
-def dataset_version_verify(*, version: DatasetVersion) -> None:
-    """Re-hash the version's files and table; raise naming the first that changed."""
+def dataset_version_check(*, version: DatasetVersion) -> list[dict]:
+    """Re-hash every file of the version and its table against the manifest:
+    per file its ``name``, ``expected`` and ``actual`` sha256 (None when the
+    file is missing) and ``status`` (``ok``, ``changed`` or ``missing``)."""
     checks = [(f.name, storage.blob_path(f.sha256), f.sha256) for f in version.files.all()]
     checks.append((croissant.TABLE_FILE, storage.resolve(version.table_path),
                    version.table_sha256))
+    report = []
     for name, path, expected in checks:
-        if not path.is_file():
-            raise InvalidDataset(f"{version}: {name} is missing from storage ({path})")
-        actual = storage.sha256_file(path)
-        if actual != expected:
+        actual = storage.sha256_file(path) if path.is_file() else None
+        status = "missing" if actual is None else "ok" if actual == expected else "changed"
+        report.append({"name": name, "path": str(path), "expected": expected,
+                       "actual": actual, "status": status})
+    return report
+
+
+def dataset_version_verify(*, version: DatasetVersion) -> None:
+    """Re-hash the version's files and table; raise naming the first that changed."""
+    for file in dataset_version_check(version=version):
+        if file["status"] == "missing":
+            raise InvalidDataset(f"{version}: {file['name']} is missing from storage "
+                                 f"({file['path']})")
+        if file["status"] == "changed":
             raise InvalidDataset(
-                f"{version}: {name} changed since it was registered (sha256 {actual}, "
-                f"registered {expected}); register the new content as a new version"
+                f"{version}: {file['name']} changed since it was registered (sha256 "
+                f"{file['actual']}, registered {file['expected']}); register the new "
+                "content as a new version"
             )
 
 

@@ -33,6 +33,20 @@ def default_limits() -> dict:
     }
 
 
+def effective_limits(*, problem: Problem | None, overrides: dict | None = None) -> dict:
+    """The per-fold limits a fold of ``problem`` runs under: ``overrides`` (an
+    event's own limits) over the problem's (a declarative spec's) over the
+    platform's defaults.
+
+    Everything that shows limits (event API and page, starting kit) and
+    everything that enforces them (the evaluation, hence its run metadata and
+    every fold's sandbox) calls this, so what is shown is what holds.
+    ``problem`` is None for an event whose problem is gone (nothing runs).
+    """
+    own = ((problem.spec or {}).get("limits") or {}) if problem is not None else {}
+    return {**default_limits(), **own, **(overrides or {})}
+
+
 def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
     submission_files.validate_files(
         submission_files.expected_file_names(problem.workflow_elements), files
@@ -44,16 +58,14 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
                       limits: dict | None = None, started_by: str = "",
                       reproduces: Evaluation | None = None) -> Evaluation:
     """Store the files, record the run's metadata and the submission files as
-    its artifacts, create one fold run per fold and dispatch them."""
+    its artifacts, create one fold run per fold and dispatch them. ``limits``:
+    the event's own, applied through :func:`effective_limits`."""
     validate_submission_files(problem, files)
     digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
     code_hash = storage.sha256_bytes(
         "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
     )
-    # A declarative problem's own limits sit between the defaults and the
-    # event's (``limits``).
-    limits = {**default_limits(), **((problem.spec or {}).get("limits") or {}),
-              **(limits or {})}
+    limits = effective_limits(problem=problem, overrides=limits)
     evaluation = Evaluation.objects.create(
         problem=problem,
         files=digests,

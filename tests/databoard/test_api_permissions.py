@@ -110,6 +110,14 @@ MATRIX = {
     "submission detail": ("GET", "/api/v1/submissions/{sub}/", None, (401, 200, 404, 200, 200)),
     "submission code": ("GET", "/api/v1/submissions/{sub}/code/", None,
                         (404, 200, 404, 200, 200)),
+    # The collaborative phase, before the public opening: only the team and admins
+    # read the code; importing needs a team of the event (the diff is with itself).
+    "submission diff": ("GET", "/api/v1/submissions/{sub}/diff/?against={sub}", None,
+                        (404, 200, 404, 200, 200)),
+    "submission import": ("POST", "/api/v1/submissions/{sub}/import/", None,
+                          (401, 200, 404, 403, 403)),
+    "submission credits": ("GET", "/api/v1/submissions/{sub}/credits/", None,
+                           (404, 200, 404, 200, 200)),
     "select for competition": ("POST", "/api/v1/submissions/{sub}/select/", None,
                                (401, 200, 404, 404, 404)),
     "re-run": ("POST", "/api/v1/submissions/{sub}/rerun/", None, (401, 403, 404, 202, 202)),

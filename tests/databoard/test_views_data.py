@@ -164,6 +164,18 @@ def test_a_numeric_target_and_the_whole_table(data, users):
     assert f"{stats['mean']:.4g}" in content and "histogram per split" in content
 
 
+def test_the_column_figures_cover_the_whole_table_whatever_the_split(data, users):
+    # As the README says: rows, folds and the target per split; columns over all rows.
+    by_split = _api(users["staff"], VERSION_API).json()["profile"]
+    whole = _api(users["staff"], VERSION_API + "?split=all").json()["profile"]
+    assert [s["name"] for s in by_split["splits"]] == ["train", "test"]
+    assert by_split["columns"] == whole["columns"]
+    missing = data["frame"].isna().sum()
+    assert {c["name"]: c["missing"] for c in by_split["columns"]} == missing.to_dict()
+    assert "Columns <span class=\"muted\">(whole table)</span>" in \
+        _page(users["staff"], VERSION_PAGE).content.decode()
+
+
 def test_an_unknown_target_or_version_says_what_is_wrong(data, users):
     response = _page(users["staff"], VERSION_PAGE + "?target=colour")
     assert response.status_code == 400

@@ -116,7 +116,7 @@ def test_the_files_and_the_table_download_as_the_croissant_names_them(staff):
     assert table["Content-Disposition"] == 'attachment; filename="table.parquet"'
     missing = staff.get(f"{BASE}people/versions/1/files/other.csv")
     assert missing.status_code == 404
-    assert missing.json()["error"]["message"] == "people@v1 has no file named 'other.csv'"
+    assert missing.json()["error"]["message"] == "people@1 has no file named 'other.csv'"
 
 
 def test_server_paths_are_read_only_under_the_allowed_folders(staff, settings, tmp_path):

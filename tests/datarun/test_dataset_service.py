@@ -1,5 +1,6 @@
 """Dataset versions: content-addressed, idempotent, all or nothing, verifiable,
 described by a Croissant file that ``mlcroissant validate`` passes."""
+import io
 import json
 import uuid
 
@@ -206,7 +207,7 @@ def test_verify_names_the_file_whose_blob_changed(files):
     original = blob.read_bytes()
     try:
         blob.write_bytes(original + b"9,tampered\n")
-        with pytest.raises(InvalidDataset, match=r"pinned@v1: train\.csv changed since it "
+        with pytest.raises(InvalidDataset, match=r"pinned@1: train\.csv changed since it "
                                                  r"was registered"):
             services.dataset_version_verify(version=version)
         blob.unlink()
@@ -218,6 +219,32 @@ def test_verify_names_the_file_whose_blob_changed(files):
     table.write_bytes(table.read_bytes() + b"\0")
     with pytest.raises(InvalidDataset, match="table.parquet changed"):
         services.dataset_version_verify(version=version)
+
+
+def test_the_verify_command_reports_every_file_and_fails_on_a_mismatch(files):
+    version, _ = services.dataset_version_create(
+        dataset="clinic", sources=[unique_csv(files), str(files / "extra.jsonl")])
+    out = io.StringIO()
+    call_command("dataset_version_verify", "clinic", "1", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [
+        ["ok", "extra.jsonl"], ["ok", "train.csv"], ["ok", "table.parquet"]]
+    assert lines[-1] == "clinic@1: all 3 files match the manifest"
+
+    blob = storage.blob_path(version.files.get(name="train.csv").sha256)
+    original = blob.read_bytes()
+    try:
+        blob.write_bytes(original + b"9,tampered\n")
+        out = io.StringIO()
+        with pytest.raises(CommandError, match=r"clinic@1: train\.csv changed; register"):
+            call_command("dataset_version_verify", "clinic@1", stdout=out)
+        assert "ok       extra.jsonl" in out.getvalue()
+        assert f"changed  train.csv  {version.files.get(name='train.csv').sha256} (now " \
+            in out.getvalue()
+    finally:
+        blob.write_bytes(original)
+    with pytest.raises(CommandError, match="no dataset version 'clinic@2'"):
+        call_command("dataset_version_verify", "clinic", "2", stdout=io.StringIO())
 
 
 def test_versions_are_found_by_reference(files):

@@ -136,6 +136,15 @@ def test_submission_answers_have_the_documented_keys(schema):
     _check(schema, bob, "get", "/api/v1/submissions/", "/api/v1/submissions/")
     _check(schema, bob, "get", f"/api/v1/submissions/{scored.id}/code/",
            "/api/v1/submissions/{id}/code/")
+    # The collaborative phase (bob's own submissions: no public opening needed).
+    diff = _check(schema, bob, "get", f"/api/v1/submissions/{scored.id}/diff/?against={scored.id}",
+                  "/api/v1/submissions/{id}/diff/")
+    assert diff["files"], "the files are checked too"
+    imported = _check(schema, bob, "post", f"/api/v1/submissions/{scored.id}/import/",
+                      "/api/v1/submissions/{id}/import/")
+    assert imported["files"]
+    _check(schema, bob, "get", f"/api/v1/submissions/{scored.id}/credits/",
+           "/api/v1/submissions/{id}/credits/")
 
 
 def test_leaderboard_answers_have_the_documented_keys(schema):

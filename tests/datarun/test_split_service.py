@@ -113,7 +113,7 @@ def test_a_group_column_with_nulls_leaves_no_split_and_no_file():
     with pytest.raises(InvalidDataset) as caught:
         split_create(version=version, spec=GROUPED)
     assert caught.value.message == (
-        "cannot split visits@v1: the group column 'patient_id' has 3 null values; "
+        "cannot split visits@1: the group column 'patient_id' has 3 null values; "
         "fill or drop them first (split.test.column)")
     assert not Split.objects.exists()
     assert split_files() == before
@@ -123,7 +123,7 @@ def test_a_group_column_with_nulls_leaves_no_split_and_no_file():
     ({"test": {"method": "random"}}, "split.test.method 'random' is not one of"),
     ({"cv": {"method": "kfold", "n_splits": 1}}, "split.cv.n_splits must be a whole number"),
     ({"test": {"method": "stratified", "column": "species"}},
-     "cannot split visits@v1: the split spec names 'species', not a column of the table "
+     "cannot split visits@1: the split spec names 'species', not a column of the table "
      "(columns: patient_id, label, day, batch, x)"),
 ])
 def test_a_bad_spec_names_the_field_and_leaves_nothing(spec, message):
@@ -144,7 +144,7 @@ def test_a_version_whose_table_changed_is_not_split():
     with pytest.raises(InvalidDataset) as caught:
         split_create(version=version, spec=GROUPED)
     assert caught.value.message.startswith(
-        f"visits@v1: its table {version.table_path} changed since the version was made")
+        f"visits@1: its table {version.table_path} changed since the version was made")
     assert not Split.objects.exists()
 
 
@@ -171,7 +171,7 @@ def test_a_changed_or_missing_table_file_is_named():
     with pytest.raises(InvalidDataset) as caught:
         split_table(split)
     assert caught.value.message.startswith(
-        f"the table {split.table_path} of split {split.pk} (visits@v1) changed since the "
+        f"the table {split.table_path} of split {split.pk} (visits@1) changed since the "
         "split was made")
 
     path.write_bytes(b"not parquet")
