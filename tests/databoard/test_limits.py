@@ -4,7 +4,7 @@ A declarative problem sets its own limits (120 s, 1024 MiB); an event on it
 either leaves its limit fields empty (the problem's apply) or sets its own
 (they win). What the API, the event page, the starting kit and the run
 metadata show is compared with what the worker is handed for each fold
-(``fold_run_claim``'s spec, which the sandbox enforces), and, through a real
+(``fold_run_claim``'s ticket, which the sandbox enforces), and, through a real
 worker, with the limit a fold is actually stopped at.
 """
 import io
@@ -81,7 +81,8 @@ def test_the_limits_shown_are_the_ones_each_fold_runs_under(event_fields, expect
     assert run["metadata"]["limits"] == expected
     # What the worker hands the sandbox for every fold.
     for fold_run in FoldRun.objects.filter(evaluation_id=submission["evaluation_id"]):
-        spec = fold_run_claim(fold_run_id=fold_run.id, worker_host="test")
+        spec = fold_run_claim(fold_run_id=fold_run.id,
+                              environment={"host": "test", "sandbox": "local"})
         assert spec.limits == expected
 
 
