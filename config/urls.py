@@ -6,12 +6,16 @@ from rest_framework.authtoken.views import obtain_auth_token
 from databoard import api, collaboration_api, runs_api
 from datarun.api import dashboard as dashboard_api
 from datarun.api import datasets as datasets_api
+from datarun.api import pools as pools_api
 from datarun.api import problems as problems_api
 from datarun.api import rescore as rescore_api
 from datarun.api import runner as runner_api
 from datarun.api.errors import not_found_json
 
 api_v1 = [
+    path("pools/", pools_api.PoolListApi.as_view(), name="pools"),
+    path("pools/<slug:name>/token/", pools_api.PoolTokenApi.as_view(), name="pool-token"),
+    path("runner/claim/", runner_api.ClaimNextApi.as_view(), name="runner-claim-next"),
     path("runner/folds/<int:pk>/claim/", runner_api.FoldClaimApi.as_view(),
          name="runner-fold-claim"),
     path("runner/folds/<int:pk>/inputs/<str:digest>", runner_api.FoldInputApi.as_view(),
@@ -37,6 +41,7 @@ api_v1 = [
          name="team-invite"),
     path("events/<slug:name>/team/leave/", api.TeamLeaveApi.as_view(), name="team-leave"),
     path("events/<slug:name>/teams/", api.EventTeamsApi.as_view(), name="event-teams"),
+    path("events/<slug:name>/pool/", api.EventPoolApi.as_view(), name="event-pool"),
     path("events/<slug:name>/rerun-failed/", api.EventRerunFailedApi.as_view(),
          name="event-rerun-failed"),
     path("teams/<int:pk>/approve/", api.TeamApproveApi.as_view(), name="team-approve"),

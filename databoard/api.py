@@ -424,6 +424,35 @@ class EventRerunFailedApi(APIView):
         return Response({"rerun": [s.id for s in rerun]}, status=202)
 
 
+class EventPoolApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        pool = serializers.SlugField(allow_null=True,
+                                     help_text="A compute pool's name; null: the built-in pool.")
+        fold_gpus = serializers.IntegerField(
+            min_value=0, max_value=64, required=False, allow_null=True,
+            help_text="GPUs each fold needs (runners offering fewer never get its folds).")
+
+    class OutputSerializer(serializers.Serializer):
+        pool = serializers.CharField(allow_null=True)
+        fold_gpus = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(operation_id="event_pool_set", tags=["events"],
+                   summary="Run the event's folds on a compute pool",
+                   description="Superusers: new submissions of the event run on this pool's "
+                               "runners (null: the platform's own workers).",
+                   request=InputSerializer,
+                   responses={200: OutputSerializer, **error_responses(400, 401, 403, 404)})
+    def put(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        event = services.event_assign_pool(event=event, user=request.user,
+                                           pool_name=body.validated_data["pool"],
+                                           fold_gpus=body.validated_data.get("fold_gpus"))
+        return Response({"pool": event.pool.name if event.pool_id else None,
+                         "fold_gpus": event.fold_gpus})
+
+
 class LeaderboardApi(APIView):
     """``?board=public|private|competition`` and ``?kind=bagged|mean``."""
 

@@ -43,6 +43,13 @@ class Event(models.Model):
     fold_time_limit_s = models.FloatField(null=True, blank=True)
     fold_memory_limit_mb = models.PositiveIntegerField(null=True, blank=True)
     fold_cpus = models.FloatField(null=True, blank=True)
+    fold_gpus = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="GPUs each fold needs: its folds go only to runners "
+                                         "offering that many")
+    # Where the event's folds run: a compute pool's runners, or (empty) the
+    # built-in pool of the platform's own workers. Superusers assign it.
+    pool = models.ForeignKey("datarun.ComputePool", null=True, blank=True,
+                             on_delete=models.PROTECT, related_name="+")
     admins = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True,
                                     related_name="administered_events")
     # Set while a contributivity update is scheduled (debounce).

@@ -156,6 +156,52 @@ class EvaluationQuerySet(models.QuerySet):
         return self.filter(state=RunState.SCORED)
 
 
+class ComputePool(models.Model):
+    """Machines an organiser registers to run folds: a runner anywhere that
+    holds the pool's token pulls the pool's folds over HTTPS. Evaluations with
+    no pool go to the built-in pool (the workers Celery dispatches to)."""
+
+    class Sandbox(models.TextChoices):
+        LOCAL = "local"
+        DOCKER = "docker"
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    cpus_per_slot = models.FloatField(default=1.0, help_text="CPUs of one fold slot")
+    memory_mb_per_slot = models.PositiveIntegerField(default=2048,
+                                                     help_text="memory of one fold slot (MiB)")
+    gpus_per_slot = models.PositiveSmallIntegerField(default=0)
+    sandbox = models.CharField(max_length=20, choices=Sandbox.choices, default=Sandbox.DOCKER)
+    concurrency = models.PositiveSmallIntegerField(default=1,
+                                                   help_text="fold slots per runner")
+    # sha256 of the runner token (shown once, at creation or reset); the
+    # generation invalidates every fold token issued under an earlier token.
+    token_hash = models.CharField(max_length=64, editable=False)
+    token_prefix = models.CharField(max_length=12, editable=False)
+    token_generation = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PoolRunner(models.Model):
+    """A runner of a pool as it last described itself (from its claims)."""
+
+    pool = models.ForeignKey(ComputePool, on_delete=models.CASCADE, related_name="runners")
+    host = models.CharField(max_length=200)
+    cpus = models.FloatField(null=True)
+    memory_mb = models.PositiveIntegerField(null=True)
+    gpus = models.JSONField(default=list, blank=True, help_text="[{name, memory_mb}, ...]")
+    sandbox = models.CharField(max_length=20, blank=True)
+    software = models.JSONField(default=dict, blank=True)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["pool", "host"],
+                                               name="one_runner_per_pool_and_host")]
+
+
 class Evaluation(StatefulRun):
     """One evaluation of one set of submission files on every fold of a problem."""
 
@@ -180,6 +226,13 @@ class Evaluation(StatefulRun):
     # Bytes of log lines kept for the whole run, and whether some were cut.
     log_bytes = models.BigIntegerField(default=0)
     logs_truncated = models.BooleanField(default=False)
+    # Where its folds run: a compute pool's runners pull them; None is the
+    # built-in pool, dispatched by Celery.
+    pool = models.ForeignKey(ComputePool, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="evaluations")
+    # Whose work it is (databoard: the team), so that a pool serves its
+    # queue fairly: one owner's many submissions do not starve the others.
+    owner = models.CharField(max_length=100, blank=True)
 
     objects = EvaluationQuerySet.as_manager()
 

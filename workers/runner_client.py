@@ -29,7 +29,8 @@ class RunnerApiError(Exception):
 
 
 class ClaimLost(RunnerApiError):
-    """The fold is no longer this runner's (409): stop it, report nothing."""
+    """The fold is no longer this runner's (409), or its token was revoked
+    (401): stop it, report nothing."""
 
 
 class InputMismatch(RunnerApiError):
@@ -47,13 +48,14 @@ class RunnerClient:
         self.retries = retries
         self.session = requests.Session()
 
-    def _call(self, method: str, path: str, *, auth: str, **kwargs) -> requests.Response:
+    def _call(self, method: str, path: str, *, auth: str, timeout: float | None = None,
+              **kwargs) -> requests.Response:
         delay = 0.5
         for attempt in range(self.retries + 1):
             try:
                 response = self.session.request(
                     method, self.api_url + path, headers={"Authorization": auth},
-                    timeout=self.timeout, **kwargs)
+                    timeout=timeout or self.timeout, **kwargs)
             except requests.ConnectionError as exc:
                 if attempt == self.retries:
                     raise RunnerApiError(f"the platform at {self.api_url} could not be "
@@ -75,7 +77,9 @@ class RunnerClient:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        error = ClaimLost if response.status_code == 409 else RunnerApiError
+        fold_call = "/folds/" in response.url and "/claim/" not in response.url
+        lost = response.status_code == 409 or (fold_call and response.status_code == 401)
+        error = ClaimLost if lost else RunnerApiError
         raise error(f"{response.request.method} {response.url}: {response.status_code} "
                     f"{message}", response.status_code)
 
@@ -84,6 +88,16 @@ class RunnerClient:
         is nothing to run."""
         response = self._call("POST", f"/folds/{fold_run_id}/claim/",
                               auth=f"Runner {self.runner_token}", json=environment)
+        if response.status_code == 204:
+            return None
+        return FoldTicket.from_json(response.json())
+
+    def claim_next(self, environment: dict, *, wait: float = 20.0) -> FoldTicket | None:
+        """The next fold of this runner's pool, claimed for it; None when none
+        came within ``wait`` seconds (the platform holds the request)."""
+        response = self._call("POST", "/claim/", auth=f"Runner {self.runner_token}",
+                              json={**environment, "wait": wait},
+                              timeout=self.timeout + wait)
         if response.status_code == 204:
             return None
         return FoldTicket.from_json(response.json())

@@ -2,6 +2,7 @@
 pages and the API enforce the same rules."""
 from databoard.services.events import (
     audit,
+    event_assign_pool,
     event_create,
     event_fold_limits,
     event_get,
@@ -39,7 +40,8 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "audit", "counted_submission_times", "event_create", "event_fold_limits", "event_get",
+    "audit", "counted_submission_times", "event_assign_pool", "event_create",
+    "event_fold_limits", "event_get",
     "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",
     "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",

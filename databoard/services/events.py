@@ -39,6 +39,8 @@ def event_limits(event: Event) -> dict:
         limits["memory_mb"] = event.fold_memory_limit_mb
     if event.fold_cpus:
         limits["cpus"] = event.fold_cpus
+    if event.fold_gpus:
+        limits["gpus"] = event.fold_gpus
     return limits
 
 
@@ -110,4 +112,24 @@ def event_update(*, event: Event, user, **fields) -> Event:
     event.save()
     if changed:
         audit(event=event, user=user, action="event_update", **changed)
+    return event
+
+
+@transaction.atomic
+def event_assign_pool(*, event: Event, user, pool_name: str | None,
+                      fold_gpus: int | None = None) -> Event:
+    """Run the event's folds on a compute pool (None: the built-in pool).
+    Superusers only: a pool may be a data owner's or a paid GPU machine."""
+    if not user.is_superuser:
+        raise PermissionDenied("only a superuser assigns an event to a compute pool")
+    pool = None
+    if pool_name:
+        pool = datarun_services.pool_get(pool_name)
+    event = Event.objects.select_for_update().get(id=event.id)
+    old = event.pool.name if event.pool_id else None
+    event.pool = pool
+    event.fold_gpus = fold_gpus or None
+    event.save(update_fields=["pool", "fold_gpus"])
+    audit(event=event, user=user, action="event_pool", pool=pool_name or "", was=old or "",
+          fold_gpus=str(fold_gpus or 0))
     return event

@@ -95,7 +95,7 @@ def submission_create(*, event: Event, user, name: str, files: dict[str, bytes])
                 raise InvalidSubmission(f"your team already has a submission named {name!r}")
             evaluation = datarun_services.evaluation_create(
                 problem=problem, files=files, limits=event_limits(event),
-                started_by=user.username,
+                started_by=user.username, pool=event.pool, owner=f"team:{team.id}",
             )
             submission = Submission.objects.create(
                 team=team, name=name, submitted_by=user, evaluation_id=evaluation.id,

@@ -10,6 +10,7 @@ the same calls.
 """
 import hmac
 import json
+import time
 
 from django.conf import settings
 from django.http import FileResponse
@@ -25,9 +26,15 @@ from rest_framework.views import APIView
 
 from datarun import contract, services
 from datarun.api.schema import UploadField, error_responses
+from datarun.models import ComputePool
+from datarun.services import pools
 from datarun.services.fold_runs import ClaimLost
 
 TAG = "runner"
+# The longest a runner's claim waits for a fold (long poll), and how often
+# the queue is looked at meanwhile.
+MAX_WAIT_S = 30.0
+POLL_S = 0.5
 # Log lines per request and characters per line a runner may send.
 MAX_LOG_LINES = 5000
 
@@ -43,9 +50,23 @@ def _credential(request, keyword: str) -> str:
 
 
 def _check_runner(request) -> None:
+    """The built-in pool's token (in-cluster workers)."""
     token = _credential(request, "Runner")
     if not hmac.compare_digest(token.encode(), settings.DATARUN_RUNNER_TOKEN.encode()):
         raise exceptions.AuthenticationFailed("the runner token is not valid")
+
+
+def _runner_pool(request) -> ComputePool | None:
+    """The pool whose token the request carries (None: the built-in pool)."""
+    token = _credential(request, "Runner")
+    if hmac.compare_digest(token.encode(), settings.DATARUN_RUNNER_TOKEN.encode()):
+        return None
+    pool = pools.pool_for_token(token)
+    if pool is None:
+        raise exceptions.AuthenticationFailed(
+            "the runner token is not valid (was the pool's token reset? start the runner "
+            "with the new one)")
+    return pool
 
 
 def _fold_attempt(request, fold_run_id: int) -> int:
@@ -95,9 +116,17 @@ class RunnerView(APIView):
     parser_classes = [JSONParser]
 
 
+class GpuSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    memory_mb = serializers.IntegerField(min_value=0, required=False)
+
+
 class EnvironmentSerializer(serializers.Serializer):
     host = serializers.CharField(max_length=200)
     sandbox = serializers.ChoiceField(choices=["local", "docker"])
+    cpus = serializers.FloatField(min_value=0, required=False)
+    memory_mb = serializers.IntegerField(min_value=0, required=False)
+    gpus = GpuSerializer(many=True, required=False)
     python = serializers.CharField(max_length=50, required=False)
     platform = serializers.CharField(max_length=300, required=False)
     packages = serializers.DictField(child=serializers.CharField(allow_null=True,
@@ -142,6 +171,42 @@ class FoldClaimApi(RunnerView):
         if ticket is None:
             return Response(status=204)
         return Response(ticket.to_json())
+
+
+class ClaimNextSerializer(EnvironmentSerializer):
+    wait = serializers.FloatField(min_value=0, max_value=MAX_WAIT_S, default=0,
+                                  help_text="Seconds to wait for a fold when none is queued.")
+
+
+class ClaimNextApi(RunnerView):
+    authentication_classes = [_RunnerChallenge]
+
+    @extend_schema(
+        tags=[TAG], operation_id="runner_claim_next", summary="Claim the next fold of the pool",
+        description="For runners that pull work (any machine with outbound HTTPS): the next "
+                    "fold of the token's pool, oldest first, one team at a time, only folds "
+                    "whose GPU needs the runner's advertised GPUs meet; waits up to `wait` "
+                    "seconds for one (long poll), then answers 204.",
+        request=ClaimNextSerializer,
+        responses={200: TicketSerializer, 204: OpenApiResponse(description="Nothing to run."),
+                   **error_responses(400, 401)})
+    def post(self, request):
+        pool = _runner_pool(request)
+        body = ClaimNextSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        environment = dict(body.validated_data)
+        wait = environment.pop("wait")
+        environment["gpus"] = [dict(g) for g in environment.get("gpus", [])]
+        if pool is not None:
+            pools.runner_seen(pool=pool, environment=environment)
+        deadline = time.monotonic() + wait
+        while True:
+            ticket = services.fold_run_claim_next(pool=pool, environment=environment)
+            if ticket is not None:
+                return Response(ticket.to_json())
+            if time.monotonic() >= deadline:
+                return Response(status=204)
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 class FoldInputApi(RunnerView):

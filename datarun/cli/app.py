@@ -18,6 +18,6 @@ def _root() -> None:
 
 def main() -> None:
     # Importing the command modules registers their commands on ``app``.
-    from datarun.cli import collab, local, remote  # noqa: F401
+    from datarun.cli import collab, local, remote, runner  # noqa: F401
 
     app()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from datarun import storage, submission_files
 from datarun.errors import InvalidTransition
 from datarun.models import (
+    ComputePool,
     Evaluation,
     FoldRun,
     Problem,
@@ -56,7 +57,8 @@ def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None
 @transaction.atomic
 def evaluation_create(*, problem: Problem, files: dict[str, bytes],
                       limits: dict | None = None, started_by: str = "",
-                      reproduces: Evaluation | None = None) -> Evaluation:
+                      reproduces: Evaluation | None = None, pool: ComputePool | None = None,
+                      owner: str = "") -> Evaluation:
     """Store the files, record the run's metadata and the submission files as
     its artifacts, create one fold run per fold and dispatch them. ``limits``:
     the event's own, applied through :func:`effective_limits`."""
@@ -74,6 +76,8 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
         sandbox_backend=settings.DATARUN_SANDBOX,
         started_by=started_by,
         reproduces=reproduces,
+        pool=pool,
+        owner=owner,
         metadata=run_metadata(problem=problem, files=digests, code_hash=code_hash,
                               limits=limits, sandbox_backend=settings.DATARUN_SANDBOX),
     )
@@ -96,7 +100,9 @@ def _dispatch(evaluation: Evaluation) -> None:
         fold_run.queued_at = now
         fold_run.save(update_fields=["state", "queued_at"])
         ids.append(fold_run.id)
-    transaction.on_commit(lambda: [send_fold_task(i) for i in ids])
+    if evaluation.pool_id is None:
+        transaction.on_commit(lambda: [send_fold_task(i) for i in ids])
+    # Else the pool's runners pull the folds (datarun.services.pools).
 
 
 def send_fold_task(fold_run_id: int) -> None:
@@ -139,4 +145,4 @@ def evaluation_rerun(*, evaluation_id: int, started_by: str = "") -> Evaluation:
         raise InvalidTransition(f"the evaluation is still {old.state}: cancel it first")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
     return evaluation_create(problem=old.problem, files=files, limits=old.limits,
-                             started_by=started_by)
+                             started_by=started_by, pool=old.pool, owner=old.owner)

@@ -8,12 +8,14 @@ from pathlib import Path
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from datarun import contract, ramp_kits, scoring, signals, storage
 from datarun.contract import FoldOutcome, FoldTicket
 from datarun.errors import ApplicationError, NotFound
 from datarun.models import (
+    ComputePool,
     Evaluation,
     EvaluationScore,
     FoldRun,
@@ -50,19 +52,70 @@ def _heartbeat_is_stale(fold_run: FoldRun, now) -> bool:
 
 @transaction.atomic
 def fold_run_claim(*, fold_run_id: int, environment: dict) -> FoldTicket | None:
-    """Move a queued fold to running for the runner described by
-    ``environment`` (host, sandbox backend, software); None if there is
-    nothing to do.
+    """Move a queued fold of the built-in pool to running for the runner
+    described by ``environment`` (host, sandbox backend, software); None if
+    there is nothing to do.
 
     A redelivered task finds its fold finished, or running with a fresh
     heartbeat, and gets None.
     """
-    now = timezone.now()
     try:
         fold_run = FoldRun.objects.select_for_update().get(id=fold_run_id)
     except FoldRun.DoesNotExist:
         return None
     evaluation = Evaluation.objects.select_for_update().get(id=fold_run.evaluation_id)
+    if evaluation.pool_id is not None:
+        return None  # a compute pool's runners pull it
+    return _claim(fold_run, evaluation, environment, pool=None)
+
+
+def fold_run_claim_next(*, pool: ComputePool | None, environment: dict) -> FoldTicket | None:
+    """The next fold of ``pool`` (None: the built-in pool) for a runner that
+    pulls work, claimed for it; None when there is none it can run.
+
+    Oldest first, but one owner (team) at a time: among the queued folds, the
+    owner with the fewest folds running in the pool goes first, so that one
+    team's 50 submissions do not starve the others. Folds needing more GPUs
+    than the runner advertises are left to others. Folds whose runner went
+    silent are taken over. On PostgreSQL, rows another claim holds are
+    skipped (``FOR UPDATE SKIP LOCKED``), so runners never wait on each other.
+    """
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.DATARUN_HEARTBEAT_TIMEOUT)
+    gpus = len(environment.get("gpus") or [])
+    waiting = (Q(state=RunState.QUEUED)
+               | Q(state=RunState.RUNNING, heartbeat_at__lt=stale_before))
+    candidates = list(
+        FoldRun.objects.filter(waiting, evaluation__pool=pool,
+                               evaluation__state__in=[RunState.QUEUED, RunState.RUNNING])
+        .order_by("queued_at", "id")
+        .values("id", "evaluation_id", "evaluation__owner", "evaluation__limits")[:500])
+    running = {row["evaluation__owner"]: row["n"] for row in
+               FoldRun.objects.filter(state=RunState.RUNNING, evaluation__pool=pool,
+                                      heartbeat_at__gte=stale_before)
+               .values("evaluation__owner").annotate(n=Count("id"))}
+    order = sorted(range(len(candidates)),
+                   key=lambda i: (running.get(candidates[i]["evaluation__owner"], 0), i))
+    for i in order:
+        row = candidates[i]
+        if int((row["evaluation__limits"] or {}).get("gpus", 0)) > gpus:
+            continue
+        with transaction.atomic():
+            fold_run = FoldRun.objects.select_for_update(skip_locked=True).filter(
+                id=row["id"]).first()
+            if fold_run is None:
+                continue  # another runner is claiming it
+            evaluation = Evaluation.objects.select_for_update().get(id=row["evaluation_id"])
+            ticket = _claim(fold_run, evaluation, environment, pool=pool)
+            if ticket is not None:
+                return ticket
+    return None
+
+
+def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict,
+           pool: ComputePool | None) -> FoldTicket | None:
+    """The claim itself, with both rows locked."""
+    now = timezone.now()
     if fold_run.state in FINAL_STATES:
         return None
     if evaluation.state in FINAL_STATES:
@@ -89,9 +142,11 @@ def fold_run_claim(*, fold_run_id: int, environment: dict) -> FoldTicket | None:
     ticket = _ticket(fold_run, evaluation)
     ticket.expires_at = time.time() + float(evaluation.limits["wall_time_s"]) \
         + settings.DATARUN_FOLD_TOKEN_GRACE_S
-    ticket.token = signing.dumps(
-        {"f": fold_run.id, "a": fold_run.attempt, "e": int(ticket.expires_at)},
-        salt=FOLD_TOKEN_SALT)
+    claims = {"f": fold_run.id, "a": fold_run.attempt, "e": int(ticket.expires_at)}
+    if pool is not None:
+        # A reset of the pool's token invalidates the fold tokens issued under it.
+        claims.update(p=pool.id, g=pool.token_generation)
+    ticket.token = signing.dumps(claims, salt=FOLD_TOKEN_SALT)
     return ticket
 
 
@@ -127,6 +182,10 @@ def fold_token_check(*, token: str, fold_run_id: int) -> int:
     if claims.get("e", 0) < time.time():
         raise FoldTokenInvalid("the fold token has expired: the fold ran past its time "
                                "limit and grace period")
+    if "p" in claims and not ComputePool.objects.filter(
+            id=claims["p"], token_generation=claims.get("g")).exists():
+        raise FoldTokenInvalid("the runner token this fold was claimed with was reset or the "
+                               "pool removed: the fold went back to the queue")
     return int(claims["a"])
 
 
@@ -375,10 +434,12 @@ def fold_runs_reap(*, now=None) -> dict:
             fold_run.set_state(RunState.QUEUED)
             fold_run.queued_at = now
             fold_run.save(update_fields=["state", "queued_at"])
-            to_send.append(fold_run.id)
+            if evaluation.pool_id is None:
+                to_send.append(fold_run.id)  # a pool's runners pull it again
             counts["requeued"] += 1
         for fold_run in FoldRun.objects.select_for_update().filter(
-            state=RunState.QUEUED, queued_at__lt=redispatch_before
+            state=RunState.QUEUED, queued_at__lt=redispatch_before,
+            evaluation__pool__isnull=True,
         ):
             fold_run.queued_at = now
             fold_run.save(update_fields=["queued_at"])

@@ -27,7 +27,8 @@ def evaluation_rescore(*, evaluation_id: int, problem: Problem | str) -> Evaluat
             "problem (e.g. one built on a newer dataset version), or re-run it")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
     try:
-        evaluation = evaluation_create(problem=problem, files=files, limits=old.limits)
+        evaluation = evaluation_create(problem=problem, files=files, limits=old.limits,
+                                       pool=old.pool, owner=old.owner)
     except InvalidSubmission as exc:
         raise InvalidSubmission(
             f"evaluation {old.id} cannot be re-scored on {problem.name}: {exc.message}"

@@ -199,4 +199,5 @@ def evaluation_reproduce(*, evaluation_id: int, started_by: str = "") -> Evaluat
                 f"{getattr(problem, key)[:12]} now)")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
     return evaluation_create(problem=problem, files=files, limits=old.limits,
-                             started_by=started_by, reproduces=old)
+                             started_by=started_by, reproduces=old, pool=old.pool,
+                             owner=old.owner)

@@ -1,0 +1,119 @@
+"""Compute pools: machines an organiser registers, whose runners pull the
+pool's folds over HTTPS (the model of GitLab and GitHub self-hosted runners).
+
+A pool's runner token is shown once, at creation or reset, and stored as its
+sha256. Resetting it refuses every runner holding the old one within one
+heartbeat (fold tokens carry the token's generation) and puts the folds they
+were running back in the queue.
+"""
+import hashlib
+import secrets
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from datarun.errors import ApplicationError, NotFound
+from datarun.models import ComputePool, FoldRun, PoolRunner
+from datarun.states import RunState
+
+TOKEN_PREFIX = "drp_"
+
+
+class InvalidPool(ApplicationError):
+    code = "invalid_pool"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def pool_create(*, name: str, description: str = "", cpus_per_slot: float = 1.0,
+                memory_mb_per_slot: int = 2048, gpus_per_slot: int = 0,
+                sandbox: str = ComputePool.Sandbox.DOCKER, concurrency: int = 1
+                ) -> tuple[ComputePool, str]:
+    """A new pool and its runner token (the only time the token is shown)."""
+    if ComputePool.objects.filter(name=name).exists():
+        raise InvalidPool(f"a pool named {name!r} exists already: pick another name")
+    token = _new_token()
+    pool = ComputePool.objects.create(
+        name=name, description=description, cpus_per_slot=cpus_per_slot,
+        memory_mb_per_slot=memory_mb_per_slot, gpus_per_slot=gpus_per_slot, sandbox=sandbox,
+        concurrency=concurrency, token_hash=_hash(token), token_prefix=token[:12])
+    return pool, token
+
+
+@transaction.atomic
+def pool_token_reset(*, pool: ComputePool) -> str:
+    """Replace the pool's runner token: runners holding the old one are
+    refused from their next call, and the folds they were running go back to
+    the queue for runners with the new one."""
+    pool = ComputePool.objects.select_for_update().get(id=pool.id)
+    token = _new_token()
+    pool.token_hash = _hash(token)
+    pool.token_prefix = token[:12]
+    pool.token_generation += 1
+    pool.save(update_fields=["token_hash", "token_prefix", "token_generation"])
+    now = timezone.now()
+    for fold_run in FoldRun.objects.select_for_update().filter(
+            evaluation__pool=pool, state=RunState.RUNNING):
+        fold_run.set_state(RunState.QUEUED)
+        fold_run.queued_at = now
+        fold_run.save(update_fields=["state", "queued_at"])
+    return token
+
+
+def pool_for_token(token: str) -> ComputePool | None:
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    return ComputePool.objects.filter(token_hash=_hash(token)).first()
+
+
+def runner_seen(*, pool: ComputePool, environment: dict) -> None:
+    """Remember how a runner of ``pool`` described itself, and when."""
+    PoolRunner.objects.update_or_create(
+        pool=pool, host=environment["host"],
+        defaults={"cpus": environment.get("cpus"), "memory_mb": environment.get("memory_mb"),
+                  "gpus": environment.get("gpus", []), "sandbox": environment.get("sandbox", ""),
+                  "software": {k: environment.get(k) for k in ("python", "platform", "packages")
+                               if k in environment},
+                  "last_seen": timezone.now()})
+
+
+def pools_overview() -> list[dict]:
+    """Every pool with its runners (as they last described themselves) and
+    how many of its folds are queued and running."""
+    counts = {(row["evaluation__pool"], row["state"]): row["n"] for row in
+              FoldRun.objects.filter(state__in=[RunState.QUEUED, RunState.RUNNING])
+              .values("evaluation__pool", "state").annotate(n=Count("id"))}
+    running_by_host = {(row["evaluation__pool"], row["worker_host"]): row["n"] for row in
+                       FoldRun.objects.filter(state=RunState.RUNNING)
+                       .values("evaluation__pool", "worker_host").annotate(n=Count("id"))}
+    out = []
+    for pool in ComputePool.objects.order_by("name").prefetch_related("runners"):
+        out.append({
+            "name": pool.name, "description": pool.description,
+            "cpus_per_slot": pool.cpus_per_slot, "memory_mb_per_slot": pool.memory_mb_per_slot,
+            "gpus_per_slot": pool.gpus_per_slot, "sandbox": pool.sandbox,
+            "concurrency": pool.concurrency, "token_prefix": pool.token_prefix,
+            "created_at": pool.created_at,
+            "queued": counts.get((pool.id, RunState.QUEUED), 0),
+            "running": counts.get((pool.id, RunState.RUNNING), 0),
+            "runners": [{"host": r.host, "cpus": r.cpus, "memory_mb": r.memory_mb,
+                         "gpus": r.gpus, "sandbox": r.sandbox, "last_seen": r.last_seen,
+                         "running": running_by_host.get((pool.id, r.host), 0)}
+                        for r in sorted(pool.runners.all(), key=lambda r: r.host)],
+        })
+    return out
+
+
+def pool_get(name: str) -> ComputePool:
+    try:
+        return ComputePool.objects.get(name=name)
+    except ComputePool.DoesNotExist:
+        raise NotFound(f"no compute pool named {name!r}") from None
