@@ -159,6 +159,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProblemKindEnum": "datarun.models.Problem.Kind",
         "RunKindEnum": ["run", "rerun", "reproduction"],
+        "SandboxEnum": "datarun.models.ComputePool.Sandbox",
     },
 }
 

@@ -425,6 +425,7 @@ class EventRerunFailedApi(APIView):
 
 
 class EventPoolApi(APIView):
+    @extend_schema_serializer(component_name="EventPoolInput")
     class InputSerializer(serializers.Serializer):
         pool = serializers.SlugField(allow_null=True,
                                      help_text="A compute pool's name; null: the built-in pool.")
@@ -432,6 +433,7 @@ class EventPoolApi(APIView):
             min_value=0, max_value=64, required=False, allow_null=True,
             help_text="GPUs each fold needs (runners offering fewer never get its folds).")
 
+    @extend_schema_serializer(component_name="EventPool")
     class OutputSerializer(serializers.Serializer):
         pool = serializers.CharField(allow_null=True)
         fold_gpus = serializers.IntegerField(allow_null=True)

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from datarun.errors import ApplicationError
 from datarun.models import (
+    ComputePool,
     Dataset,
     DatasetFile,
     DatasetVersion,
@@ -211,3 +212,48 @@ class DatasetVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ComputePool)
+class ComputePoolAdmin(admin.ModelAdmin):
+    """Pools are created here too; the runner token is shown once, in the
+    message after saving, and only its hash is kept."""
+
+    list_display = ("name", "sandbox", "concurrency", "cpus_per_slot", "memory_mb_per_slot",
+                    "gpus_per_slot", "token_prefix", "created_at")
+    readonly_fields = ("token_prefix", "token_generation", "created_at")
+    actions = ["reset_token"]
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    has_view_permission = has_change_permission = has_add_permission = \
+        has_delete_permission = lambda self, request, obj=None: request.user.is_superuser  # noqa: E731
+
+    def save_model(self, request, obj, form, change):
+        from datarun.services import pools
+
+        if change:
+            return super().save_model(request, obj, form, change)
+        fields = {name: form.cleaned_data[name] for name in (
+            "name", "description", "cpus_per_slot", "memory_mb_per_slot", "gpus_per_slot",
+            "sandbox", "concurrency")}
+        pool, token = pools.pool_create(**fields)
+        obj.pk = pool.pk
+        self._token_message(request, pool, token)
+
+    @admin.action(description="Reset the runner token of the selected pools")
+    def reset_token(self, request, queryset):
+        from datarun.services import pools
+
+        for pool in queryset:
+            self._token_message(request, pool, pools.pool_token_reset(pool=pool))
+
+    def _token_message(self, request, pool, token):
+        from datarun.services import pools
+
+        command = pools.runner_commands(base_url=request.build_absolute_uri("/").rstrip("/"),
+                                        pool=pool, token=token)["shell"]
+        messages.warning(request, format_html(
+            "Runner token of {} (shown once): <code>{}</code> — start a runner with "
+            "<code>{}</code>", pool.name, token, command))

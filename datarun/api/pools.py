@@ -1,7 +1,7 @@
 """Compute pools over the API, for superusers: create a pool (its runner
 token is answered once, with the command that starts a runner), list pools
 with their runners, reset a pool's token."""
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -19,22 +19,6 @@ class IsSuperuser(BasePermission):
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_superuser)
-
-
-def runner_commands(*, base_url: str, pool: ComputePool, token: str) -> dict:
-    """The one line that starts a runner of ``pool`` on another machine: with
-    the project installed, and as a container of the project's image."""
-    args = (f"--url {base_url} --token {token} --sandbox {pool.sandbox} "
-            f"--slots {pool.concurrency} --name \"$(hostname)\"")
-    return {
-        "shell": f"datarun runner {args}",
-        "docker": ("docker run -d --restart unless-stopped --init "
-                   f"--name datarun-runner-{pool.name} "
-                   "-v /var/run/docker.sock:/var/run/docker.sock "
-                   "-v /var/lib/datarun-runner:/var/lib/datarun-runner "
-                   "-e DATARUN_RUNNER_HOME=/var/lib/datarun-runner "
-                   f"datarun-web:0.1.0 datarun runner {args}"),
-    }
 
 
 class RunnerSerializer(serializers.Serializer):
@@ -72,13 +56,14 @@ class PoolTokenSerializer(serializers.Serializer):
 
 def _token_answer(request, pool: ComputePool, token: str) -> dict:
     return {"pool": pool.name, "token": token,
-            "commands": runner_commands(base_url=request.build_absolute_uri("/").rstrip("/"),
+            "commands": pools.runner_commands(base_url=request.build_absolute_uri("/").rstrip("/"),
                                         pool=pool, token=token)}
 
 
 class PoolListApi(APIView):
     permission_classes = [IsSuperuser]
 
+    @extend_schema_serializer(component_name="PoolCreate")
     class InputSerializer(serializers.Serializer):
         name = serializers.SlugField(max_length=100)
         description = serializers.CharField(required=False, allow_blank=True, default="")

@@ -123,7 +123,7 @@ class GpuSerializer(serializers.Serializer):
 
 class EnvironmentSerializer(serializers.Serializer):
     host = serializers.CharField(max_length=200)
-    sandbox = serializers.ChoiceField(choices=["local", "docker"])
+    sandbox = serializers.ChoiceField(choices=ComputePool.Sandbox.choices)
     cpus = serializers.FloatField(min_value=0, required=False)
     memory_mb = serializers.IntegerField(min_value=0, required=False)
     gpus = GpuSerializer(many=True, required=False)

@@ -48,6 +48,7 @@ from datarun.services.pools import (
     pool_get,
     pool_token_reset,
     pools_overview,
+    runner_commands,
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
 from datarun.services.rescore import evaluation_rescore, score_drift
@@ -94,6 +95,7 @@ __all__ = [
     "pool_get",
     "pool_token_reset",
     "pools_overview",
+    "runner_commands",
     "problem_apply",
     "problem_create_declarative",
     "problem_export_kit",

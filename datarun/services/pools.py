@@ -117,3 +117,19 @@ def pool_get(name: str) -> ComputePool:
         return ComputePool.objects.get(name=name)
     except ComputePool.DoesNotExist:
         raise NotFound(f"no compute pool named {name!r}") from None
+
+
+def runner_commands(*, base_url: str, pool: ComputePool, token: str) -> dict:
+    """The one line that starts a runner of ``pool`` on another machine: with
+    the project installed, and as a container of the project's image."""
+    args = (f"--url {base_url} --token {token} --sandbox {pool.sandbox} "
+            f"--slots {pool.concurrency} --name \"$(hostname)\"")
+    return {
+        "shell": f"datarun runner {args}",
+        "docker": ("docker run -d --restart unless-stopped --init "
+                   f"--name datarun-runner-{pool.name} "
+                   "-v /var/run/docker.sock:/var/run/docker.sock "
+                   "-v /var/lib/datarun-runner:/var/lib/datarun-runner "
+                   "-e DATARUN_RUNNER_HOME=/var/lib/datarun-runner "
+                   f"datarun-web:0.1.0 datarun runner {args}"),
+    }

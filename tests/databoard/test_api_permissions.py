@@ -55,7 +55,9 @@ def world(iris_problem):
     invitation = services.team_invite(
         team=services.team_of(event=event, user=users["participant"]),
         user=users["participant"], username="bob")
-    return {"event": event, "users": users, "submission": submission, "pending": pending,
+    pool, _ = datarun_services.pool_create(name="site-a", sandbox="local")
+    return {"pool": pool.name, "event": event, "users": users, "submission": submission,
+            "pending": pending,
             "invitation": invitation}
 
 
@@ -68,7 +70,10 @@ def _request(world, role, method, url, data=None):
                      dataset="none-such", number=1, file="train.csv",
                      evaluation=world["submission"].evaluation_id,
                      run=world["submission"].evaluation_id, artifact="submission/estimator.py",
-                     digest="0" * 64)
+                     digest="0" * 64, pool=world["pool"])
+    if isinstance(data, dict):
+        data = {k: v.format(pool=world["pool"]) if isinstance(v, str) else v
+                for k, v in data.items()}
     return getattr(client, method.lower())(url, data or {}, format="json")
 
 
@@ -99,8 +104,17 @@ MATRIX = {
                            (401, 404, 204, 404, 404)),
     "submit": ("POST_FILES", None, None, (401, 201, 201, 403, 403)),
     "my submissions": ("GET", "/api/v1/submissions/", None, (401, 200, 200, 200, 200)),
+    "pools": ("GET", "/api/v1/pools/", None, (401, 403, 403, 403, 200)),
+    "create pool": ("POST", "/api/v1/pools/", {"name": "site-b", "sandbox": "local"},
+                    (401, 403, 403, 403, 201)),
+    "reset pool token": ("POST", "/api/v1/pools/{pool}/token/", None,
+                         (401, 403, 403, 403, 200)),
+    "assign event pool": ("PUT", "/api/v1/events/{event}/pool/", {"pool": "{pool}"},
+                          (401, 403, 403, 403, 200)),
     # The runner API takes runner and fold tokens only: no user, even a
     # superuser, claims or reports a fold.
+    "runner claim next": ("POST", "/api/v1/runner/claim/",
+                          {"host": "h", "sandbox": "local"}, (401,) * 5),
     "runner claim": ("POST", "/api/v1/runner/folds/{sub}/claim/",
                      {"host": "h", "sandbox": "local"}, (401,) * 5),
     "runner input": ("GET", "/api/v1/runner/folds/{sub}/inputs/{digest}", None, (401,) * 5),
@@ -202,7 +216,8 @@ def test_every_api_endpoint_is_in_the_matrix():
                 .replace("{problem}", "<slug:name>").replace("{dataset}", "<slug:name>")
                 .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>")
                 .replace("{evaluation}", "<int:pk>").replace("{run}", "<int:run>")
-                .replace("{artifact}", "<path:name>").replace("{digest}", "<str:digest>"))
+                .replace("{artifact}", "<path:name>").replace("{digest}", "<str:digest>")
+                .replace("{pool}", "<slug:name>"))
         covered.add(path)
     assert routes - covered == set()
 

@@ -60,7 +60,8 @@ def world(iris_problem):
     invitation = services.team_invite(
         team=services.team_of(event=event, user=users["participant"]),
         user=users["participant"], username="bob")
-    return {"event": event, "users": users, "sub": submission.id, "bobs": bobs,
+    pool, _ = datarun_services.pool_create(name="site-a", sandbox="local")
+    return {"pool": pool.name, "event": event, "users": users, "sub": submission.id, "bobs": bobs,
             "team": pending.id, "inv": invitation.id, "run": submission.evaluation_id}
 
 
@@ -74,7 +75,7 @@ def _client(world, role, **kwargs) -> Client:
 def _url(world, url: str) -> str:
     return url.format(event=EVENT, sub=world["sub"], bobs=world["bobs"], team=world["team"],
                       inv=world["inv"], problem=world["event"].problem_name,
-                      dataset="none-such", number=1, run=world["run"])
+                      dataset="none-such", number=1, run=world["run"], pool=world["pool"])
 
 
 def _outcome(response) -> int | str:
@@ -202,6 +203,14 @@ MATRIX = [
      (LOGIN, 403, 403, 403, 400)),
     ('GET', '/organiser/queue/', None,
      (LOGIN, 403, 403, 200, 200)),
+    ('GET', '/organiser/pools/', None,
+     (LOGIN, 403, 403, 403, 200)),
+    ('POST', '/organiser/pools/', {"name": "gpu-box", "sandbox": "docker", "concurrency": 1,
+                                   "cpus_per_slot": 1, "memory_mb_per_slot": 2048,
+                                   "gpus_per_slot": 0},
+     (LOGIN, 403, 403, 403, 201)),
+    ('POST', '/organiser/pools/{pool}/token/', None,
+     (LOGIN, 403, 403, 403, 200)),
     ('GET', '/events/{event}/organise/', None,
      (LOGIN, 403, 403, 200, 200)),
     ('POST', '/events/{event}/organise/', RULES,
@@ -260,7 +269,7 @@ def test_every_page_is_in_the_matrix():
     def as_route(url: str) -> str:
         url = url.split("?")[0].lstrip("/")
         for key in ("{event}", "{sub}", "{bobs}", "{team}", "{inv}", "{problem}", "{dataset}",
-                    "{number}", "{run}"):
+                    "{number}", "{run}", "{pool}"):
             url = url.replace(key, "<>")
         return url.replace("password/reset/MQ/bad-token/", "password/reset/<>/<>/")
 

@@ -1,0 +1,69 @@
+"""Compute pools in the organiser pages (superusers): the pools with their
+runners, a new pool (its runner token and start command shown once), a
+token reset."""
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import path
+from django.views.decorators.http import require_http_methods, require_POST
+
+from databoard.views.errors import shows_errors
+from datarun import services as datarun_services
+from datarun.errors import PermissionDenied
+from datarun.models import ComputePool
+
+
+class PoolForm(forms.ModelForm):
+    class Meta:
+        model = ComputePool
+        fields = ("name", "description", "sandbox", "concurrency", "cpus_per_slot",
+                  "memory_mb_per_slot", "gpus_per_slot")
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        labels = {"concurrency": "Fold slots per runner", "cpus_per_slot": "CPUs per slot",
+                  "memory_mb_per_slot": "Memory per slot (MiB)",
+                  "gpus_per_slot": "GPUs per slot"}
+
+
+def _superuser(request) -> None:
+    if not request.user.is_superuser:
+        raise PermissionDenied("only a superuser manages compute pools")
+
+
+def _page(request, *, form=None, token=None, pool=None, status=200):
+    context = {"pools": datarun_services.pools_overview(), "form": form or PoolForm(),
+               "new_token": token, "token_pool": pool}
+    if token:
+        context["commands"] = datarun_services.runner_commands(
+            base_url=request.build_absolute_uri("/").rstrip("/"), pool=pool, token=token)
+    return render(request, "databoard/organiser/pools.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_errors
+def pools(request):
+    _superuser(request)
+    if request.method == "GET":
+        return _page(request)
+    form = PoolForm(request.POST)
+    if not form.is_valid():
+        return _page(request, form=form, status=400)
+    pool, token = datarun_services.pool_create(**{
+        name: form.cleaned_data[name] for name in PoolForm.Meta.fields})
+    return _page(request, token=token, pool=pool, status=201)
+
+
+@login_required
+@require_POST
+@shows_errors
+def pool_token_reset(request, name):
+    _superuser(request)
+    pool = datarun_services.pool_get(name)
+    token = datarun_services.pool_token_reset(pool=pool)
+    return _page(request, token=token, pool=pool)
+
+
+urlpatterns = [
+    path("organiser/pools/", pools, name="organiser-pools"),
+    path("organiser/pools/<slug:name>/token/", pool_token_reset, name="organiser-pool-token"),
+]
