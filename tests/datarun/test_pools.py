@@ -39,8 +39,8 @@ def test_claims_serve_teams_in_turn_and_oldest_first(problem):
     order = []
     for _ in range(4):
         ticket = services.fold_run_claim_next(pool=pool, environment=RUNNER)
-        order.append(("a" if ticket.evaluation_id in {e.id for e in a} else "b",
-                      ticket.fold_index))
+        order.append(("b" if ticket.evaluation_id == b.id else "a", ticket.fold_index))
+        assert ticket.evaluation_id in {b.id, a[0].id}
     assert order == [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
     # Folds of the built-in pool are not the pool's, and the other way round.
     builtin = services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR})
