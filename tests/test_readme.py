@@ -75,9 +75,9 @@ def test_every_manage_py_command_in_the_readme_exists(command):
 
 @pytest.mark.parametrize("command", sorted(_cli_commands()))
 def test_every_datarun_subcommand_in_the_readme_exists(command):
-    from datarun.cli import collab, local, remote  # noqa: F401  (they register the commands)
-    from datarun.cli.app import app
+    from datarun.cli.app import app, load_commands
 
+    load_commands()
     names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
     assert command in names, f"README names `datarun {command}`, which does not exist"
 

@@ -16,8 +16,11 @@ def _root() -> None:
     pass
 
 
-def main() -> None:
-    # Importing the command modules registers their commands on ``app``.
+def load_commands() -> None:
+    """Importing the command modules registers their commands on ``app``."""
     from datarun.cli import collab, local, remote, runner  # noqa: F401
 
+
+def main() -> None:
+    load_commands()
     app()
