@@ -15,6 +15,7 @@ from datarun.api.errors import not_found_json
 api_v1 = [
     path("pools/", pools_api.PoolListApi.as_view(), name="pools"),
     path("pools/<slug:name>/token/", pools_api.PoolTokenApi.as_view(), name="pool-token"),
+    path("runner/problems/", runner_api.PoolProblemApi.as_view(), name="runner-problems"),
     path("runner/claim/", runner_api.ClaimNextApi.as_view(), name="runner-claim-next"),
     path("runner/folds/<int:pk>/claim/", runner_api.FoldClaimApi.as_view(),
          name="runner-fold-claim"),

@@ -21,6 +21,9 @@ PARTICIPANT = "participant"
 PLATFORM = "platform"
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Who scores a fold (FoldTicket.scoring).
+PLATFORM_SCORING = "platform"
+RUNNER_SCORING = "runner"
 # A ticket's inputs: the prepared problem's files one fold reads (never the
 # test labels). Where each goes in the work dir is the runner's layout.
 INPUT_NAMES = ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz")
@@ -57,6 +60,14 @@ class FoldTicket:
     prediction_shape: list[int]
     token: str = ""
     expires_at: float | None = None
+    # "platform": the runner reports predictions and the platform scores them;
+    # "runner": a sensitive-data problem, whose data and labels stay on the
+    # pool's machines: the runner reads the inputs from its own copy of the
+    # problem (``problem`` at ``data_hash``), scores the fold there and
+    # reports scores only.
+    scoring: str = "platform"
+    problem: str = ""
+    data_hash: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -66,10 +77,13 @@ class FoldTicket:
         if not isinstance(data, dict):
             raise ContractError("a fold ticket must be a JSON object")
         names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"token", "expires_at"}
+        missing = names - set(data) - {"token", "expires_at", "scoring", "problem", "data_hash"}
         if missing:
             raise ContractError(f"the fold ticket lacks {', '.join(sorted(missing))}")
         ticket = cls(**{k: v for k, v in data.items() if k in names})
+        if ticket.scoring not in (PLATFORM_SCORING, RUNNER_SCORING):
+            raise ContractError(f"the fold ticket's scoring must be {PLATFORM_SCORING!r} or "
+                                f"{RUNNER_SCORING!r}")
         if not isinstance(ticket.inputs, dict) or set(ticket.inputs) != set(INPUT_NAMES):
             raise ContractError(f"the fold ticket's inputs must be {', '.join(INPUT_NAMES)}")
         if not isinstance(ticket.files, dict) or not all(
@@ -105,6 +119,10 @@ class FoldOutcome:
     error: str = ""
     error_traceback: str = ""
     error_kind: str = PARTICIPANT
+    # Runner-scored folds: ``{step: {score name: value}}`` instead of the
+    # predictions, and the bagged scores once the runner holds every fold's.
+    scores: dict | None = None
+    bagged: dict | None = None
 
 
 _NUMBERS = ("wall_time", "cpu_time", "train_time", "valid_time", "test_time")
@@ -115,6 +133,9 @@ def outcome_to_wire(outcome: FoldOutcome) -> tuple[dict, dict[str, bytes]]:
     """The outcome as a JSON object and the predictions as ``.npy`` bytes."""
     meta = {name: getattr(outcome, name) for name in
             (*_NUMBERS, "peak_memory", *_TEXTS, "logs_truncated", "error_kind")}
+    for name in ("scores", "bagged"):
+        if getattr(outcome, name) is not None:
+            meta[name] = getattr(outcome, name)
     files = {}
     for name in PREDICTION_FILES:
         array = getattr(outcome, name)
@@ -125,7 +146,8 @@ def outcome_to_wire(outcome: FoldOutcome) -> tuple[dict, dict[str, bytes]]:
     return meta, files
 
 
-def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: int
+def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: int,
+                      runner_scored: bool = False, score_names: tuple[str, ...] = ()
                       ) -> FoldOutcome:
     """Parse what a runner reported, refusing anything off the contract.
 
@@ -169,6 +191,17 @@ def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: in
     if unknown_files:
         raise ContractError(f"unexpected files: {', '.join(sorted(unknown_files))}; "
                             f"send {' and '.join(PREDICTION_FILES)}")
+    if runner_scored:
+        if files:
+            raise ContractError("a fold scored on the runner sends scores, never predictions")
+        for name in ("scores", "bagged"):
+            if meta.get(name) is not None:
+                setattr(outcome, name, _scores(meta[name], name, score_names))
+        if not outcome.error and outcome.scores is None:
+            raise ContractError("an outcome without an error must carry the fold's scores")
+        return outcome
+    if "scores" in meta or "bagged" in meta:
+        raise ContractError("the platform scores this fold: send predictions, not scores")
     if outcome.error:
         return outcome
     for name in PREDICTION_FILES:
@@ -180,6 +213,23 @@ def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: in
                                 f"{max_prediction_bytes} this fold's predictions can take")
         setattr(outcome, name, load_npy(data, name))
     return outcome
+
+
+def _scores(value, what: str, score_names: tuple[str, ...]) -> dict:
+    """``{step: {score: number or null}}`` with the problem's score names."""
+    steps = ("train", "valid", "test")
+    if not isinstance(value, dict) or not set(value) <= set(steps) or not value:
+        raise ContractError(f"{what} must map steps ({', '.join(steps)}) to scores")
+    for step, by_name in value.items():
+        if not isinstance(by_name, dict) or set(by_name) != set(score_names):
+            raise ContractError(f"{what}[{step!r}] must hold the problem's scores: "
+                                f"{', '.join(score_names)}")
+        for name, number in by_name.items():
+            if number is not None and (isinstance(number, bool)
+                                       or not isinstance(number, int | float)):
+                raise ContractError(f"{what}[{step!r}][{name!r}] must be a number or null")
+    return {step: {name: None if v is None else float(v) for name, v in by_name.items()}
+            for step, by_name in value.items()}
 
 
 def load_npy(data: bytes, name: str) -> np.ndarray:

@@ -108,6 +108,13 @@ class Problem(models.Model):
     split = models.ForeignKey(Split, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="problems")
     spec = models.JSONField(default=dict, blank=True, help_text="declarative spec")
+    # A sensitive-data problem: prepared on this pool's machines, where its
+    # data and labels stay; the platform keeps only metadata, hashes and the
+    # published starting kit, and the pool scores its folds.
+    pool = models.ForeignKey("ComputePool", null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="problems")
+    # Such a problem's fold inputs by hash, one {input: sha256} per fold.
+    fold_inputs = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -79,6 +79,7 @@ def test_every_datarun_subcommand_in_the_readme_exists(command):
 
     load_commands()
     names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    names |= {g.name for g in app.registered_groups}
     assert command in names, f"README names `datarun {command}`, which does not exist"
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from datarun.contract import PLATFORM, FoldOutcome, FoldTicket
+from datarun.contract import PLATFORM, RUNNER_SCORING, FoldOutcome, FoldTicket
 from datarun.software import software
+from workers import pool_problems
 from workers.fold_io import prepare_workdir, read_outcome
 from workers.log_tail import LogTail
 from workers.runner_client import ClaimLost, InputCache, InputMismatch, RunnerApiError, RunnerClient
@@ -37,13 +38,28 @@ def execute_fold_run(fold_run_id: int) -> None:
 
 def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
                log_limit_bytes: int, heartbeat_interval_s: float,
-               run_log_limit_bytes: int) -> None:
-    """Run a claimed fold and report its outcome (a lost claim reports nothing)."""
+               run_log_limit_bytes: int, home: Path | None = None,
+               share_logs: bool = False) -> None:
+    """Run a claimed fold and report its outcome (a lost claim reports nothing).
+
+    A fold the ticket says this runner scores (a sensitive-data problem) reads
+    its inputs from the problem's copy under ``home`` and is scored here; its
+    logs go out only with ``share_logs``."""
     workdir = None
     k = ticket.fold_index
+    prepared = None
     try:
-        inputs = {name: cache.get(digest, lambda dest, d=digest: client.fetch(ticket, d, dest))
-                  for name, digest in ticket.inputs.items()}
+        if ticket.scoring == RUNNER_SCORING:
+            prepared = pool_problems.problem_dir(home, ticket.problem, ticket.data_hash) \
+                if home is not None else None
+            if prepared is None:
+                raise InputMismatch(f"this runner holds no copy of problem {ticket.problem!r} "
+                                    f"at data hash {ticket.data_hash[:12]}")
+            inputs = pool_problems.local_inputs(ticket, prepared)
+        else:
+            inputs = {name: cache.get(digest,
+                                      lambda dest, d=digest: client.fetch(ticket, d, dest))
+                      for name, digest in ticket.inputs.items()}
         files = {name: cache.get(digest, lambda dest, d=digest: client.fetch(ticket, d, dest))
                  for name, digest in ticket.files.items()}
         workdir = Path(tempfile.mkdtemp(prefix=f"fold-{ticket.fold_run_id}-",
@@ -53,9 +69,15 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
         limits = limits_from(ticket.limits, log_limit_bytes)
         streamer = LogStreamer(ticket, client, workdir, heartbeat_interval_s,
                                run_log_limit_bytes)
+        # A sensitive-data fold's output may quote the data: kept here
+        # unless the owner shares logs.
+        streamer.full = prepared is not None and not share_logs
         result = backend.run(workdir, limits, heartbeat=streamer.tick)
         streamer.flush()
         outcome = read_outcome(ticket, workdir, result, limits)
+        if prepared is not None:
+            outcome = pool_problems.score_locally(ticket, prepared, outcome,
+                                                  share_logs=share_logs)
     except ClaimLost:
         logger.info("fold run %s attempt %s lost its claim; not reported",
                     ticket.fold_run_id, ticket.attempt)

@@ -37,6 +37,9 @@ class RunnerConfig:
     wait_s: float = 20.0
     log_limit_bytes: int = 256 * 1024
     run_log_limit_bytes: int = 1024 * 1024
+    # Sensitive-data folds: send their logs and error details too (the data
+    # owner's choice; off, only scores and resource figures leave).
+    share_logs: bool = False
 
 
 def environment(config: RunnerConfig) -> dict:
@@ -83,7 +86,8 @@ def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
                     ticket.fold_index, ticket.evaluation_id, ticket.attempt)
         run_ticket(ticket, client, backend, cache, log_limit_bytes=config.log_limit_bytes,
                    heartbeat_interval_s=config.heartbeat_interval_s,
-                   run_log_limit_bytes=config.run_log_limit_bytes)
+                   run_log_limit_bytes=config.run_log_limit_bytes, home=config.home,
+                   share_logs=config.share_logs)
 
 
 def _slot_process(config: RunnerConfig, slot: int, stop) -> None:

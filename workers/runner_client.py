@@ -102,6 +102,11 @@ class RunnerClient:
             return None
         return FoldTicket.from_json(response.json())
 
+    def register_problem(self, metadata: dict) -> dict:
+        """Register a problem prepared on this machine with the pool."""
+        return self._call("POST", "/problems/", auth=f"Runner {self.runner_token}",
+                          json=metadata, timeout=max(self.timeout, 120)).json()
+
     def fetch(self, ticket: FoldTicket, digest: str, dest: Path) -> None:
         """Write the input named by ``digest`` to ``dest`` (streamed)."""
         response = self._call("GET", f"/folds/{ticket.fold_run_id}/inputs/{digest}",

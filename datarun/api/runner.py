@@ -209,6 +209,75 @@ class ClaimNextApi(RunnerView):
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
+class ScoreTypeSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    is_lower_the_better = serializers.BooleanField()
+    precision = serializers.IntegerField(min_value=0, max_value=20)
+    minimum = serializers.FloatField(allow_null=True)
+    maximum = serializers.FloatField(allow_null=True)
+
+
+class PoolProblemSerializer(serializers.Serializer):
+    name = serializers.SlugField(max_length=100)
+    title = serializers.CharField(max_length=200)
+    workflow_elements = serializers.ListField(child=serializers.CharField(max_length=100),
+                                              min_length=1)
+    prediction_shape = serializers.ListField(child=serializers.IntegerField(min_value=1))
+    n_train = serializers.IntegerField(min_value=1)
+    n_test = serializers.IntegerField(min_value=1)
+    n_folds = serializers.IntegerField(min_value=1, max_value=1000)
+    data_hash = serializers.RegexField(r"^[0-9a-f]{64}$")
+    folds_hash = serializers.RegexField(r"^[0-9a-f]{64}$")
+    score_types = ScoreTypeSerializer(many=True, min_length=1)
+    fold_inputs = serializers.ListField(child=serializers.DictField(
+        child=serializers.RegexField(r"^[0-9a-f]{64}$")),
+        help_text="Per fold, the sha256 of each input: " + ", ".join(contract.INPUT_NAMES))
+    starting_kit = serializers.DictField(
+        child=serializers.CharField(), required=False, default=dict,
+        help_text="Published files, base64: submissions/starting_kit/<file> and README.md.")
+
+    def validate_fold_inputs(self, value):
+        for digests in value:
+            if set(digests) != set(contract.INPUT_NAMES):
+                raise serializers.ValidationError(
+                    f"each fold names the inputs {', '.join(contract.INPUT_NAMES)}")
+        return value
+
+    def validate_starting_kit(self, value):
+        import base64
+        import binascii
+
+        try:
+            return {path: base64.b64decode(data, validate=True) for path, data in value.items()}
+        except binascii.Error:
+            raise serializers.ValidationError("files must be base64") from None
+
+
+class PoolProblemApi(RunnerView):
+    authentication_classes = [_RunnerChallenge]
+
+    @extend_schema(
+        tags=[TAG], operation_id="runner_problem_register",
+        summary="Register a problem prepared on the pool's machine",
+        description="Sensitive data: `datarun runner prepare` prepares a RAMP kit on the data "
+                    "owner's machine and registers only its metadata, hashes, score types and "
+                    "the starting kit files the owner publishes. Its folds then run and are "
+                    "scored only on this pool.",
+        request=PoolProblemSerializer,
+        responses={201: inline_serializer("PoolProblemRegistered", {
+            "name": serializers.CharField(), "pool": serializers.CharField()}),
+            **error_responses(400, 401)})
+    def post(self, request):
+        pool = _runner_pool(request)
+        if pool is None:
+            raise exceptions.PermissionDenied(
+                "problems are registered with a compute pool's token, not the built-in pool's")
+        body = PoolProblemSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        problem = pools.problem_register_on_pool(pool=pool, **body.validated_data)
+        return Response({"name": problem.name, "pool": pool.name}, status=201)
+
+
 class FoldInputApi(RunnerView):
     @extend_schema(
         tags=[TAG], operation_id="runner_input", summary="Fetch an input by content hash",

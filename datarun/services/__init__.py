@@ -48,6 +48,7 @@ from datarun.services.pools import (
     pool_get,
     pool_token_reset,
     pools_overview,
+    problem_register_on_pool,
     runner_commands,
 )
 from datarun.services.problems import problem_get, problem_import_ramp_kit
@@ -95,6 +96,7 @@ __all__ = [
     "pool_get",
     "pool_token_reset",
     "pools_overview",
+    "problem_register_on_pool",
     "runner_commands",
     "problem_apply",
     "problem_create_declarative",

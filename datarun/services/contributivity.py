@@ -26,6 +26,10 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
         raise ApplicationError("contributivity blends evaluations of one problem; these "
                                "evaluate several")
     problem = evaluations[0].problem
+    if problem.pool_id is not None:
+        # Blending needs every submission's predictions, which stay on the
+        # data owner's machines with the labels: not available.
+        return {}
     trusted = ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)),
                                      problem.data_hash)
     kit = trusted.problem

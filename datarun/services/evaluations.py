@@ -68,6 +68,8 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
         "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()
     )
     limits = effective_limits(problem=problem, overrides=limits)
+    if problem.pool_id is not None:
+        pool = problem.pool  # its data is there: its folds run nowhere else
     evaluation = Evaluation.objects.create(
         problem=problem,
         files=digests,

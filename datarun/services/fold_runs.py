@@ -153,18 +153,26 @@ def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict,
 def _ticket(fold_run: FoldRun, evaluation: Evaluation) -> FoldTicket:
     """The fold's ticket as the records say (without its token)."""
     problem = evaluation.problem
+    if problem.pool_id is not None:  # the data is on the pool's machines
+        inputs = dict(problem.fold_inputs[fold_run.fold_index])
+        pool_scored = {"scoring": contract.RUNNER_SCORING, "problem": problem.name,
+                       "data_hash": problem.data_hash}
+    else:
+        inputs = ramp_kits.fold_input_digests(storage.resolve(problem.storage_dir),
+                                              fold_run.fold_index)
+        pool_scored = {}
     return FoldTicket(
         fold_run_id=fold_run.id,
         evaluation_id=evaluation.id,
         fold_index=fold_run.fold_index,
         attempt=fold_run.attempt,
-        inputs=ramp_kits.fold_input_digests(storage.resolve(problem.storage_dir),
-                                            fold_run.fold_index),
+        inputs=inputs,
         files=dict(evaluation.files),
         limits=dict(evaluation.limits),
         n_train=problem.n_train,
         n_test=problem.n_test,
         prediction_shape=list(problem.prediction_shape),
+        **pool_scored,
     )
 
 
@@ -207,6 +215,9 @@ def fold_run_input_path(*, fold_run_id: int, attempt: int, digest: str) -> Path:
     evaluation = fold_run.evaluation
     if digest in evaluation.files.values():
         return storage.blob_path(digest)
+    if evaluation.problem.pool_id is not None:
+        raise NotFound(f"fold run {fold_run_id}'s data is not on the platform: the pool's "
+                       "runners read it from their own copy of the problem")
     prepared = storage.resolve(evaluation.problem.storage_dir)
     digests = ramp_kits.fold_input_digests(prepared, fold_run.fold_index)
     for name, known in digests.items():
@@ -227,6 +238,8 @@ def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome) -> dict | None
     """Validate the predictions and compute the fold's scores (no lock held)."""
     if outcome.error:
         return None
+    if spec.scoring == contract.RUNNER_SCORING:
+        return outcome.scores  # scored on the pool, where the labels are
     evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
     scores = scoring.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
     if scores is None:
@@ -255,7 +268,10 @@ def fold_run_outcome(*, fold_run_id: int, attempt: int, meta, files: dict[str, b
     try:
         outcome = contract.outcome_from_wire(
             meta, files, max_prediction_bytes=contract.max_prediction_bytes(
-                max(ticket.n_train, ticket.n_test), ticket.prediction_shape))
+                max(ticket.n_train, ticket.n_test), ticket.prediction_shape),
+            runner_scored=ticket.scoring == contract.RUNNER_SCORING,
+            score_names=tuple(fold_run.evaluation.problem.score_types
+                              .values_list("name", flat=True)))
     except contract.ContractError as exc:
         raise InvalidOutcome(str(exc)) from None
     if not fold_run_finish(spec=ticket, outcome=outcome):
@@ -309,7 +325,11 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) ->
         return True
     fold_run.set_state(RunState.SCORED)
     fold_run.save()
-    for which in ("train", "test"):
+    if outcome.bagged is not None:
+        # The pool's bagged scores, sent with the fold that completed them.
+        evaluation.metadata = {**evaluation.metadata, "pool_bagged": outcome.bagged}
+        evaluation.save(update_fields=["metadata"])
+    for which in ("train", "test") if outcome.y_pred_train is not None else ():
         name = storage.predictions_name(fold_run.fold_index, which)
         data_key = storage.artifact_key(evaluation.id, name)
         array = outcome.y_pred_train if which == "train" else outcome.y_pred_test
@@ -329,6 +349,21 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) ->
         evaluation_id = evaluation.id
         transaction.on_commit(lambda: send_scoring_task(evaluation_id))
     return True
+
+
+def _bagged(evaluation: Evaluation, fold_runs: list[FoldRun]) -> dict:
+    """``{step: {score: value}}`` bagged over the folds' predictions; for a
+    pool-scored problem, what the pool computed (empty when no runner held
+    every fold's predictions: the bagged scores are then missing)."""
+    if evaluation.problem.pool_id is not None:
+        return evaluation.metadata.get("pool_bagged") or {}
+    trusted = _trusted_inputs(evaluation.problem)
+    y_pred_trains, y_pred_tests = [], []
+    for fr in fold_runs:
+        y_pred_trains.append(storage.load_predictions(evaluation.id, fr.fold_index, "train"))
+        y_pred_tests.append(storage.load_predictions(evaluation.id, fr.fold_index, "test"))
+    return scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
+                                 trusted.folds, y_pred_trains, y_pred_tests)
 
 
 def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = "") -> None:
@@ -356,14 +391,8 @@ def evaluation_score(*, evaluation_id: int) -> None:
     fold_runs = list(evaluation.fold_runs.order_by("fold_index"))
     if any(fr.state != RunState.SCORED for fr in fold_runs):
         return
-    trusted = _trusted_inputs(evaluation.problem)
-    y_pred_trains, y_pred_tests = [], []
-    for fr in fold_runs:
-        y_pred_trains.append(storage.load_predictions(evaluation.id, fr.fold_index, "train"))
-        y_pred_tests.append(storage.load_predictions(evaluation.id, fr.fold_index, "test"))
     try:
-        bagged = scoring.bagged_scores(trusted.problem, trusted.y_train, trusted.y_test,
-                                       trusted.folds, y_pred_trains, y_pred_tests)
+        bagged = _bagged(evaluation, fold_runs)
     except Exception as exc:  # noqa: BLE001
         with transaction.atomic():
             evaluation = Evaluation.objects.select_for_update().get(id=evaluation_id)

@@ -13,8 +13,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from datarun import storage
 from datarun.errors import ApplicationError, NotFound
-from datarun.models import ComputePool, FoldRun, PoolRunner
+from datarun.models import ComputePool, FoldRun, PoolRunner, Problem, ScoreType
 from datarun.states import RunState
 
 TOKEN_PREFIX = "drp_"
@@ -133,3 +134,46 @@ def runner_commands(*, base_url: str, pool: ComputePool, token: str) -> dict:
                    "-e DATARUN_RUNNER_HOME=/var/lib/datarun-runner "
                    f"datarun-web:0.1.0 datarun runner {args}"),
     }
+
+
+@transaction.atomic
+def problem_register_on_pool(*, pool: ComputePool, name: str, title: str,
+                             workflow_elements: list[str], prediction_shape: list[int],
+                             n_train: int, n_test: int, n_folds: int, data_hash: str,
+                             folds_hash: str, score_types: list[dict],
+                             fold_inputs: list[dict], starting_kit: dict[str, bytes]) -> Problem:
+    """Register a problem prepared on one of ``pool``'s machines (``datarun
+    runner prepare``): its metadata, hashes and score types, and the starting
+    kit files its owner publishes; never its data. Registering the same name
+    again from the same pool replaces it while it has no evaluations."""
+    existing = Problem.objects.select_for_update().filter(name=name).first()
+    if existing is not None:
+        if existing.pool_id != pool.id:
+            raise InvalidPool(f"a problem named {name!r} exists already and is not this "
+                              "pool's: pick another name")
+        if existing.evaluations.exists():
+            raise InvalidPool(f"problem {name!r} already has evaluations: register the new "
+                              "data under a new name")
+        existing.delete()
+    if len(fold_inputs) != n_folds:
+        raise InvalidPool(f"{n_folds} folds but {len(fold_inputs)} sets of fold inputs")
+    relative = f"problems/{name}/pool-{data_hash[:16]}-{folds_hash[:16]}"
+    kit = storage.resolve(relative) / "kit"
+    for path, data in starting_kit.items():
+        # Only the starting kit's own files and the README: never data.
+        if not (path == "README.md" or (path.startswith("submissions/starting_kit/")
+                                        and path.count("/") == 2)):
+            raise InvalidPool(f"{path!r} is not a starting kit file: publish only "
+                              "submissions/starting_kit/<file> and README.md")
+        target = kit / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    problem = Problem.objects.create(
+        name=name, title=title, storage_dir=relative, workflow_elements=workflow_elements,
+        prediction_shape=prediction_shape, n_train=n_train, n_test=n_test, n_folds=n_folds,
+        data_hash=data_hash, folds_hash=folds_hash, pool=pool, fold_inputs=fold_inputs)
+    ScoreType.objects.bulk_create(
+        ScoreType(problem=problem, index=i, **{k: st[k] for k in (
+            "name", "is_lower_the_better", "precision", "minimum", "maximum")})
+        for i, st in enumerate(score_types))
+    return problem

@@ -190,6 +190,10 @@ def evaluation_reproduce(*, evaluation_id: int, started_by: str = "") -> Evaluat
         raise InvalidTransition(f"only a scored run can be reproduced; run {old.id} is "
                                 f"{old.state}")
     problem = old.problem
+    if problem.pool_id is not None:
+        raise ApplicationError(
+            f"run {old.id} cannot be reproduced here: its predictions stay on the data "
+            "owner's machines, which compare nothing they do not send")
     recorded = old.metadata or {}
     for key in ("data_hash", "folds_hash"):
         if recorded.get(key) and recorded[key] != getattr(problem, key):

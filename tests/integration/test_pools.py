@@ -3,11 +3,7 @@
 two events on two pools, a runner killed mid-fold, a token reset mid-run,
 folds that need a GPU."""
 import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,6 +14,7 @@ from datarun import services
 from datarun.models import FoldRun, FoldScore
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import make_event, participant, submit, wait_final
+from tests.integration.runners import Runner
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -42,40 +39,6 @@ class SlowLogisticRegression(LogisticRegression):
 def get_estimator():
     return make_pipeline(StandardScaler(), SlowLogisticRegression(max_iter=1000))
 """
-
-
-class Runner:
-    """`datarun runner` in a process group of its own, with an environment
-    that names no database and no storage."""
-
-    def __init__(self, url: str, token: str, name: str, home: Path, *extra: str):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DATABASE_URL", "DATARUN_STORAGE_DIR", "DATARUN_HOME",
-                            "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
-        self.log_path = home.with_suffix(".log")
-        self.name = name
-        self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("datarun")), "runner", "--url", url,
-             "--token", token, "--name", name, "--home", str(home), "--heartbeat", "0.5",
-             *extra],
-            cwd=home.parent, env=env, stdout=open(self.log_path, "w"),
-            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture
