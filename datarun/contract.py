@@ -9,6 +9,7 @@ module is plain Python and NumPy: no Django, no I/O, nothing of the project.
 The server (``datarun``), in-cluster workers and remote runners (``workers``)
 and ``datarun test`` all speak it.
 """
+import hashlib
 import io
 import math
 import re
@@ -246,6 +247,15 @@ def load_npy(data: bytes, name: str) -> np.ndarray:
     if not isinstance(array, np.ndarray):
         raise ContractError(f"{name} is not a plain numeric .npy array")
     return array
+
+
+def sha256_file(path) -> str:
+    """The sha256 a ticket names a file's content by."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def max_prediction_bytes(n_rows: int, prediction_shape: list[int]) -> int:

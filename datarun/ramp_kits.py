@@ -29,6 +29,7 @@ from types import ModuleType
 
 import numpy as np
 
+from datarun.contract import sha256_file
 from datarun.errors import InvalidKit
 
 REQUIRED_ATTRIBUTES = (
@@ -273,14 +274,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
     # mkstemp makes it private; a sandbox user other than ours reads it.
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

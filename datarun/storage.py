@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage, storages
 
+from datarun.contract import sha256_file  # noqa: F401  (storage.sha256_file)
+
 
 def root() -> Path:
     return Path(settings.DATARUN_STORAGE_DIR)
@@ -26,14 +28,6 @@ def root() -> Path:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def blob_path(digest: str) -> Path:

@@ -2,7 +2,6 @@
 fetch its inputs by content hash into a local cache, send heartbeats, log
 lines and the outcome. Plain HTTP with ``requests``: no database, no shared
 disk, nothing of the server's code but the fold contract."""
-import hashlib
 import json
 import logging
 import os
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from datarun.contract import SHA256, FoldOutcome, FoldTicket, outcome_to_wire
+from datarun.contract import SHA256, FoldOutcome, FoldTicket, outcome_to_wire, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class InputCache:
         os.close(fd)
         try:
             download(Path(tmp))
-            actual = _sha256_file(Path(tmp))
+            actual = sha256_file(tmp)
             if actual != digest:
                 raise InputMismatch(f"the input the platform sent has sha256 {actual}, not "
                                     f"the {digest} its ticket names; it was not used")
@@ -186,11 +185,3 @@ class InputCache:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return path
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -209,7 +209,7 @@ class ClaimNextApi(RunnerView):
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 
 
-class ScoreTypeSerializer(serializers.Serializer):
+class PoolScoreTypeSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     is_lower_the_better = serializers.BooleanField()
     precision = serializers.IntegerField(min_value=0, max_value=20)
@@ -228,7 +228,7 @@ class PoolProblemSerializer(serializers.Serializer):
     n_folds = serializers.IntegerField(min_value=1, max_value=1000)
     data_hash = serializers.RegexField(r"^[0-9a-f]{64}$")
     folds_hash = serializers.RegexField(r"^[0-9a-f]{64}$")
-    score_types = ScoreTypeSerializer(many=True, min_length=1)
+    score_types = PoolScoreTypeSerializer(many=True, min_length=1)
     fold_inputs = serializers.ListField(child=serializers.DictField(
         child=serializers.RegexField(r"^[0-9a-f]{64}$")),
         help_text="Per fold, the sha256 of each input: " + ", ".join(contract.INPUT_NAMES))

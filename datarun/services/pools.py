@@ -159,12 +159,14 @@ def problem_register_on_pool(*, pool: ComputePool, name: str, title: str,
         raise InvalidPool(f"{n_folds} folds but {len(fold_inputs)} sets of fold inputs")
     relative = f"problems/{name}/pool-{data_hash[:16]}-{folds_hash[:16]}"
     kit = storage.resolve(relative) / "kit"
-    for path, data in starting_kit.items():
+    for path in starting_kit:
         # Only the starting kit's own files and the README: never data.
         if not (path == "README.md" or (path.startswith("submissions/starting_kit/")
-                                        and path.count("/") == 2)):
+                                        and path.count("/") == 2
+                                        and path.rsplit("/", 1)[1] not in ("", ".", ".."))):
             raise InvalidPool(f"{path!r} is not a starting kit file: publish only "
                               "submissions/starting_kit/<file> and README.md")
+    for path, data in starting_kit.items():
         target = kit / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)

@@ -113,6 +113,7 @@ MATRIX = {
                           (401, 403, 403, 403, 200)),
     # The runner API takes runner and fold tokens only: no user, even a
     # superuser, claims or reports a fold.
+    "runner problem": ("POST", "/api/v1/runner/problems/", {"name": "x"}, (401,) * 5),
     "runner claim next": ("POST", "/api/v1/runner/claim/",
                           {"host": "h", "sandbox": "local"}, (401,) * 5),
     "runner claim": ("POST", "/api/v1/runner/folds/{sub}/claim/",

@@ -84,3 +84,39 @@ def test_superusers_create_a_pool_in_the_admin_and_see_its_token_once():
     assert any("Runner token of lab (shown once)" in m for m in shown), shown
     token = next(m for m in shown if "drp_" in m).split("<code>")[1].split("</code>")[0]
     assert services.pool_for_token(token).name == "lab"
+
+
+def _registration(**overrides) -> dict:
+    digest = "a" * 64
+    inputs = {n: digest for n in ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl",
+                                  "fold.npz")}
+    return {"name": "clinic", "title": "Clinic", "workflow_elements": ["estimator"],
+            "prediction_shape": [2], "n_train": 90, "n_test": 30, "n_folds": 2,
+            "data_hash": digest, "folds_hash": digest,
+            "score_types": [{"name": "auc", "is_lower_the_better": False, "precision": 3,
+                             "minimum": 0.0, "maximum": 1.0}],
+            "fold_inputs": [inputs, inputs], **overrides}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"starting_kit": {"submissions/starting_kit/estimator.py": "not base64!"}}, "base64"),
+    ({"starting_kit": {"data/train.csv": "eA=="}}, "is not a starting kit file"),
+    ({"fold_inputs": [{}]}, "each fold names the inputs"),
+    ({"n_folds": 3}, "3 folds but 2 sets of fold inputs"),
+    ({"data_hash": "not-a-hash"}, "data_hash"),
+])
+def test_a_malformed_problem_registration_is_refused_and_creates_nothing(overrides, message):
+    from rest_framework.test import APIClient
+
+    _, token = services.pool_create(name="site", sandbox="local")
+    client = APIClient()
+    answer = client.post("/api/v1/runner/problems/", _registration(**overrides), format="json",
+                         HTTP_AUTHORIZATION=f"Runner {token}")
+    assert answer.status_code == 400, answer.json()
+    assert message in answer.json()["error"]["message"]
+    from datarun.models import Problem
+
+    assert not Problem.objects.filter(name="clinic").exists()
+    ok = client.post("/api/v1/runner/problems/", _registration(), format="json",
+                     HTTP_AUTHORIZATION=f"Runner {token}")
+    assert ok.status_code == 201 and Problem.objects.get(name="clinic").pool.name == "site"

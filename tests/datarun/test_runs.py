@@ -16,6 +16,8 @@ from tests.conftest import EXAMPLES
 pytestmark = pytest.mark.django_db
 
 ESTIMATOR = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_bytes()
+# What a runner says of itself when it claims a fold.
+RUNNER = {"host": "test", "sandbox": "local"}
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_the_log_of_a_run_is_capped_with_one_note(evaluation, settings):
     settings.DATARUN_RUN_LOG_LIMIT_BYTES = 100
     fold0, fold1 = evaluation.fold_runs.order_by("fold_index")[:2]
     for fold in (fold0, fold1):
-        services.fold_run_claim(fold_run_id=fold.id, worker_host="test")
+        services.fold_run_claim(fold_run_id=fold.id, environment=RUNNER)
     assert services.run_log_append(fold_run_id=fold0.id, attempt=1,
                                    lines=[("stdout", "x" * 39)] * 2)
     # The third line would pass 100 bytes: it is cut, and a note says so once.
@@ -79,7 +81,7 @@ def test_lines_of_a_fold_no_longer_running_are_not_kept(evaluation):
     # Queued (not claimed), then taken by attempt 1: attempt 2's lines are refused too.
     assert not services.run_log_append(fold_run_id=fold0.id, attempt=1,
                                        lines=[("stdout", "early")])
-    services.fold_run_claim(fold_run_id=fold0.id, worker_host="test")
+    services.fold_run_claim(fold_run_id=fold0.id, environment=RUNNER)
     assert not services.run_log_append(fold_run_id=fold0.id, attempt=2,
                                        lines=[("stdout", "stale")])
     services.evaluation_cancel(evaluation_id=evaluation.id)
@@ -90,7 +92,7 @@ def test_lines_of_a_fold_no_longer_running_are_not_kept(evaluation):
 
 def test_a_very_long_line_is_kept_in_pieces(evaluation):
     fold0 = evaluation.fold_runs.first()
-    services.fold_run_claim(fold_run_id=fold0.id, worker_host="test")
+    services.fold_run_claim(fold_run_id=fold0.id, environment=RUNNER)
     services.run_log_append(fold_run_id=fold0.id, attempt=1, lines=[("stdout", "a" * 9000)])
     assert [len(line.text) for line in RunLogLine.objects.filter(evaluation=evaluation)] == [
         4000, 4000, 1000]
@@ -128,7 +130,7 @@ def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(s3_artifacts, problem
     truth_train = trusted.problem.Predictions(y_true=trusted.y_train).y_pred
     truth_test = trusted.problem.Predictions(y_true=trusted.y_test).y_pred
     for fold_run in evaluation.fold_runs.order_by("fold_index"):
-        spec = services.fold_run_claim(fold_run_id=fold_run.id, worker_host="test")
+        spec = services.fold_run_claim(fold_run_id=fold_run.id, environment=RUNNER)
         services.fold_run_finish(spec=spec, outcome=FoldOutcome(
             wall_time=1.0, cpu_time=0.5, peak_memory=1, y_pred_train=truth_train,
             y_pred_test=truth_test))
