@@ -39,6 +39,14 @@ class HealthApi(APIView):
                          "sandbox": settings.DATARUN_SANDBOX})
 
 
+def _validated(serializer_class, request) -> dict:
+    """The request body checked by its input serializer: a body that is not a
+    JSON object, a missing field or a NUL character is a 400, not a crash."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class EventListApi(APIView):
     permission_classes = [AllowAny]
 
@@ -165,7 +173,7 @@ class MyTeamApi(APIView):
         if team is None:
             raise NotFound(f"you are in no team in {event.name}")
         team = services.team_rename(team=team, user=request.user,
-                                    name=str(request.data.get("name", "")))
+                                    name=_validated(shapes.TeamRenameSerializer, request)["name"])
         return Response(_team_out(team))
 
 
@@ -178,8 +186,8 @@ class TeamInviteApi(APIView):
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.team_get(event=event, user=request.user)
-        invitation = services.team_invite(team=team, user=request.user,
-                                          username=str(request.data.get("username", "")))
+        username = _validated(shapes.TeamInviteSerializer, request)["username"]
+        invitation = services.team_invite(team=team, user=request.user, username=username)
         return Response({"id": invitation.id, "team": team.name,
                          "user": invitation.user.username}, status=201)
 

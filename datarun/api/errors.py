@@ -50,5 +50,10 @@ def exception_handler(exc, context):
     return response
 
 
+def error_json(code: str, message: str, status_code: int) -> JsonResponse:
+    """The error shape outside DRF's views (URL resolution, middleware)."""
+    return JsonResponse(_body(code, message), status=status_code)
+
+
 def not_found_json(request, exception=None):
-    return JsonResponse(_body("not_found", "no such URL"), status=status.HTTP_404_NOT_FOUND)
+    return error_json("not_found", "no such URL", status.HTTP_404_NOT_FOUND)

@@ -239,6 +239,38 @@ def test_an_unknown_url_answers_with_the_error_shape():
     assert_error(APIClient().get("/api/v1/no-such-thing/"), 404, "not_found")
 
 
+# --- malformed requests answer 400, not 500 -------------------------------------------
+
+@pytest.mark.parametrize("body", ["null", "0", '"AAA"', "[null, null]", "false"])
+def test_an_invitation_whose_body_is_not_an_object_is_refused(alice, event, body):
+    response = client_for(alice).post(f"/api/v1/events/{EVENT}/team/invitations/", body,
+                                      content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_a_team_rename_whose_body_is_not_an_object_is_refused(alice, event):
+    response = client_for(alice).patch(f"/api/v1/events/{EVENT}/team/", "[1]",
+                                       content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_an_invited_username_with_a_nul_character_is_refused(alice, event):
+    response = client_for(alice).post(f"/api/v1/events/{EVENT}/team/invitations/",
+                                      {"username": "bo\x00b"}, format="json")
+    assert_error(response, 400, "invalid", "username: Null characters are not allowed")
+
+
+def test_a_nul_character_in_an_api_url_is_refused(alice):
+    submission = Submission.objects.get(id=post_submission(client_for(alice)).json()["id"])
+    base = f"/api/v1/submissions/{submission.id}/runs/{submission.evaluation_id}/artifacts/"
+    client = client_for(alice)
+    assert client.get(base + "submission/estimator.py").content == STARTING_KIT
+
+    assert_error(client.get(base + "submission%00/estimator.py"), 400, "invalid", "NUL")
+    assert_error(client.get(f"/api/v1/events/{EVENT}/leaderboard/?kind=mean%00"),
+                 400, "invalid", "NUL")
+
+
 # --- leaderboard ---------------------------------------------------------------------
 
 def submit_scored(event: Event, username: str, *, valid, test=0.5, valid_mean=None,

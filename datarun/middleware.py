@@ -1,0 +1,27 @@
+"""Requests refused before any view sees them."""
+from django.http import HttpResponseBadRequest
+
+from datarun.api.errors import error_json
+
+
+class RefuseNulCharactersMiddleware:
+    """A NUL character in the URL path or query string is a 400.
+
+    No name, slug or filter of the platform can contain one, and PostgreSQL
+    refuses it in any text it is asked to compare (a ``DataError``, so a 500),
+    so it is turned away here once rather than in every view that reads a
+    path segment or a query parameter. Form and JSON fields are checked by
+    their own CharFields, which refuse NUL too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "a NUL character is not allowed in a URL"
+            if request.path.startswith("/api/"):
+                return error_json("invalid", message, 400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
