@@ -184,3 +184,7 @@ class LeaderboardSerializer(serializers.Serializer):
         help_text="Whether test scores are in the rows (event admins; everyone once the "
                   "event has closed).")
     rows = LeaderboardRowSerializer(many=True)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from databoard import api, runs_api
 from datarun.api import dashboard as dashboard_api
@@ -12,7 +11,7 @@ from datarun.api.errors import not_found_json
 
 api_v1 = [
     path("health/", api.HealthApi.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", api.TokenApi.as_view(), name="token"),
     path("events/", api.EventListApi.as_view(), name="events"),
     path("events/<slug:name>/", api.EventDetailApi.as_view(), name="event"),
     path("events/<slug:name>/signup/", api.EventSignupApi.as_view(), name="event-signup"),
@@ -76,8 +75,9 @@ api_v1 = [
          datasets_api.DatasetVersionCroissantApi.as_view(), name="dataset-version-croissant"),
     path("datasets/<slug:name>/versions/<int:number>/files/<str:file_name>",
          datasets_api.DatasetVersionFileApi.as_view(), name="dataset-version-file"),
-    # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
-    re_path(r"^.*$", not_found_json),
+    # Unknown API URLs answer in the API's JSON error shape, not an HTML page
+    # ([\s\S], not ".": an encoded newline in the path is unknown too).
+    re_path(r"^[\s\S]*$", not_found_json),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 """One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``."""
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,5 +56,6 @@ def error_json(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(_body(code, message), status=status_code)
 
 
+@csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure page
 def not_found_json(request, exception=None):
     return error_json("not_found", "no such URL", status.HTTP_404_NOT_FOUND)

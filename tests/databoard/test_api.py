@@ -237,6 +237,10 @@ def test_a_participant_cannot_see_another_users_submission(alice, event):
 
 def test_an_unknown_url_answers_with_the_error_shape():
     assert_error(APIClient().get("/api/v1/no-such-thing/"), 404, "not_found")
+    # Not a CSRF failure page for a POST, not Django's HTML page for a newline.
+    client = APIClient(enforce_csrf_checks=True)
+    assert_error(client.post("/api/v1/submissions/-1/cancel/"), 404, "not_found")
+    assert_error(client.get("/api/v1/events/%0A/"), 404, "not_found")
 
 
 # --- malformed requests answer 400, not 500 -------------------------------------------
