@@ -1,5 +1,6 @@
 """The participant-facing REST API (``/api/v1/``): thin views over services."""
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -9,6 +10,7 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
@@ -21,7 +23,12 @@ from databoard.models import Event, Submission, Team
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
-from datarun.api.schema import LimitsSerializer, ProblemSummarySerializer, error_responses
+from datarun.api.schema import (
+    ErrorSerializer,
+    LimitsSerializer,
+    ProblemSummarySerializer,
+    error_responses,
+)
 from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
@@ -49,9 +56,28 @@ class TokenApi(ObtainAuthToken):
                    description="From your username and password; the same token each time "
                                "until you revoke it on your profile page or change your password.",
                    request=AuthTokenSerializer,
-                   responses={200: shapes.TokenSerializer, **error_responses(400)})
+                   responses={200: shapes.TokenSerializer, **error_responses(400),
+                              429: OpenApiResponse(ErrorSerializer, description=(
+                                  "Too many failed logins for this account or from this "
+                                  "address: locked out for a while."))},
+                   parameters=[OpenApiParameter(
+                       "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+                       description="Seconds until failed logins of this account or from "
+                                   "this address are forgiven.")])
     def post(self, request, *args, **kwargs):
-        return super().post(request, *args, **kwargs)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        # A login like the page's: axes forgives the failures before it, and
+        # last_login is kept.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
+        return Response({"token": token.key})
+
+    def get_serializer_context(self):
+        # Django's request, not DRF's wrapper: django-axes marks a locked-out
+        # attempt on the request its middleware sees (databoard.throttling).
+        return {**super().get_serializer_context(), "request": self.request._request}
 
 
 def _validated(serializer_class, request) -> dict:

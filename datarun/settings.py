@@ -6,6 +6,7 @@ SQLite, Celery's filesystem transport (no broker server) and the local sandbox.
 real database.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
+    "axes",  # failed-login counts and lockouts (databoard.throttling)
     "datarun",
     "databoard",
 ]
@@ -77,6 +79,8 @@ MIDDLEWARE = [
     "databoard.middleware.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login attempt into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "datarun.urls"
@@ -271,6 +275,38 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
+
+# --- Login throttling (databoard.throttling) ----------------------------------
+# django-axes counts failed logins per account and per client address (either
+# count locks out), on the login page and the API's token endpoint; a success
+# resets them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DATARUN_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("DATARUN_LOGIN_COOLOFF_S", 900.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "databoard.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "databoard.throttling.client_address"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # counts only: no table of every successful login
+# Reverse proxies in front of the web process that append to X-Forwarded-For:
+# the client address is the one the outermost of them saw.
+DATARUN_PROXY_COUNT = env_int("DATARUN_PROXY_COUNT", 0)
+# Password-reset mails, per client address and per e-mail (django-ratelimit,
+# counted in the cache below).
+DATARUN_PASSWORD_RESET_RATE = env("DATARUN_PASSWORD_RESET_RATE", "5/h")
+# The cache holds those counts, so it is shared by the web processes: Redis
+# when the broker is Redis, else files under DATARUN_HOME (one machine).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": "datarun-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATARUN_HOME / "cache")}}
+
 # Contributivity is recomputed this many seconds after the last new score of
 # an event (scores arriving meanwhile join the same update).
 DATARUN_CONTRIBUTIVITY_DEBOUNCE_S = env_float("DATARUN_CONTRIBUTIVITY_DEBOUNCE_S", 10.0)

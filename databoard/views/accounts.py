@@ -3,8 +3,8 @@
 Log in, log out and the password pages are Django's own views with our
 templates. Their templates live under ``databoard/accounts/`` rather than
 ``registration/``: the admin app comes first in INSTALLED_APPS and its
-``registration/`` templates would shadow ours. Login attempts are not
-throttled here (put a rate limit on /accounts/login/ in the proxy).
+``registration/`` templates would shadow ours. Failed logins are throttled by
+django-axes (see databoard.throttling), password-reset mails here.
 """
 from django.contrib import messages
 from django.contrib.auth import login
@@ -15,6 +15,7 @@ from django.urls import path, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from databoard import throttling
 from databoard.forms.accounts import ProfileForm, SignUpForm
 from databoard.models import TeamMember
 from datarun.errors import ApplicationError
@@ -75,6 +76,17 @@ def profile(request):
     return profile_page(request)
 
 
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's, refusing a client address or an e-mail that asked too often
+    (a reset mail is sent to anyone's address on request)."""
+
+    def form_valid(self, form):
+        wait = throttling.password_reset_wait(self.request, form.cleaned_data["email"])
+        if wait is not None:
+            return throttling.password_reset_refusal(self.request, wait, form)
+        return super().form_valid(form)
+
+
 def _auth_view(view_class, template: str, **kwargs):
     return view_class.as_view(template_name=f"databoard/accounts/{template}", **kwargs)
 
@@ -93,7 +105,7 @@ urlpatterns = [
                                              "password_change_done.html"),
          name="password_change_done"),
     path("password/reset/", _auth_view(
-        auth_views.PasswordResetView, "password_reset_form.html",
+        PasswordResetView, "password_reset_form.html",
         email_template_name="databoard/accounts/password_reset_email.txt",
         subject_template_name="databoard/accounts/password_reset_subject.txt"),
          name="password_reset"),

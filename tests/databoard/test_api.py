@@ -103,6 +103,43 @@ def test_a_wrong_password_gets_no_token(alice):
     assert_error(response, 400, "invalid", "Unable to log in with provided credentials.")
 
 
+def get_token(username: str, password: str, address: str = "10.0.0.1"):
+    return APIClient().post("/api/v1/auth/token/", {"username": username, "password": password},
+                            REMOTE_ADDR=address)
+
+
+@pytest.fixture
+def three_failures_lock_out(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+
+
+def test_wrong_passwords_lock_the_account_out_with_a_retry_after(alice, three_failures_lock_out):
+    for _ in range(2):
+        assert get_token("alice", "guess").status_code == 400
+    locked = get_token("alice", "guess", address="10.0.0.2")  # the third, from elsewhere
+    assert_error(locked, 429, "too_many_attempts", "Too many failed logins")
+    assert "try again in 15 minutes" in locked.json()["error"]["message"]
+    assert locked["Retry-After"] == "900"
+    # Even the right password, from any address, until the cool-off is over.
+    assert get_token("alice", "pw-alice-1234", address="10.0.0.3").status_code == 429
+
+
+def test_wrong_passwords_from_one_address_lock_that_address_out(alice, three_failures_lock_out):
+    for name in ("root", "admin", "organiser"):
+        get_token(name, "guess")
+    assert get_token("alice", "pw-alice-1234").status_code == 429
+    assert get_token("alice", "pw-alice-1234", address="10.0.0.2").status_code == 200
+
+
+def test_a_successful_login_forgives_the_failures_before_it(alice, three_failures_lock_out):
+    for _ in range(2):
+        get_token("alice", "guess")
+    assert get_token("alice", "pw-alice-1234").status_code == 200
+    for _ in range(2):
+        assert get_token("alice", "guess").status_code == 400
+    assert get_token("alice", "pw-alice-1234").status_code == 200
+
+
 def test_submitting_without_credentials_is_401(event):
     response = post_submission(APIClient())
     assert_error(response, 401, "not_authenticated",

@@ -32,6 +32,12 @@ def make_user(username: str = "alice"):
     return user
 
 
+def logs_in(username: str, password: str) -> bool:
+    """Whether the login page accepts these credentials (from a fresh browser)."""
+    response = Client().post("/accounts/login/", {"username": username, "password": password})
+    return response.status_code == 302
+
+
 # --- sign up -------------------------------------------------------------------------
 
 def test_sign_up_logs_in_and_creates_the_profile(client):
@@ -192,8 +198,8 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client):
     assert done.status_code == 302
     assert done["Location"] == "/accounts/password/reset/complete/"
 
-    assert Client().login(username="alice", password=new_password)
-    assert not Client().login(username="alice", password=PASSWORD)
+    assert logs_in("alice", new_password)
+    assert not logs_in("alice", PASSWORD)
     # The link works once.
     assert "invalid or was already used" in client.get(link.group(1), follow=True) \
         .content.decode()
@@ -217,9 +223,45 @@ def test_password_change(client):
         "new_password2": "another-secret-88"})
     assert response.status_code == 302
     assert response["Location"] == "/accounts/password/change/done/"
-    assert Client().login(username="alice", password="another-secret-88")
+    assert logs_in("alice", "another-secret-88")
     # Still logged in: Django keeps the session valid after the change.
     assert client.get("/accounts/profile/").status_code == 200
+
+
+# --- throttling ----------------------------------------------------------------------
+
+def test_wrong_passwords_on_the_login_page_lock_out_with_a_clear_message(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    make_user()
+    for _ in range(2):
+        assert not logs_in("alice", "guess")
+    response = Client().post("/accounts/login/", {"username": "alice", "password": "guess"})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "900"
+    assert "Too many failed logins for this account or from your address: try again in " \
+           "15 minutes" in response.content.decode()
+    assert not logs_in("alice", PASSWORD)
+
+
+def test_password_reset_mails_are_limited_per_address_and_per_account(settings):
+    settings.DATARUN_PASSWORD_RESET_RATE = "2/h"
+    make_user()
+    make_user("bob")
+    from django.core.cache import cache
+
+    cache.clear()
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    for _ in range(2):
+        assert client.post("/accounts/password/reset/", {"email": "alice@example.org"}) \
+            .status_code == 302
+    refused = Client(REMOTE_ADDR="10.0.0.2").post("/accounts/password/reset/",
+                                                  {"email": "alice@example.org"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many password-reset requests" in refused.content.decode()
+    # The first address asked twice already: bob's address is refused from it.
+    assert client.post("/accounts/password/reset/", {"email": "bob@example.org"}) \
+        .status_code == 429
+    assert [m.to for m in mail.outbox] == [["alice@example.org"]] * 2
 
 
 # --- CSRF ----------------------------------------------------------------------------
