@@ -117,6 +117,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a check: revokes the user's API token whenever the password changes.
+    {"NAME": "databoard.services.accounts.RevokeApiTokenOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"

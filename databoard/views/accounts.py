@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from databoard import throttling
 from databoard.forms.accounts import ProfileForm, SignUpForm
 from databoard.models import TeamMember
+from databoard.services import accounts
 from datarun.errors import ApplicationError
 
 
@@ -59,6 +60,7 @@ def profile_page(request, *, form: ProfileForm | None = None,
         "form": form or ProfileForm(user=user),
         "memberships": memberships,
         "invitations": invitations,
+        "api_token": accounts.api_token_get(user=user),
         "error": error,
     }, status=status)
 
@@ -74,6 +76,20 @@ def profile(request):
             return redirect("profile")
         return profile_page(request, form=form, status=400)
     return profile_page(request)
+
+
+@login_required
+@require_http_methods(["POST"])
+def api_token(request):
+    """``action=create`` shows a token (the existing one, if any); ``action=revoke``
+    deletes it, so that requests sending it are refused."""
+    if request.POST.get("action") == "revoke":
+        if accounts.api_token_revoke(user=request.user):
+            messages.success(request, "API token revoked: requests sending it are refused.")
+    else:
+        accounts.api_token_create(user=request.user)
+        messages.success(request, "Your API token is below.")
+    return redirect("profile")
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -98,6 +114,7 @@ urlpatterns = [
     # Django's LogoutView answers POST only (a GET link could log anyone out).
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", profile, name="profile"),
+    path("profile/token/", api_token, name="api-token"),
     path("password/change/", _auth_view(auth_views.PasswordChangeView,
                                         "password_change_form.html"),
          name="password_change"),

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
+from rest_framework.test import APIClient
 
 from databoard.models import Profile
 
@@ -226,6 +227,71 @@ def test_password_change(client):
     assert logs_in("alice", "another-secret-88")
     # Still logged in: Django keeps the session valid after the change.
     assert client.get("/accounts/profile/").status_code == 200
+
+
+# --- API token ---------------------------------------------------------------------
+
+def api_token(username: str = "alice", password: str = PASSWORD) -> str:
+    response = APIClient().post("/api/v1/auth/token/",
+                                {"username": username, "password": password})
+    assert response.status_code == 200, response.content
+    return response.json()["token"]
+
+
+def token_works(token: str) -> bool:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    status = client.get("/api/v1/submissions/").status_code
+    assert status in (200, 401)
+    return status == 200
+
+
+def logged_in_browser(username: str = "alice", password: str = PASSWORD) -> Client:
+    browser = Client()
+    assert browser.post("/accounts/login/", {"username": username, "password": password}) \
+        .status_code == 302
+    return browser
+
+
+def test_a_password_change_revokes_the_api_token_and_the_other_sessions():
+    make_user()
+    token, here, elsewhere = api_token(), logged_in_browser(), logged_in_browser()
+    assert token_works(token)
+    response = here.post("/accounts/password/change/", {
+        "old_password": PASSWORD, "new_password1": "another-secret-88",
+        "new_password2": "another-secret-88"})
+    assert response.status_code == 302
+    assert not token_works(token)
+    assert here.get("/accounts/profile/").status_code == 200  # the session that changed it
+    assert elsewhere.get("/accounts/profile/")["Location"].startswith("/accounts/login/")
+    assert token_works(api_token(password="another-secret-88"))  # a new one, on request
+
+
+def test_a_password_reset_revokes_the_api_token_and_every_session(client):
+    make_user()
+    token, browser = api_token(), logged_in_browser()
+    client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/\S+/)", mail.outbox[0].body)
+    form = client.get(link.group(1), follow=True)
+    client.post(form.redirect_chain[-1][0], {"new_password1": "a-brand-new-secret-77",
+                                             "new_password2": "a-brand-new-secret-77"})
+    assert not token_works(token)
+    assert browser.get("/accounts/profile/")["Location"].startswith("/accounts/login/")
+
+
+def test_the_profile_shows_the_api_token_and_revokes_it():
+    make_user()
+    browser = logged_in_browser()
+    assert "You have no API token" in browser.get("/accounts/profile/").content.decode()
+    page = browser.post("/accounts/profile/token/", {"action": "create"}, follow=True) \
+        .content.decode()
+    token = re.search(r"Authorization: Token (\w+)", page).group(1)
+    assert token == api_token() and token_works(token)
+
+    page = browser.post("/accounts/profile/token/", {"action": "revoke"}, follow=True) \
+        .content.decode()
+    assert "API token revoked" in page and token not in page
+    assert not token_works(token)
 
 
 # --- throttling ----------------------------------------------------------------------
