@@ -5,6 +5,7 @@ SQLite, Celery's filesystem transport (no broker server) and the local sandbox.
 ``DATARUN_ENV=production`` refuses to start without a real secret key and a
 real database.
 """
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -323,6 +324,16 @@ DATARUN_S3_ENDPOINT_URL = env("DATARUN_S3_ENDPOINT_URL", "")
 DATARUN_S3_REGION = env("DATARUN_S3_REGION", "us-east-1")
 # http(s) and S3 fetches give up after this many seconds without progress.
 DATARUN_FETCH_TIMEOUT_S = env_float("DATARUN_FETCH_TIMEOUT_S", 60.0)
+# http(s) sources are fetched from public addresses only, and from these
+# networks (comma-separated, e.g. 10.0.5.0/24,127.0.0.1): loopback, private,
+# link-local, multicast and reserved addresses are refused otherwise.
+DATARUN_FETCH_ALLOWED_NETWORKS = [
+    n.strip() for n in env("DATARUN_FETCH_ALLOWED_NETWORKS", "").split(",") if n.strip()]
+for _network in DATARUN_FETCH_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATARUN_FETCH_ALLOWED_NETWORKS: {exc}") from exc
 # The largest source file accepted (bytes).
 DATARUN_DATASET_MAX_BYTES = env_int("DATARUN_DATASET_MAX_BYTES", 20 * 1024**3)
 # Server paths a dataset may read from (comma-separated; empty: none).
