@@ -1,7 +1,9 @@
 """The participant-facing REST API (``/api/v1/``): thin views over services."""
+import logging
+
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
-from django.db import connection
+from django.db import DatabaseError, connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -32,17 +34,30 @@ from datarun.api.schema import (
 from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
+logger = logging.getLogger(__name__)
+
 
 class HealthApi(APIView):
+    """Anonymous callers (load balancers, health checks) learn only whether the
+    platform is up; what it runs on is for signed-in users."""
+
     permission_classes = [AllowAny]
-    authentication_classes = []
 
     @extend_schema(operation_id="health", tags=["health"], summary="Is the platform up?",
-                   description="Answers once the database does; no authentication.",
-                   responses=shapes.HealthSerializer)
+                   description="`ok` once the database answers, else 503 with `error`; "
+                               "signed-in users also see the database, broker and sandbox.",
+                   responses={200: shapes.HealthSerializer,
+                              503: OpenApiResponse(shapes.HealthSerializer,
+                                                   description="The database does not answer.")})
     def get(self, request):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            logger.exception("health check: the database does not answer")
+            return Response({"status": "error"}, status=503)
+        if not request.user.is_authenticated:
+            return Response({"status": "ok"})
         return Response({"status": "ok", "database": connection.vendor,
                          "broker": settings.CELERY_BROKER_URL.split("://")[0],
                          "sandbox": settings.DATARUN_SANDBOX})

@@ -20,10 +20,14 @@ from datarun.api.schema import (
 
 
 class HealthSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text='"ok" when the database answers.')
-    database = serializers.CharField(help_text="Database vendor, e.g. postgresql.")
-    broker = serializers.CharField(help_text="Task broker transport, e.g. redis.")
-    sandbox = serializers.CharField(help_text="Sandbox backend: local or docker.")
+    status = serializers.ChoiceField(["ok", "error"],
+                                     help_text='"ok" when the database answers.')
+    database = serializers.CharField(required=False,
+                                     help_text="Database vendor, e.g. postgresql (signed in).")
+    broker = serializers.CharField(required=False,
+                                   help_text="Task broker transport, e.g. redis (signed in).")
+    sandbox = serializers.CharField(required=False,
+                                    help_text="Sandbox backend: local or docker (signed in).")
 
 
 # --- teams ---------------------------------------------------------------------------

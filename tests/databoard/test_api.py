@@ -79,11 +79,17 @@ def alice(event):
 
 # --- authentication ----------------------------------------------------------------
 
-def test_health_answers_without_authentication():
+def test_health_answers_without_authentication_and_names_nothing_to_anonymous_callers():
     response = APIClient().get("/api/v1/health/")
     assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_names_the_platforms_parts_to_signed_in_users(alice):
+    response = client_for(alice).get("/api/v1/health/")
     assert response.json()["status"] == "ok"
     assert response.json()["database"] == "postgresql"
+    assert response.json()["broker"] == "redis"
 
 
 def test_a_token_from_username_and_password_authenticates_requests(alice):
