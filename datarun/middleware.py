@@ -1,4 +1,5 @@
-"""Requests refused before any view sees them."""
+"""Requests refused before any view sees them, and headers every answer gets."""
+from django.conf import settings
 from django.http import HttpResponseBadRequest
 
 from datarun.api.errors import error_json
@@ -25,3 +26,19 @@ class RefuseNulCharactersMiddleware:
                 return error_json("invalid", message, 400)
             return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends ``settings.CONTENT_SECURITY_POLICY`` with every answer. With DEBUG
+    on, browsers only report breaches: Django's debug pages are inline styles
+    and scripts."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        header = ("Content-Security-Policy-Report-Only" if settings.DEBUG
+                  else "Content-Security-Policy")
+        response.headers.setdefault(header, settings.CONTENT_SECURITY_POLICY)
+        return response
