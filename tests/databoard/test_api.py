@@ -137,6 +137,23 @@ def test_wrong_passwords_from_one_address_lock_that_address_out(alice, three_fai
     assert get_token("alice", "pw-alice-1234", address="10.0.0.2").status_code == 200
 
 
+def test_behind_a_proxy_the_address_it_saw_is_counted(alice, three_failures_lock_out, settings):
+    settings.DATARUN_PROXY_COUNT = 1
+
+    def via_proxy(password: str, client: str):
+        # The client may send its own X-Forwarded-For: only the proxy's last entry counts.
+        return APIClient().post("/api/v1/auth/token/", {"username": "alice",
+                                                       "password": password},
+                                REMOTE_ADDR="172.17.0.1",
+                                HTTP_X_FORWARDED_FOR=f"6.6.6.6, {client}")
+
+    for name in ("root", "admin", "organiser"):
+        APIClient().post("/api/v1/auth/token/", {"username": name, "password": "guess"},
+                         REMOTE_ADDR="172.17.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert via_proxy("pw-alice-1234", "203.0.113.9").status_code == 429
+    assert via_proxy("pw-alice-1234", "198.51.100.7").status_code == 200
+
+
 def test_a_successful_login_forgives_the_failures_before_it(alice, three_failures_lock_out):
     for _ in range(2):
         get_token("alice", "guess")
