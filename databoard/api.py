@@ -12,7 +12,6 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
@@ -22,6 +21,7 @@ from rest_framework.views import APIView
 from databoard import api_schema as shapes
 from databoard import permissions, selectors, services
 from databoard.models import Event, Submission, Team
+from databoard.services import accounts
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
@@ -83,7 +83,7 @@ class TokenApi(ObtainAuthToken):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        token, _ = Token.objects.get_or_create(user=user)
+        token = accounts.api_token_create(user=user)
         # A login like the page's: axes forgives the failures before it, and
         # last_login is kept.
         user_logged_in.send(sender=type(user), request=request._request, user=user)
