@@ -7,7 +7,9 @@ real database.
 """
 import hashlib
 import hmac
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +55,25 @@ DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if PRODUCTION else "*").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
+# Production runs behind a TLS proxy that sets X-Forwarded-Proto: cookies are
+# sent over https only, plain http is redirected (but the health check, which
+# the container asks over plain http), and browsers are told to stay on https.
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("DATARUN_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DATARUN_HSTS_SECONDS", 365 * 86400)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+# Every page, script, style, image and form target is the platform's own (no
+# CDN, no remote images in event descriptions): the browser refuses the rest.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -64,12 +85,15 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here (no CDN)
+    "axes",  # failed-login counts and lockouts (databoard.throttling)
     "datarun",
     "databoard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "datarun.middleware.RefuseNulCharactersMiddleware",
+    "datarun.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,6 +102,8 @@ MIDDLEWARE = [
     "databoard.middleware.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out login attempt into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -114,6 +140,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a check: revokes the user's API token whenever the password changes.
+    {"NAME": "databoard.services.accounts.RevokeApiTokenOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -289,6 +317,38 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
+
+# --- Login throttling (databoard.throttling) ----------------------------------
+# django-axes counts failed logins per account and per client address (either
+# count locks out), on the login page and the API's token endpoint; a success
+# resets them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DATARUN_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(seconds=env_float("DATARUN_LOGIN_COOLOFF_S", 900.0))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "databoard.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "databoard.throttling.client_address"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # counts only: no table of every successful login
+# Reverse proxies in front of the web process that append to X-Forwarded-For:
+# the client address is the one the outermost of them saw.
+DATARUN_PROXY_COUNT = env_int("DATARUN_PROXY_COUNT", 0)
+# Password-reset mails, per client address and per e-mail (django-ratelimit,
+# counted in the cache below).
+DATARUN_PASSWORD_RESET_RATE = env("DATARUN_PASSWORD_RESET_RATE", "5/h")
+# The cache holds those counts, so it is shared by the web processes: Redis
+# when the broker is Redis, else files under DATARUN_HOME (one machine).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": CELERY_BROKER_URL, "KEY_PREFIX": "datarun-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(DATARUN_HOME / "cache")}}
+
 # Contributivity is recomputed this many seconds after the last new score of
 # an event (scores arriving meanwhile join the same update).
 DATARUN_CONTRIBUTIVITY_DEBOUNCE_S = env_float("DATARUN_CONTRIBUTIVITY_DEBOUNCE_S", 10.0)
@@ -303,6 +363,16 @@ DATARUN_S3_ENDPOINT_URL = env("DATARUN_S3_ENDPOINT_URL", "")
 DATARUN_S3_REGION = env("DATARUN_S3_REGION", "us-east-1")
 # http(s) and S3 fetches give up after this many seconds without progress.
 DATARUN_FETCH_TIMEOUT_S = env_float("DATARUN_FETCH_TIMEOUT_S", 60.0)
+# http(s) sources are fetched from public addresses only, and from these
+# networks (comma-separated, e.g. 10.0.5.0/24,127.0.0.1): loopback, private,
+# link-local, multicast and reserved addresses are refused otherwise.
+DATARUN_FETCH_ALLOWED_NETWORKS = [
+    n.strip() for n in env("DATARUN_FETCH_ALLOWED_NETWORKS", "").split(",") if n.strip()]
+for _network in DATARUN_FETCH_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATARUN_FETCH_ALLOWED_NETWORKS: {exc}") from exc
 # The largest source file accepted (bytes).
 DATARUN_DATASET_MAX_BYTES = env_int("DATARUN_DATASET_MAX_BYTES", 20 * 1024**3)
 # Server paths a dataset may read from (comma-separated; empty: none).

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from databoard import api, collaboration_api, runs_api
 from datarun.api import dashboard as dashboard_api
@@ -28,7 +27,7 @@ api_v1 = [
     path("runner/folds/<int:pk>/outcome/", runner_api.OutcomeApi.as_view(),
          name="runner-fold-outcome"),
     path("health/", api.HealthApi.as_view(), name="health"),
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", api.TokenApi.as_view(), name="token"),
     path("events/", api.EventListApi.as_view(), name="events"),
     path("events/<slug:name>/", api.EventDetailApi.as_view(), name="event"),
     path("events/<slug:name>/signup/", api.EventSignupApi.as_view(), name="event-signup"),
@@ -100,8 +99,9 @@ api_v1 = [
          datasets_api.DatasetVersionCroissantApi.as_view(), name="dataset-version-croissant"),
     path("datasets/<slug:name>/versions/<int:number>/files/<str:file_name>",
          datasets_api.DatasetVersionFileApi.as_view(), name="dataset-version-file"),
-    # Unknown API URLs answer in the API's JSON error shape, not an HTML page.
-    re_path(r"^.*$", not_found_json),
+    # Unknown API URLs answer in the API's JSON error shape, not an HTML page
+    # ([\s\S], not ".": an encoded newline in the path is unknown too).
+    re_path(r"^[\s\S]*$", not_found_json),
 ]
 
 urlpatterns = [
@@ -109,7 +109,8 @@ urlpatterns = [
     # The OpenAPI description of /api/v1/, and Swagger UI served from the
     # project's own static files (works offline).
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/schema/swagger/", SpectacularSwaggerView.as_view(url_name="schema"),
+    # The split view serves its script as a file: no inline script (CSP).
+    path("api/schema/swagger/", SpectacularSwaggerSplitView.as_view(url_name="schema"),
          name="swagger-ui"),
     path("api/v1/", include(api_v1)),
     path("", include("databoard.urls")),

@@ -1,6 +1,9 @@
 """The participant-facing REST API (``/api/v1/``): thin views over services."""
+import logging
+
 from django.conf import settings
-from django.db import connection
+from django.contrib.auth.signals import user_logged_in
+from django.db import DatabaseError, connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -9,6 +12,8 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
 )
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,27 +21,86 @@ from rest_framework.views import APIView
 from databoard import api_schema as shapes
 from databoard import permissions, selectors, services
 from databoard.models import Event, Submission, Team
+from databoard.services import accounts
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
-from datarun.api.schema import LimitsSerializer, ProblemSummarySerializer, error_responses
+from datarun.api.schema import (
+    ErrorSerializer,
+    LimitsSerializer,
+    ProblemSummarySerializer,
+    error_responses,
+)
 from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
 
+logger = logging.getLogger(__name__)
+
 
 class HealthApi(APIView):
+    """Anonymous callers (load balancers, health checks) learn only whether the
+    platform is up; what it runs on is for signed-in users."""
+
     permission_classes = [AllowAny]
-    authentication_classes = []
 
     @extend_schema(operation_id="health", tags=["health"], summary="Is the platform up?",
-                   description="Answers once the database does; no authentication.",
-                   responses=shapes.HealthSerializer)
+                   description="`ok` once the database answers, else 503 with `error`; "
+                               "signed-in users also see the database, broker and sandbox.",
+                   responses={200: shapes.HealthSerializer,
+                              503: OpenApiResponse(shapes.HealthSerializer,
+                                                   description="The database does not answer.")})
     def get(self, request):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            logger.exception("health check: the database does not answer")
+            return Response({"status": "error"}, status=503)
+        if not request.user.is_authenticated:
+            return Response({"status": "ok"})
         return Response({"status": "ok", "database": connection.vendor,
                          "broker": settings.CELERY_BROKER_URL.split("://")[0],
                          "sandbox": settings.DATARUN_SANDBOX})
+
+
+class TokenApi(ObtainAuthToken):
+    """DRF's token view, with the answers it really gives documented."""
+
+    @extend_schema(operation_id="auth_token", tags=["auth"],
+                   summary="Get your API token",
+                   description="From your username and password; the same token each time "
+                               "until you revoke it on your profile page or change your password.",
+                   request=AuthTokenSerializer,
+                   responses={200: shapes.TokenSerializer, **error_responses(400),
+                              429: OpenApiResponse(ErrorSerializer, description=(
+                                  "Too many failed logins for this account or from this "
+                                  "address: locked out for a while."))},
+                   parameters=[OpenApiParameter(
+                       "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
+                       description="Seconds until failed logins of this account or from "
+                                   "this address are forgiven.")])
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token = accounts.api_token_create(user=user)
+        # A login like the page's: axes forgives the failures before it, and
+        # last_login is kept.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
+        return Response({"token": token.key})
+
+    def get_serializer_context(self):
+        # Django's request, not DRF's wrapper: django-axes marks a locked-out
+        # attempt on the request its middleware sees (databoard.throttling).
+        return {**super().get_serializer_context(), "request": self.request._request}
+
+
+def _validated(serializer_class, request) -> dict:
+    """The request body checked by its input serializer: a body that is not a
+    JSON object, a missing field or a NUL character is a 400, not a crash."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class EventListApi(APIView):
@@ -165,7 +229,7 @@ class MyTeamApi(APIView):
         if team is None:
             raise NotFound(f"you are in no team in {event.name}")
         team = services.team_rename(team=team, user=request.user,
-                                    name=str(request.data.get("name", "")))
+                                    name=_validated(shapes.TeamRenameSerializer, request)["name"])
         return Response(_team_out(team))
 
 
@@ -178,8 +242,8 @@ class TeamInviteApi(APIView):
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         team = services.team_get(event=event, user=request.user)
-        invitation = services.team_invite(team=team, user=request.user,
-                                          username=str(request.data.get("username", "")))
+        username = _validated(shapes.TeamInviteSerializer, request)["username"]
+        invitation = services.team_invite(team=team, user=request.user, username=username)
         return Response({"id": invitation.id, "team": team.name,
                          "user": invitation.user.username}, status=201)
 

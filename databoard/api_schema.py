@@ -20,10 +20,14 @@ from datarun.api.schema import (
 
 
 class HealthSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text='"ok" when the database answers.')
-    database = serializers.CharField(help_text="Database vendor, e.g. postgresql.")
-    broker = serializers.CharField(help_text="Task broker transport, e.g. redis.")
-    sandbox = serializers.CharField(help_text="Sandbox backend: local or docker.")
+    status = serializers.ChoiceField(["ok", "error"],
+                                     help_text='"ok" when the database answers.')
+    database = serializers.CharField(required=False,
+                                     help_text="Database vendor, e.g. postgresql (signed in).")
+    broker = serializers.CharField(required=False,
+                                   help_text="Task broker transport, e.g. redis (signed in).")
+    sandbox = serializers.CharField(required=False,
+                                    help_text="Sandbox backend: local or docker (signed in).")
 
 
 # --- teams ---------------------------------------------------------------------------
@@ -185,3 +189,7 @@ class LeaderboardSerializer(serializers.Serializer):
         help_text="Whether test scores are in the rows (event admins; everyone once the "
                   "event has closed).")
     rows = LeaderboardRowSerializer(many=True)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")

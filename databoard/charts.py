@@ -40,7 +40,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     power of ten apart), the first at or below ``lo``, the last at or above ``hi``."""
     if hi < lo:
         lo, hi = hi, lo
-    if hi == lo:
+    if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):
+        # Equal values, or equal but for float noise (0.1 + 0.2 and 0.3): a
+        # range around them, else the steps would vanish below the rounding.
         pad = abs(lo) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
     raw = (hi - lo) / max(count, 1)
@@ -48,7 +50,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
     first = math.floor(lo / step + 1e-9) * step
     n = max(1, math.ceil((hi - first) / step - 1e-9))
-    return [round(first + i * step, 12) for i in range(n + 1)]
+    # Round off float noise at a few digits below the step, whatever its size.
+    digits = 3 - math.floor(math.log10(step))
+    return [round(first + i * step, digits) for i in range(n + 1)]
 
 
 def _tick_label(value: float, step: float) -> str:

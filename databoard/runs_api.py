@@ -196,7 +196,9 @@ class SubmissionLogApi(APIView):
 
 @extend_schema(tags=["runs"], summary="Download an artifact of a run",
                responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                          404: NOT_YOURS})
+                          (200, "text/plain"): OpenApiResponse(
+                              OpenApiTypes.STR, description="Text files (code, CSV) as text."),
+                          400: ErrorSerializer, 404: NOT_YOURS})
 class SubmissionRunArtifactApi(APIView):
     """A file kept for the run: ``submission/<file>`` (what was submitted) or
     ``fold_<k>/y_pred_train.npy`` / ``fold_<k>/y_pred_test.npy`` (its
@@ -218,7 +220,8 @@ class SubmissionRunArtifactApi(APIView):
 
 @extend_schema(tags=["runs"], summary="Reproduce a scored run (event admins)",
                request=ReproduceInputSerializer,
-               responses={202: RunDetailSerializer, 403: ErrorSerializer, 404: NOT_YOURS,
+               responses={202: RunDetailSerializer, 400: ErrorSerializer,
+                          403: ErrorSerializer, 404: NOT_YOURS,
                           409: ErrorSerializer})
 class SubmissionReproduceApi(APIView):
     """Run a scored run of the submission again on its recorded inputs (the

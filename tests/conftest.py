@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,14 @@ def _storage(tmp_path_factory):
 def _fast_password_hashing(settings):
     # Tests create many users; PBKDF2's deliberate slowness buys nothing here.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    # Rate-limit counts live in the cache (Redis, shared with the broker, so
+    # never flushed): each test counts under keys of its own.
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
 def _database_url() -> str:

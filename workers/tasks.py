@@ -3,7 +3,7 @@ import logging
 import os
 
 from celery import shared_task
-from celery.signals import celeryd_init, worker_process_init
+from celery.signals import celeryd_init, worker_process_init, worker_process_shutdown
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +47,12 @@ def _warm_sandbox(**kwargs) -> None:
     except SandboxFailure as exc:
         # Each fold will fail with this message too, marked as a platform error.
         logger.error("sandbox not ready: %s", exc)
+
+
+@worker_process_shutdown.connect
+def _close_sandbox(**kwargs) -> None:
+    # The local backend's fork server and its root under DATARUN_WORK_DIR
+    # would otherwise outlive the worker process.
+    from workers.fold_runner import worker_backend
+
+    worker_backend().close()

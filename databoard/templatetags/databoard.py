@@ -13,13 +13,23 @@ _ALLOWED_TAGS = {
 }
 
 
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    # A remote image would tell another host who reads the page, and when.
+    if tag == "img" and attribute == "src" and not (
+            value.startswith("/") and not value.startswith("//")):
+        return None
+    return value
+
+
 @register.filter
 def markdown(text: str) -> str:
     """Markdown rendered, then sanitised: no scripts, no event handlers, no
-    ``javascript:`` links, whatever the organiser (or an attacker) wrote."""
+    ``javascript:`` links, no image from another host, whatever the organiser
+    (or an attacker) wrote."""
     html = markdown_lib.markdown(text or "", extensions=["fenced_code", "tables"])
     return mark_safe(nh3.clean(html, tags=_ALLOWED_TAGS,
                                url_schemes={"http", "https", "mailto"},
+                               attribute_filter=_own_images_only,
                                link_rel="noopener noreferrer nofollow"))
 
 

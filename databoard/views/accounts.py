@@ -3,8 +3,8 @@
 Log in, log out and the password pages are Django's own views with our
 templates. Their templates live under ``databoard/accounts/`` rather than
 ``registration/``: the admin app comes first in INSTALLED_APPS and its
-``registration/`` templates would shadow ours. Login attempts are not
-throttled here (put a rate limit on /accounts/login/ in the proxy).
+``registration/`` templates would shadow ours. Failed logins are throttled by
+django-axes (see databoard.throttling), password-reset mails here.
 """
 from django.contrib import messages
 from django.contrib.auth import login
@@ -15,8 +15,10 @@ from django.urls import path, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from databoard import throttling
 from databoard.forms.accounts import ProfileForm, SignUpForm
 from databoard.models import TeamMember
+from databoard.services import accounts
 from datarun.errors import ApplicationError
 
 
@@ -58,6 +60,7 @@ def profile_page(request, *, form: ProfileForm | None = None,
         "form": form or ProfileForm(user=user),
         "memberships": memberships,
         "invitations": invitations,
+        "api_token": accounts.api_token_get(user=user),
         "error": error,
     }, status=status)
 
@@ -75,6 +78,31 @@ def profile(request):
     return profile_page(request)
 
 
+@login_required
+@require_http_methods(["POST"])
+def api_token(request):
+    """``action=create`` shows a token (the existing one, if any); ``action=revoke``
+    deletes it, so that requests sending it are refused."""
+    if request.POST.get("action") == "revoke":
+        if accounts.api_token_revoke(user=request.user):
+            messages.success(request, "API token revoked: requests sending it are refused.")
+    else:
+        accounts.api_token_create(user=request.user)
+        messages.success(request, "Your API token is below.")
+    return redirect("profile")
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's, refusing a client address or an e-mail that asked too often
+    (a reset mail is sent to anyone's address on request)."""
+
+    def form_valid(self, form):
+        wait = throttling.password_reset_wait(self.request, form.cleaned_data["email"])
+        if wait is not None:
+            return throttling.password_reset_refusal(self.request, wait, form)
+        return super().form_valid(form)
+
+
 def _auth_view(view_class, template: str, **kwargs):
     return view_class.as_view(template_name=f"databoard/accounts/{template}", **kwargs)
 
@@ -86,6 +114,7 @@ urlpatterns = [
     # Django's LogoutView answers POST only (a GET link could log anyone out).
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", profile, name="profile"),
+    path("profile/token/", api_token, name="api-token"),
     path("password/change/", _auth_view(auth_views.PasswordChangeView,
                                         "password_change_form.html"),
          name="password_change"),
@@ -93,7 +122,7 @@ urlpatterns = [
                                              "password_change_done.html"),
          name="password_change_done"),
     path("password/reset/", _auth_view(
-        auth_views.PasswordResetView, "password_reset_form.html",
+        PasswordResetView, "password_reset_form.html",
         email_template_name="databoard/accounts/password_reset_email.txt",
         subject_template_name="databoard/accounts/password_reset_subject.txt"),
          name="password_reset"),

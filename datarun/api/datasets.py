@@ -192,7 +192,7 @@ class DatasetVersionCroissantApi(APIView):
                                      "version's splits (default: the latest).")],
         responses={(200, "application/ld+json"): OpenApiResponse(
             OpenApiTypes.OBJECT, description="Croissant JSON-LD (mlcroissant validates it)."),
-            **error_responses(401, 403, 404)})
+            **error_responses(400, 401, 403, 404)})
     def get(self, request, name, number):
         version = _version(name, number)
         split = None
@@ -219,7 +219,7 @@ class DatasetVersionFileApi(APIView):
             description=f"The file, as an attachment. Its content type is the one its Croissant "
                         f"gives: {croissant.PARQUET} for the table and the splits, the "
                         f"file's own (e.g. text/csv) for a source file."),
-            **error_responses(401, 403, 404)})
+            **error_responses(400, 401, 403, 404)})
     def get(self, request, name, number, file_name):
         version = _version(name, number)
         split = next((s for s in version.splits.all()

@@ -1,6 +1,7 @@
 """One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``."""
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -50,5 +51,11 @@ def exception_handler(exc, context):
     return response
 
 
+def error_json(code: str, message: str, status_code: int) -> JsonResponse:
+    """The error shape outside DRF's views (URL resolution, middleware)."""
+    return JsonResponse(_body(code, message), status=status_code)
+
+
+@csrf_exempt  # a POST to an unknown URL is a 404, not a CSRF failure page
 def not_found_json(request, exception=None):
-    return JsonResponse(_body("not_found", "no such URL"), status=status.HTTP_404_NOT_FOUND)
+    return error_json("not_found", "no such URL", status.HTTP_404_NOT_FOUND)

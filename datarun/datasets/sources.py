@@ -7,10 +7,10 @@ wherever they came from. Bytes are streamed in 1 MiB chunks: no source is ever
 held whole in memory.
 """
 import http.client
+import ipaddress
 import re
-import urllib.error
+import socket
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,32 +169,123 @@ def _fetch_path(source: str, allowed_paths: list[str] | None) -> FetchedFile:
 
 # --- http(s) ------------------------------------------------------------------
 
+# Redirects followed, each hop checked like the first URL.
+MAX_REDIRECTS = 5
+
+
 def _fetch_http(source: str) -> FetchedFile:
+    """Fetch an http(s) URL from a public address only (or one the allow-list
+    names): every hop's host is resolved, checked, and connected to at the
+    checked address, so that neither a redirect nor a second DNS answer leads
+    to the platform's own network. A failure to connect says the same thing
+    whatever its cause (it would tell closed ports from open ones)."""
     name = _name_from_url_path(source, urllib.parse.urlsplit(source).path)
     check_file_name(name)
     timeout = settings.DATARUN_FETCH_TIMEOUT_S
-    request = urllib.request.Request(source, headers={"User-Agent": "datarun"})
+    url = source
+    for _hop in range(MAX_REDIRECTS + 1):
+        connection = _pinned_connection(source, url, timeout)
+        parts = urllib.parse.urlsplit(url)
+        target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        try:
+            try:
+                connection.connect()
+                connection.request("GET", target, headers={"User-Agent": "datarun"})
+                response = connection.getresponse()
+            except TimeoutError as exc:
+                if connection.sock is None:  # not even connected
+                    raise InvalidDataset(f"{source}: cannot reach the server") from exc
+                raise InvalidDataset(f"{source}: no answer within {timeout:g} s "
+                                     "(DATARUN_FETCH_TIMEOUT_S)") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise InvalidDataset(f"{source}: cannot reach the server") from exc
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urllib.parse.urljoin(url, response.getheader("Location"))
+                continue
+            if response.status != 200:
+                raise InvalidDataset(f"{source}: the server answered HTTP {response.status} "
+                                     f"{response.reason}")
+            return _read_http(source, name, response, timeout)
+        finally:
+            connection.close()
+    raise InvalidDataset(f"{source}: more than {MAX_REDIRECTS} redirects")
+
+
+def _read_http(source: str, name: str, response, timeout: float) -> FetchedFile:
+    length = response.getheader("Content-Length")
+    expected = int(length) if length and length.isdigit() else None
+    if expected is not None:
+        _check_size(source, expected)
+    chunks = iter(lambda: response.read(CHUNK), b"")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            expected = int(length) if length and length.isdigit() else None
-            if expected is not None:
-                _check_size(source, expected)
-            chunks = iter(lambda: response.read(CHUNK), b"")
-            return _store(name, source, _complete(source, chunks, expected))
-    except urllib.error.HTTPError as exc:
-        raise InvalidDataset(f"{source}: the server answered HTTP {exc.code} "
-                             f"{exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
-            raise InvalidDataset(f"{source}: no answer within {timeout:g} s "
-                                 "(DATARUN_FETCH_TIMEOUT_S)") from exc
-        raise InvalidDataset(f"{source}: cannot reach the server ({exc.reason})") from exc
+        return _store(name, source, _complete(source, chunks, expected))
     except TimeoutError as exc:
         raise InvalidDataset(f"{source}: no data for {timeout:g} s "
                              "(DATARUN_FETCH_TIMEOUT_S)") from exc
     except (OSError, http.client.HTTPException) as exc:
-        raise InvalidDataset(f"{source}: the download failed ({exc!r})") from exc
+        raise InvalidDataset(f"{source}: the download broke off") from exc
+
+
+def _pinned_connection(source: str, url: str, timeout: float) -> http.client.HTTPConnection:
+    """A connection to the URL's host at an address checked by ``fetch_address``."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidDataset(f"{source}: only http(s) URLs are fetched")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise InvalidDataset(f"{source}: invalid port in {url}") from exc
+    address = fetch_address(source, parts.hostname, port)
+    if scheme == "https":
+        return _PinnedHTTPSConnection(parts.hostname, port, address=address, timeout=timeout)
+    return _PinnedHTTPConnection(parts.hostname, port, address=address, timeout=timeout)
+
+
+def fetch_address(source: str, host: str, port: int) -> str:
+    """The address to connect to for ``host``: the first it resolves to, when
+    every address it resolves to is public or in DATARUN_FETCH_ALLOWED_NETWORKS
+    (loopback, private, link-local, multicast and reserved ones are not)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidDataset(f"{source}: cannot reach the server") from exc
+    addresses = [info[4][0] for info in infos]
+    allowed = [ipaddress.ip_network(n, strict=False)
+               for n in settings.DATARUN_FETCH_ALLOWED_NETWORKS]
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        public = ip.is_global and not ip.is_multicast
+        if not public and not any(ip.version == n.version and ip in n for n in allowed):
+            raise InvalidDataset(
+                f"{source}: {host} is not a public address; only public hosts are fetched "
+                "(an organiser may allow networks in DATARUN_FETCH_ALLOWED_NETWORKS)")
+    return addresses[0]
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to a checked address, whatever the host name resolves to now."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """As above, with TLS checked against the host name."""
+
+    def __init__(self, host: str, port: int, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _complete(source: str, chunks: Iterable[bytes], expected: int | None) -> Iterator[bytes]:

@@ -79,11 +79,17 @@ def alice(event):
 
 # --- authentication ----------------------------------------------------------------
 
-def test_health_answers_without_authentication():
+def test_health_answers_without_authentication_and_names_nothing_to_anonymous_callers():
     response = APIClient().get("/api/v1/health/")
     assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_health_names_the_platforms_parts_to_signed_in_users(alice):
+    response = client_for(alice).get("/api/v1/health/")
     assert response.json()["status"] == "ok"
     assert response.json()["database"] == "postgresql"
+    assert response.json()["broker"] == "redis"
 
 
 def test_a_token_from_username_and_password_authenticates_requests(alice):
@@ -101,6 +107,60 @@ def test_a_wrong_password_gets_no_token(alice):
     response = APIClient().post("/api/v1/auth/token/",
                                 {"username": "alice", "password": "guess"})
     assert_error(response, 400, "invalid", "Unable to log in with provided credentials.")
+
+
+def get_token(username: str, password: str, address: str = "10.0.0.1"):
+    return APIClient().post("/api/v1/auth/token/", {"username": username, "password": password},
+                            REMOTE_ADDR=address)
+
+
+@pytest.fixture
+def three_failures_lock_out(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+
+
+def test_wrong_passwords_lock_the_account_out_with_a_retry_after(alice, three_failures_lock_out):
+    for _ in range(2):
+        assert get_token("alice", "guess").status_code == 400
+    locked = get_token("alice", "guess", address="10.0.0.2")  # the third, from elsewhere
+    assert_error(locked, 429, "too_many_attempts", "Too many failed logins")
+    assert "try again in 15 minutes" in locked.json()["error"]["message"]
+    assert locked["Retry-After"] == "900"
+    # Even the right password, from any address, until the cool-off is over.
+    assert get_token("alice", "pw-alice-1234", address="10.0.0.3").status_code == 429
+
+
+def test_wrong_passwords_from_one_address_lock_that_address_out(alice, three_failures_lock_out):
+    for name in ("root", "admin", "organiser"):
+        get_token(name, "guess")
+    assert get_token("alice", "pw-alice-1234").status_code == 429
+    assert get_token("alice", "pw-alice-1234", address="10.0.0.2").status_code == 200
+
+
+def test_behind_a_proxy_the_address_it_saw_is_counted(alice, three_failures_lock_out, settings):
+    settings.DATARUN_PROXY_COUNT = 1
+
+    def via_proxy(password: str, client: str):
+        # The client may send its own X-Forwarded-For: only the proxy's last entry counts.
+        return APIClient().post("/api/v1/auth/token/", {"username": "alice",
+                                                       "password": password},
+                                REMOTE_ADDR="172.17.0.1",
+                                HTTP_X_FORWARDED_FOR=f"6.6.6.6, {client}")
+
+    for name in ("root", "admin", "organiser"):
+        APIClient().post("/api/v1/auth/token/", {"username": name, "password": "guess"},
+                         REMOTE_ADDR="172.17.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert via_proxy("pw-alice-1234", "203.0.113.9").status_code == 429
+    assert via_proxy("pw-alice-1234", "198.51.100.7").status_code == 200
+
+
+def test_a_successful_login_forgives_the_failures_before_it(alice, three_failures_lock_out):
+    for _ in range(2):
+        get_token("alice", "guess")
+    assert get_token("alice", "pw-alice-1234").status_code == 200
+    for _ in range(2):
+        assert get_token("alice", "guess").status_code == 400
+    assert get_token("alice", "pw-alice-1234").status_code == 200
 
 
 def test_submitting_without_credentials_is_401(event):
@@ -237,6 +297,42 @@ def test_a_participant_cannot_see_another_users_submission(alice, event):
 
 def test_an_unknown_url_answers_with_the_error_shape():
     assert_error(APIClient().get("/api/v1/no-such-thing/"), 404, "not_found")
+    # Not a CSRF failure page for a POST, not Django's HTML page for a newline.
+    client = APIClient(enforce_csrf_checks=True)
+    assert_error(client.post("/api/v1/submissions/-1/cancel/"), 404, "not_found")
+    assert_error(client.get("/api/v1/events/%0A/"), 404, "not_found")
+
+
+# --- malformed requests answer 400, not 500 -------------------------------------------
+
+@pytest.mark.parametrize("body", ["null", "0", '"AAA"', "[null, null]", "false"])
+def test_an_invitation_whose_body_is_not_an_object_is_refused(alice, event, body):
+    response = client_for(alice).post(f"/api/v1/events/{EVENT}/team/invitations/", body,
+                                      content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_a_team_rename_whose_body_is_not_an_object_is_refused(alice, event):
+    response = client_for(alice).patch(f"/api/v1/events/{EVENT}/team/", "[1]",
+                                       content_type="application/json")
+    assert_error(response, 400, "invalid")
+
+
+def test_an_invited_username_with_a_nul_character_is_refused(alice, event):
+    response = client_for(alice).post(f"/api/v1/events/{EVENT}/team/invitations/",
+                                      {"username": "bo\x00b"}, format="json")
+    assert_error(response, 400, "invalid", "username: Null characters are not allowed")
+
+
+def test_a_nul_character_in_an_api_url_is_refused(alice):
+    submission = Submission.objects.get(id=post_submission(client_for(alice)).json()["id"])
+    base = f"/api/v1/submissions/{submission.id}/runs/{submission.evaluation_id}/artifacts/"
+    client = client_for(alice)
+    assert client.get(base + "submission/estimator.py").content == STARTING_KIT
+
+    assert_error(client.get(base + "submission%00/estimator.py"), 400, "invalid", "NUL")
+    assert_error(client.get(f"/api/v1/events/{EVENT}/leaderboard/?kind=mean%00"),
+                 400, "invalid", "NUL")
 
 
 # --- leaderboard ---------------------------------------------------------------------

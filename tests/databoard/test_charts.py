@@ -126,3 +126,12 @@ def test_timeline_draws_a_bar_per_started_fold_coloured_by_state():
     assert ">queued</text>" in svg  # no bar for a fold not started
     assert "&lt;b&gt;" in svg and "<b>" not in svg
     assert 'fill="#067647"' in svg and 'fill="#b42318"' in svg
+
+
+@pytest.mark.parametrize("values", [[0.3, 0.1 + 0.2], [1e-13, 1e-13], [2.2e-16] * 3,
+                                    [-1e-15, -1e-15 * (1 + 1e-12)]])
+def test_equal_values_get_an_axis_with_distinct_ticks(values):
+    ticks = charts.nice_ticks(min(values), max(values))
+    assert len(set(ticks)) == len(ticks) >= 2
+    assert ticks[0] <= min(values) and ticks[-1] >= max(values)
+    assert "<circle" in charts.strip_chart([("valid", [(v, "") for v in values])], title="t")

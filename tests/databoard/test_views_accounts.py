@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
+from rest_framework.test import APIClient
 
 from databoard.models import Profile
 
@@ -30,6 +31,12 @@ def make_user(username: str = "alice"):
     user = get_user_model().objects.create_user(username, f"{username}@example.org", PASSWORD)
     Profile.objects.create(user=user)
     return user
+
+
+def logs_in(username: str, password: str) -> bool:
+    """Whether the login page accepts these credentials (from a fresh browser)."""
+    response = Client().post("/accounts/login/", {"username": username, "password": password})
+    return response.status_code == 302
 
 
 # --- sign up -------------------------------------------------------------------------
@@ -192,8 +199,8 @@ def test_password_reset_mails_a_link_that_sets_a_new_password(client):
     assert done.status_code == 302
     assert done["Location"] == "/accounts/password/reset/complete/"
 
-    assert Client().login(username="alice", password=new_password)
-    assert not Client().login(username="alice", password=PASSWORD)
+    assert logs_in("alice", new_password)
+    assert not logs_in("alice", PASSWORD)
     # The link works once.
     assert "invalid or was already used" in client.get(link.group(1), follow=True) \
         .content.decode()
@@ -217,9 +224,107 @@ def test_password_change(client):
         "new_password2": "another-secret-88"})
     assert response.status_code == 302
     assert response["Location"] == "/accounts/password/change/done/"
-    assert Client().login(username="alice", password="another-secret-88")
+    assert logs_in("alice", "another-secret-88")
     # Still logged in: Django keeps the session valid after the change.
     assert client.get("/accounts/profile/").status_code == 200
+
+
+# --- API token ---------------------------------------------------------------------
+
+def api_token(username: str = "alice", password: str = PASSWORD) -> str:
+    response = APIClient().post("/api/v1/auth/token/",
+                                {"username": username, "password": password})
+    assert response.status_code == 200, response.content
+    return response.json()["token"]
+
+
+def token_works(token: str) -> bool:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    status = client.get("/api/v1/submissions/").status_code
+    assert status in (200, 401)
+    return status == 200
+
+
+def logged_in_browser(username: str = "alice", password: str = PASSWORD) -> Client:
+    browser = Client()
+    assert browser.post("/accounts/login/", {"username": username, "password": password}) \
+        .status_code == 302
+    return browser
+
+
+def test_a_password_change_revokes_the_api_token_and_the_other_sessions():
+    make_user()
+    token, here, elsewhere = api_token(), logged_in_browser(), logged_in_browser()
+    assert token_works(token)
+    response = here.post("/accounts/password/change/", {
+        "old_password": PASSWORD, "new_password1": "another-secret-88",
+        "new_password2": "another-secret-88"})
+    assert response.status_code == 302
+    assert not token_works(token)
+    assert here.get("/accounts/profile/").status_code == 200  # the session that changed it
+    assert elsewhere.get("/accounts/profile/")["Location"].startswith("/accounts/login/")
+    assert token_works(api_token(password="another-secret-88"))  # a new one, on request
+
+
+def test_a_password_reset_revokes_the_api_token_and_every_session(client):
+    make_user()
+    token, browser = api_token(), logged_in_browser()
+    client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    link = re.search(r"http://testserver(/accounts/password/reset/\S+/\S+/)", mail.outbox[0].body)
+    form = client.get(link.group(1), follow=True)
+    client.post(form.redirect_chain[-1][0], {"new_password1": "a-brand-new-secret-77",
+                                             "new_password2": "a-brand-new-secret-77"})
+    assert not token_works(token)
+    assert browser.get("/accounts/profile/")["Location"].startswith("/accounts/login/")
+
+
+def test_the_profile_shows_the_api_token_and_revokes_it():
+    make_user()
+    browser = logged_in_browser()
+    assert "You have no API token" in browser.get("/accounts/profile/").content.decode()
+    page = browser.post("/accounts/profile/token/", {"action": "create"}, follow=True) \
+        .content.decode()
+    token = re.search(r"Authorization: Token (\w+)", page).group(1)
+    assert token == api_token() and token_works(token)
+
+    page = browser.post("/accounts/profile/token/", {"action": "revoke"}, follow=True) \
+        .content.decode()
+    assert "API token revoked" in page and token not in page
+    assert not token_works(token)
+
+
+# --- throttling ----------------------------------------------------------------------
+
+def test_wrong_passwords_on_the_login_page_lock_out_with_a_clear_message(settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    make_user()
+    for _ in range(2):
+        assert not logs_in("alice", "guess")
+    response = Client().post("/accounts/login/", {"username": "alice", "password": "guess"})
+    assert response.status_code == 429
+    assert response["Retry-After"] == "900"
+    assert "Too many failed logins for this account or from your address: try again in " \
+           "15 minutes" in response.content.decode()
+    assert not logs_in("alice", PASSWORD)
+
+
+def test_password_reset_mails_are_limited_per_address_and_per_account(settings):
+    settings.DATARUN_PASSWORD_RESET_RATE = "2/h"
+    make_user()
+    make_user("bob")
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    for _ in range(2):
+        assert client.post("/accounts/password/reset/", {"email": "alice@example.org"}) \
+            .status_code == 302
+    refused = Client(REMOTE_ADDR="10.0.0.2").post("/accounts/password/reset/",
+                                                  {"email": "alice@example.org"})
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many password-reset requests" in refused.content.decode()
+    # The first address asked twice already: bob's address is refused from it.
+    assert client.post("/accounts/password/reset/", {"email": "bob@example.org"}) \
+        .status_code == 429
+    assert [m.to for m in mail.outbox] == [["alice@example.org"]] * 2
 
 
 # --- CSRF ----------------------------------------------------------------------------

@@ -386,6 +386,26 @@ def test_submission_pictures_per_fold(client, world):
     assert charts[0].count("<circle") == 5 * 3 and "fold 2, test: 0.811" in charts[0]
 
 
+def test_submission_pictures_when_every_fold_scored_the_same(client, world):
+    # Equal scores, one of them off by float noise (as an average can be):
+    # the axis still has a range, the page draws.
+    acc = FoldScore.objects.filter(fold_run__evaluation_id=world["alices"].evaluation_id,
+                                   score_type__name="acc")
+    for i, fold_score in enumerate(acc.order_by("fold_run__fold_index", "step")):
+        fold_score.value = 0.1 + 0.2 if i % 2 else 0.3
+        fold_score.save(update_fields=["value"])
+    client.force_login(world["alice"])
+    response = client.get(f"/submissions/{world['alices'].id}/pictures/")
+    assert response.status_code == 200
+    assert "fold 1, valid: 0.300" in text(response)
+
+
+def test_a_nul_character_in_a_page_url_is_a_bad_request(client, world):
+    response = client.get(BOARD + "?board=public%00")
+    assert response.status_code == 400
+    assert "NUL character" in text(response)
+
+
 # --- evaluated for real ----------------------------------------------------------------
 
 LIVE = "boards-live"

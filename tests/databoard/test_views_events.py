@@ -93,6 +93,20 @@ def test_event_dates_are_shown_in_the_viewer_time_zone(client):
     assert "Asia/Tokyo" in page
 
 
+def test_pages_load_nothing_from_another_host(client, event):
+    event.description = ("![pixel](https://tracker.example/p.png) ![proto](//tracker.example/p.png)"
+                         " ![logo](/static/databoard/logo.png)")
+    event.save(update_fields=["description"])
+    response = client.get(f"/events/{EVENT}/")
+    page = _text(response)
+    assert "tracker.example" not in page  # the remote images lost their source
+    assert 'src="/static/databoard/logo.png"' in page
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert "frame-ancestors 'none'" in policy and "http" not in policy
+    assert client.get("/api/v1/events/")["Content-Security-Policy"] == policy
+
+
 def test_event_page_shows_rules_problem_and_sanitised_description(client, event):
     response = client.get(f"/events/{EVENT}/")
 

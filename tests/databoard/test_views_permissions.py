@@ -165,6 +165,8 @@ MATRIX = [
      (LOGIN, 200, 200, 200, 200)),
     ('POST', '/accounts/profile/', PROFILE,
      (LOGIN, 302, 302, 302, 302)),
+    ('POST', '/accounts/profile/token/', {'action': 'create'},
+     (LOGIN, 302, 302, 302, 302)),
     ('GET', '/accounts/password/change/', None,
      (LOGIN, 200, 200, 200, 200)),
     ('POST', '/accounts/password/change/', PASSWORD_CHANGE,

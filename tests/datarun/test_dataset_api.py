@@ -155,7 +155,8 @@ def test_no_server_path_is_readable_when_none_is_configured(staff, settings, tmp
     assert "none configured" in refused.json()["error"]["message"]
 
 
-def test_an_http_source_and_an_unreachable_one(staff, tmp_path):
+def test_an_http_source_and_an_unreachable_one(staff, tmp_path, settings):
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1"]
     (tmp_path / "www").mkdir()
     (tmp_path / "www" / "train.csv").write_bytes(TRAIN)
     with serve_http(tmp_path / "www") as server:
@@ -175,6 +176,21 @@ def test_an_http_source_and_an_unreachable_one(staff, tmp_path):
     assert refused.status_code == 400
     assert refused_url in refused.json()["error"]["message"]
     assert not Dataset.objects.filter(name__startswith="web-").exists()
+
+
+def test_sources_on_the_platforms_own_network_are_refused(staff, tmp_path):
+    # The web process's own address, under several spellings, and a redirect
+    # to it from an allowed server: nothing is fetched, nothing is stored.
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "train.csv").write_bytes(TRAIN)
+    with serve_http(tmp_path / "www") as server:
+        port = server.url.rsplit(":", 1)[1]
+        for url in (f"{server.url}/train.csv", f"http://2130706433:{port}/train.csv",
+                    f"http://localhost:{port}/train.csv", f"http://[::1]:{port}/train.csv"):
+            refused = staff.post(BASE, {"name": "internal", "sources": [url]}, format="json")
+            assert refused.status_code == 400, url
+            assert "is not a public address" in refused.json()["error"]["message"]
+    assert not Dataset.objects.filter(name="internal").exists()
 
 
 def test_bad_requests_say_what_to_fix(staff):

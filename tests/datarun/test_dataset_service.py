@@ -27,8 +27,9 @@ TRAIN = "id,height,label\n1,170.5,a\n2,160.0,b\n3,180.2,a\n4,175.0,b\n"
 
 
 @pytest.fixture
-def http_server(tmp_path):
+def http_server(tmp_path, settings):
     (tmp_path / "www").mkdir()
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1"]  # refused by default
     with serve_http(tmp_path / "www") as server:
         yield server
 

@@ -39,3 +39,37 @@ def test_production_starts_with_both_set():
 def test_development_starts_on_embedded_defaults(tmp_path):
     result = start(DATARUN_HOME=str(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+PRODUCTION = {"DATARUN_ENV": "production", "SECRET_KEY": "k3y-" + "x" * 50,
+              "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+              "ALLOWED_HOSTS": "testserver"}
+BEHIND_THE_PROXY = """
+import django; django.setup()
+from django.test import Client
+plain = Client().get("/events/?page=2")
+print("plain", plain.status_code, plain["Location"])
+login = Client().get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
+print("https", login.status_code, login["Strict-Transport-Security"],
+      login.cookies["csrftoken"]["secure"], login["Content-Security-Policy"])
+"""
+
+
+def test_production_passes_the_deploy_check():
+    env = {**os.environ, **PRODUCTION}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
+                             "--fail-level", "WARNING"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues (0 silenced)" in result.stdout
+
+
+def test_production_redirects_to_https_and_sends_cookies_over_https_only():
+    result = subprocess.run([sys.executable, "-c", BEHIND_THE_PROXY], cwd=ROOT,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "datarun.settings",
+                                 **PRODUCTION}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    plain, https = result.stdout.splitlines()
+    assert plain == "plain 301 https://testserver/events/?page=2"
+    assert https.startswith("https 200 max-age=31536000; includeSubDomains; preload True ")
+    assert "default-src 'self'" in https

@@ -354,6 +354,64 @@ for i in range(100000):
     assert fold.error == "wrote more than the limit of 64 MiB of files in fold 0"
 
 
+@pytest.fixture
+def local_backend(sandbox_root):
+    """The local backend the ``run_fold`` fixture uses (one fork server per
+    process), to clean up after a fold as the worker does."""
+    from tests.security.conftest import local_ready
+    from workers.sandbox import get_backend
+
+    if reason := local_ready():
+        pytest.skip(reason)
+    return get_backend("local", heartbeat_interval_s=1.0, work_dir=sandbox_root)
+
+
+def test_writing_beside_the_work_dir_counts_and_leaves_nothing(run_fold, local_backend):
+    # 3 x 24 MiB: beside the work dir, in the private /tmp and in /dev/shm.
+    source = hostile("""
+chunk = b"x" * 2**20
+for path in ["../bypass", "/tmp/bypass", "/dev/shm/bypass"]:
+    with open(path, "wb") as f:
+        for i in range(24):
+            f.write(chunk)
+            f.flush()
+time.sleep(5)
+report("not stopped")
+""")
+    fold = run_fold("local", source, file_size_bytes=2**30, disk_bytes=64 * 2**20)
+    assert fold.error == "wrote more than the limit of 64 MiB of files in fold 0"
+    local_backend.cleanup(fold.workdir)
+    assert list(fold.workdir.parent.iterdir()) == []
+
+
+def test_a_fold_finds_nothing_a_fold_before_it_wrote(run_fold, local_backend):
+    plant = hostile("""
+planted = []
+for path in ["../planted.py", "../../planted.py", "/tmp/planted.py", "/dev/shm/planted.py",
+             "/dev/planted.py", "/planted.py"]:
+    try:
+        with open(path, "w") as f:
+            f.write("stolen = True")
+        planted.append(path)
+    except OSError:
+        pass
+report(f"planted {planted}")
+""")
+    first = run_fold("local", plant)
+    planted = ast.literal_eval(reported(first).removeprefix("planted "))
+    assert "../planted.py" in planted and "/dev/planted.py" not in planted
+    local_backend.cleanup(first.workdir)
+
+    look = hostile("""
+found = [p for p in ["../planted.py", "../../planted.py", "/tmp/planted.py",
+                     "/dev/shm/planted.py"] if os.path.exists(p)]
+found += [e for e in os.listdir("..") if e != os.path.basename(os.getcwd())]
+report(f"found {found}")
+""")
+    second = run_fold("local", look)  # another team's fold, on the same fork server
+    assert reported(second) == "found []"
+
+
 def test_printing_gigabytes_stops_at_the_file_size_limit(backend_name, run_fold):
     source = hostile("""
 line = "x" * 2**20

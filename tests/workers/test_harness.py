@@ -3,6 +3,7 @@ worker's reading of what the sandbox left behind."""
 import importlib.util
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,13 @@ from tests.conftest import EXAMPLES
 from tests.workers.folds import fold_ticket, lay_out
 from workers.fold_io import read_outcome
 from workers.harness import layout
-from workers.harness.run import EXIT_SUBMISSION_ERROR, SubmissionError, main, participant_traceback
+from workers.harness.run import (
+    EXIT_SUBMISSION_ERROR,
+    SubmissionError,
+    main,
+    participant_traceback,
+    show_warnings_without_host_paths,
+)
 from workers.sandbox import Limits, SandboxResult, Termination
 
 # --- participant_traceback --------------------------------------------------------
@@ -93,6 +100,31 @@ def test_traceback_hides_the_submission_folder_in_the_exception_line(submission_
 
     assert str(submission_dir) not in tb
     assert tb.endswith("FileNotFoundError: [Errno 2] No such file or directory: 'weights.csv'\n")
+
+
+def test_errors_and_warnings_name_libraries_not_where_they_are_installed(submission_dir,
+                                                                        monkeypatch):
+    (submission_dir / "estimator.py").write_text(
+        "import os, warnings\n"
+        "import numpy as np\n\n\n"
+        "def fit():\n"
+        "    warnings.warn_explicit('slow', UserWarning, np.__file__, 7)\n"
+        "    open(os.path.join(os.path.dirname(np.__file__), 'weights.csv'))\n"
+    )
+    estimator = _import(submission_dir / "estimator.py")
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after
+    show_warnings_without_host_paths(submission_dir)
+    with pytest.warns(UserWarning) as warned, pytest.raises(FileNotFoundError) as raised:
+        estimator.fit()
+
+    error = SubmissionError("train", raised.value, submission_dir)
+
+    assert error.message == "[Errno 2] No such file or directory: 'numpy/weights.csv'"
+    assert error.traceback.endswith(f"FileNotFoundError: {error.message}\n")
+    shown = warnings.formatwarning(warned[0].message, UserWarning, warned[0].filename, 7)
+    assert shown.startswith("numpy/__init__.py:7: UserWarning: slow")
+    site_packages = str(Path(np.__file__).parent.parent)
+    assert site_packages not in error.message + error.traceback + shown
 
 
 def test_syntax_error_names_the_file_and_line(submission_dir):

@@ -132,13 +132,13 @@ def _kill_leftovers() -> None:
 
 
 def _wipe_private_tmp() -> None:
-    # Under bubblewrap /tmp is this server's own tmpfs: nothing in it may
-    # survive into the next fold (another participant's).
+    # Under bubblewrap /tmp and /dev/shm are this server's own tmpfs: nothing
+    # in them may survive into the next fold (another participant's).
     if os.environ.get("DATARUN_PRIVATE_TMP") != "1":
         return
     # What is bound under /tmp (work dirs, a checkout) stays.
     keep = [p for p in os.environ.get("DATARUN_SANDBOX_KEEP", "").split(os.pathsep) if p]
-    for entry in os.scandir("/tmp"):
+    for entry in [*os.scandir("/tmp"), *os.scandir("/dev/shm")]:
         if any(k == entry.path or k.startswith(entry.path + os.sep) for k in keep):
             continue
         try:

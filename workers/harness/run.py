@@ -10,8 +10,10 @@ import json
 import os
 import pickle
 import sys
+import sysconfig
 import time
 import traceback
+import warnings
 from inspect import signature
 from pathlib import Path
 
@@ -29,15 +31,50 @@ class SubmissionError(Exception):
         super().__init__(str(exc))
         self.step = step
         self.error_type = type(exc).__name__
-        self.message = _exception_message(exc)
+        self.message = _exception_message(exc, submission_dir)
         self.traceback = participant_traceback(exc, submission_dir)
 
 
-def _exception_message(exc: BaseException) -> str:
+def _exception_message(exc: BaseException, submission_dir: Path) -> str:
     if isinstance(exc, SyntaxError):
         where = f"{Path(exc.filename).name}, line {exc.lineno}" if exc.filename else ""
         return f"{exc.msg} ({where})" if where else str(exc.msg)
-    return str(exc)
+    return hide_host_paths(str(exc), submission_dir)
+
+
+def _host_prefixes() -> list[str]:
+    """Where the interpreter's libraries lie on this machine (also through
+    the real path of a linked venv), longest first."""
+    paths = sysconfig.get_paths()
+    prefixes = set()
+    for key in ("purelib", "platlib", "stdlib", "platstdlib"):
+        for path in (paths[key], os.path.realpath(paths[key])):
+            prefixes.add(path.rstrip(os.sep) + os.sep)
+    return sorted(prefixes, key=len, reverse=True)
+
+
+def hide_host_paths(text: str, submission_dir: Path | None = None) -> str:
+    """``text`` with the machine's layout taken out: the participant's files
+    relative to their folder, the work dir's files relative to it, libraries
+    by their package path (``sklearn/base.py``)."""
+    prefixes = []
+    if submission_dir is not None:
+        for folder in (submission_dir, submission_dir.parent):
+            prefixes += [str(folder) + os.sep, str(folder.resolve()) + os.sep]
+    for prefix in [*sorted(set(prefixes), key=len, reverse=True), *_host_prefixes()]:
+        text = text.replace(prefix, "")
+    return text
+
+
+def show_warnings_without_host_paths(submission_dir: Path) -> None:
+    """Warnings (printed to the participant's log) name files the same way."""
+    original = warnings.formatwarning
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        return hide_host_paths(original(message, category, filename, lineno, line),
+                               submission_dir)
+
+    warnings.formatwarning = formatwarning
 
 
 def participant_traceback(exc: BaseException, submission_dir: Path) -> str:
@@ -55,7 +92,7 @@ def participant_traceback(exc: BaseException, submission_dir: Path) -> str:
     lines = ["Traceback (most recent call last):\n"] if frames else []
     lines += traceback.format_list(frames)
     exc_only = traceback.format_exception_only(type(exc), exc)
-    lines += [line.replace(root, "") for line in exc_only]
+    lines += [hide_host_paths(line, submission_dir) for line in exc_only]
     return "".join(lines)
 
 
@@ -100,6 +137,7 @@ def run(workdir: Path) -> dict:
 
     workdir = Path(workdir)
     submission_dir = workdir / layout.SUBMISSION_DIR
+    show_warnings_without_host_paths(submission_dir)
     t_start = time.perf_counter()
     problem = _import_problem(workdir)
     X_train = _load_pickle(workdir / layout.X_TRAIN)

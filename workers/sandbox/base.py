@@ -74,6 +74,10 @@ class SandboxBackend(Protocol):
         """Get ready for the first fold (or raise SandboxFailure saying what is missing)."""
         ...
 
+    def close(self) -> None:
+        """Stop what ``warm_up`` started, leaving nothing behind (the worker stops)."""
+        ...
+
     def workdir_parent(self) -> Path:
         """The directory fold work dirs must be made in."""
         ...

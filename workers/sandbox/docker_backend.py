@@ -214,6 +214,9 @@ class DockerSandbox:
     def warm_up(self) -> None:
         self.image_ref()
 
+    def close(self) -> None:
+        pass  # nothing outlives a fold: each has its own container
+
     def cleanup(self, workdir: Path) -> None:
         """Remove ``workdir``, with the sandbox user's help for what it left."""
         shutil.rmtree(workdir, ignore_errors=True)

@@ -89,10 +89,12 @@ def _system_binds() -> list[str]:
         args += ["--ro-bind-try", path, path]
     seen = set()
     for prefix in (sys.base_prefix, sys.prefix, sys.exec_prefix):
-        prefix = os.path.realpath(prefix)
-        if prefix not in seen and not prefix.startswith("/usr/"):
-            seen.add(prefix)
-            args += ["--ro-bind", prefix, prefix]
+        # Bound at the path the interpreter is started by too, when that goes
+        # through a symbolic link (a venv linked from elsewhere).
+        for path in dict.fromkeys((os.path.realpath(prefix), os.path.abspath(prefix))):
+            if path not in seen and not path.startswith("/usr/"):
+                seen.add(path)
+                args += ["--ro-bind", os.path.realpath(prefix), path]
     harness = PROJECT_ROOT / "workers"
     args += ["--ro-bind", str(harness), str(harness)]
     return args
@@ -118,6 +120,9 @@ class _ForkServer:
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                 *binds,
                 "--proc", "/proc", "--dev", "/dev",
+                # /dev/shm (semaphores, shared memory) a small tmpfs of its
+                # own, wiped after each fold; nothing else in /dev writable.
+                "--size", str(tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
                 "--bind", str(root), str(root),
                 # The root itself (a tmpfs holding the mount points) read-only
                 # too: nothing may persist there from one fold to the next.
@@ -135,6 +140,46 @@ class _ForkServer:
         )
         self._buffer = b""
         self.bwrap = bwrap
+        # Bound into the sandbox: not the fold's writing, wherever they lie.
+        self.keep = env.get("DATARUN_SANDBOX_KEEP", "").split(os.pathsep)
+
+    def clear(self, keep: Path | None = None) -> None:
+        """Remove everything under the root but ``keep``: the root is writable
+        to the fold as a whole (``../file``), and the next fold (another
+        team's) must find nothing of this one."""
+        for entry in os.scandir(self.root):
+            if keep is not None and entry.path == str(keep):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+
+    def written_bytes(self, fold_pid: int, cap: int) -> int:
+        """What a running fold has written: the root (its work dir and anything
+        beside it), and under bubblewrap its private /tmp and /dev/shm, seen
+        through the fold's own /proc root (bound dirs left out)."""
+        total = dir_size(self.root, cap)
+        if not self.bwrap:
+            return total
+        for private in ("/tmp", "/dev/shm"):
+            base = f"/proc/{fold_pid}/root{private}"
+            try:
+                entries = list(os.scandir(base))
+            except OSError:
+                continue  # the fold has ended
+            for entry in entries:
+                inside = f"{private}/{entry.name}"
+                if any(k == inside or k.startswith(inside + os.sep) for k in self.keep if k):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        total += dir_size(Path(entry.path), cap)
+                    else:
+                        total += entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+        return total
 
     def host_pid(self, pid: int) -> int:
         """The host's pid of a process the server reports by its own pid: they
@@ -245,6 +290,9 @@ class LocalSandbox:
 
     def cleanup(self, workdir: Path) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
+        server = type(self)._server
+        if server is not None and workdir.parent == server.root:
+            server.clear()
 
     def workdir_parent(self) -> Path:
         """Where fold work dirs go: the only place the fork server can write."""
@@ -252,6 +300,9 @@ class LocalSandbox:
 
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
         server = self._fork_server()
+        # Whatever an earlier fold left beside its work dir (a crash between
+        # the fold and its cleanup) is gone before this one starts.
+        server.clear(keep=workdir)
         request = {
             "workdir": str(workdir),
             "cpu_time_s": limits.cpu_time_s,
@@ -267,8 +318,9 @@ class LocalSandbox:
             server.close()
             raise SandboxFailure("the sandbox fork server did not answer within 60 s")
         t0 = time.monotonic()
-        monitor = ProcessTreeMonitor(server.host_pid(started["pid"]))
-        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, workdir)
+        fold_pid = server.host_pid(started["pid"])
+        monitor = ProcessTreeMonitor(fold_pid)
+        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, fold_pid)
         wall = time.monotonic() - t0
         monitor.sample()
         monitor.kill()  # whatever the fold left behind goes with it
@@ -299,7 +351,7 @@ class LocalSandbox:
             logs_truncated=cut_out or cut_err,
         )
 
-    def _supervise(self, server, monitor, limits, heartbeat, t0, workdir):
+    def _supervise(self, server, monitor, limits, heartbeat, t0, fold_pid):
         terminated = None
         last_beat = t0
         interval = 0.01
@@ -319,7 +371,7 @@ class LocalSandbox:
                     terminated = Termination.TIME
                 elif monitor.peak_rss > limits.memory_bytes:
                     terminated = Termination.MEMORY
-                elif dir_size(workdir, limits.disk_bytes) > limits.disk_bytes:
+                elif server.written_bytes(fold_pid, limits.disk_bytes) > limits.disk_bytes:
                     terminated = Termination.DISK
                 if terminated is not None:
                     monitor.kill()

@@ -37,7 +37,8 @@ def free_port() -> int:
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Files from a folder; ``/slow/...`` waits before answering; ``/nolength/...``
-    streams without a Content-Length; ``/truncated/...`` closes before the end."""
+    streams without a Content-Length; ``/truncated/...`` closes before the end;
+    ``/redirect/<url>`` redirects to ``<url>`` (or to ``/<path>``)."""
 
     def do_GET(self):
         if self.path.startswith("/slow/"):
@@ -47,6 +48,12 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "1000")
             self.end_headers()
             self.wfile.write(b"id,x\n1,2\n")
+            return
+        if self.path.startswith("/redirect/"):
+            self.send_response(302)
+            target = self.path.removeprefix("/redirect/")
+            self.send_header("Location", target if "://" in target else f"/{target}")
+            self.end_headers()
             return
         if self.path.startswith("/nolength/"):
             data = (Path(self.directory) / self.path.removeprefix("/nolength/")).read_bytes()
@@ -104,9 +111,10 @@ def s3_bucket(endpoint: str, settings, monkeypatch) -> SimpleNamespace:
 
 
 @pytest.fixture
-def http_server(tmp_path):
+def http_server(tmp_path, settings):
     root = tmp_path / "www"
     root.mkdir()
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # refused by default
     with serve_http(root) as server:
         yield server
 
@@ -223,11 +231,68 @@ def test_an_http_404_names_the_url_and_leaves_nothing(http_server):
     assert storage_files() == before
 
 
-def test_a_refused_connection_names_the_url():
+def test_a_refused_connection_names_the_url(settings):
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1"]
     url = f"http://127.0.0.1:{free_port()}/train.csv"
     with pytest.raises(InvalidDataset, match="cannot reach the server") as refused:
         sources.fetch(url, allowed_paths=None)
     assert url in refused.value.message
+
+
+def test_a_closed_port_and_an_open_one_that_is_not_http_fail_alike(settings):
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1"]
+    with socket.socket() as listener:  # accepts, then hangs up without a word
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def hang_up():
+            connection, _ = listener.accept()
+            connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        messages = []
+        for p in (port, free_port()):
+            with pytest.raises(InvalidDataset) as failed:
+                sources.fetch(f"http://127.0.0.1:{p}/train.csv", allowed_paths=None)
+            messages.append(failed.value.message.replace(str(p), "PORT"))
+    assert messages[0] == messages[1] == "http://127.0.0.1:PORT/train.csv: cannot reach the server"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "localhost", "[::1]", "10.1.2.3",
+                                  "169.254.169.254", "[fe80::1]", "224.0.0.1", "0.0.0.0",
+                                  "[::ffff:127.0.0.1]"])
+def test_an_address_that_is_not_public_is_refused_before_connecting(host, http_server,
+                                                                   settings):
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["192.0.2.0/24"]  # none of the above
+    (http_server.root / "train.csv").write_bytes(CSV)
+    port = http_server.url.rsplit(":", 1)[1]
+    before = storage_files()
+    with pytest.raises(InvalidDataset, match="is not a public address") as refused:
+        sources.fetch(f"http://{host}:{port}/train.csv", allowed_paths=None)
+    assert "DATARUN_FETCH_ALLOWED_NETWORKS" in refused.value.message
+    assert storage_files() == before
+
+
+def test_a_network_on_the_allow_list_is_fetched(http_server, settings):
+    (http_server.root / "train.csv").write_bytes(CSV)
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = []
+    with pytest.raises(InvalidDataset, match="not a public address"):
+        sources.fetch(f"{http_server.url}/train.csv", allowed_paths=None)
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    assert sources.fetch(f"{http_server.url}/train.csv", allowed_paths=None).path \
+        .read_bytes() == CSV
+
+
+def test_every_redirect_hop_is_checked(http_server):
+    (http_server.root / "train.csv").write_bytes(CSV)
+    # To an allowed address: followed.
+    fetched = sources.fetch(f"{http_server.url}/redirect/train.csv", allowed_paths=None)
+    assert fetched.path.read_bytes() == CSV and fetched.name == "train.csv"
+    # To the cloud metadata address, or a private one: refused.
+    for target in ("http://169.254.169.254/latest/train.csv", "http://10.0.0.1/train.csv"):
+        with pytest.raises(InvalidDataset, match="is not a public address"):
+            sources.fetch(f"{http_server.url}/redirect/{target}", allowed_paths=None)
 
 
 def test_a_slow_server_times_out_with_the_setting_named(http_server, settings):
