@@ -162,7 +162,7 @@ class FoldClaimApi(RunnerView):
                     "running elsewhere with a fresh heartbeat).",
         request=EnvironmentSerializer,
         responses={200: TicketSerializer, 204: OpenApiResponse(description="Nothing to run."),
-                   **error_responses(400, 401)})
+                   **error_responses(400, 401, 404)})
     def post(self, request, pk: int):
         _check_runner(request)
         body = EnvironmentSerializer(data=request.data)
@@ -266,7 +266,7 @@ class PoolProblemApi(RunnerView):
         request=PoolProblemSerializer,
         responses={201: inline_serializer("PoolProblemRegistered", {
             "name": serializers.CharField(), "pool": serializers.CharField()}),
-            **error_responses(400, 401)})
+            **error_responses(400, 401, 403)})
     def post(self, request):
         pool = _runner_pool(request)
         if pool is None:
@@ -295,7 +295,7 @@ class HeartbeatApi(RunnerView):
         tags=[TAG], operation_id="runner_heartbeat", summary="Keep a fold's claim",
         request=None,
         responses={200: inline_serializer("Heartbeat", {"running": serializers.BooleanField()}),
-                   **error_responses(401, 409)})
+                   **error_responses(401, 404, 409)})
     def post(self, request, pk: int):
         attempt = _fold_attempt(request, pk)
         if not services.fold_run_heartbeat(fold_run_id=pk, attempt=attempt):
@@ -328,7 +328,7 @@ class LogLinesApi(RunnerView):
             "accepted": serializers.BooleanField(
                 help_text="false once the run's log is full or the claim is lost: "
                           "stop sending")}),
-            **error_responses(400, 401)})
+            **error_responses(400, 401, 404)})
     def post(self, request, pk: int):
         attempt = _fold_attempt(request, pk)
         body = LogLinesSerializer(data=request.data)

@@ -75,10 +75,12 @@ def real_path_parameters(path: str, world) -> dict:
     submission: Submission = world["submission"]
     by_collection = {"events": EVENT, "problems": PROBLEM, "datasets": "iris-data",
                      "submissions": submission.id, "evaluations": submission.evaluation_id,
-                     "invitations": world["invitation"].id, "teams": world["pending"].id}
+                     "invitations": world["invitation"].id, "teams": world["pending"].id,
+                     "pools": "none-such", "runner": submission.evaluation_id}
     collection = by_collection.get(path.split("/")[3])
     values = {"name": collection, "id": collection,
-              "run": submission.evaluation_id, "number": 1, "file_name": "train.csv"}
+              "run": submission.evaluation_id, "number": 1, "file_name": "train.csv",
+              "digest": "0" * 64}
     if "/artifacts/" in path:
         values["name"] = "submission/estimator.py"
     return {name: values[name] for name in re.findall(r"{(\w+)}", path)}
