@@ -3,16 +3,25 @@ import logging
 import os
 
 from celery import shared_task
+from celery.exceptions import Reject
 from celery.signals import celeryd_init, worker_process_init
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.tasks.run_fold", acks_late=True)
+# A fold message is acknowledged only once the fold is done with: a task
+# that fails (the platform unreachable past the client's retries) or whose
+# worker process is killed goes back to the queue instead of being lost.
+@shared_task(name="workers.tasks.run_fold", acks_late=True, reject_on_worker_lost=True,
+             acks_on_failure_or_timeout=False)
 def run_fold(fold_run_id: int) -> None:
-    from workers.fold_runner import execute_fold_run
+    from workers.fold_runner import PlatformUnavailable, execute_fold_run
 
-    execute_fold_run(fold_run_id)
+    try:
+        execute_fold_run(fold_run_id)
+    except PlatformUnavailable as exc:
+        logger.warning("fold run %s put back in the queue: %s", fold_run_id, exc)
+        raise Reject(str(exc), requeue=True) from None
 
 
 @celeryd_init.connect

@@ -98,6 +98,10 @@ class RunnerView(APIView):
 class EnvironmentSerializer(serializers.Serializer):
     host = serializers.CharField(max_length=200)
     sandbox = serializers.ChoiceField(choices=["local", "docker"])
+    claim_id = serializers.CharField(
+        max_length=64, required=False,
+        help_text="The runner's own id of this claim: the same claim sent again (its "
+                  "answer lost) gets the same ticket back.")
     python = serializers.CharField(max_length=50, required=False)
     platform = serializers.CharField(max_length=300, required=False)
     packages = serializers.DictField(child=serializers.CharField(allow_null=True,
