@@ -9,11 +9,12 @@ from celery.signals import celeryd_init, worker_process_init
 logger = logging.getLogger(__name__)
 
 
-# A fold message is acknowledged only once the fold is done with: a task
-# that fails (the platform unreachable past the client's retries) or whose
-# worker process is killed goes back to the queue instead of being lost.
-@shared_task(name="workers.tasks.run_fold", acks_late=True, reject_on_worker_lost=True,
-             acks_on_failure_or_timeout=False)
+# A fold message is acknowledged only once the fold is done with: the
+# message of a worker process killed mid-fold, or of a claim that could not
+# reach the platform (past the client's retries), goes back to the queue
+# instead of being lost. A worker killed outright leaves its message
+# unacknowledged in Redis, and the reaper sends the fold again.
+@shared_task(name="workers.tasks.run_fold", acks_late=True, reject_on_worker_lost=True)
 def run_fold(fold_run_id: int) -> None:
     from workers.fold_runner import PlatformUnavailable, execute_fold_run
 
