@@ -252,7 +252,8 @@ def test_a_submission_sent_while_the_server_restarts_is_stored_once(live_server_
     restart = threading.Timer(0.5, _workers.restart_web_server)
     restart.start()
     try:
-        submitted = client.submit("iris-retry", "during-restart", STARTING_KIT)
+        submitted = client.submit("iris-retry", "during-restart", {
+            "estimator.py": (STARTING_KIT / "estimator.py").read_bytes()})
     finally:
         restart.join()
     assert submitted["name"] == "during-restart"
