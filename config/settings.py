@@ -232,10 +232,15 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "scoring"
 CELERY_TASK_ROUTES = {"workers.tasks.run_fold": {"queue": "sandbox"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+DATARUN_REAPER_INTERVAL = env_float("DATARUN_REAPER_INTERVAL", 15.0)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-fold-runs": {
         "task": "datarun.tasks.reap_stale_fold_runs",
-        "schedule": env_float("DATARUN_REAPER_INTERVAL", 15.0),
+        "schedule": DATARUN_REAPER_INTERVAL,
+    },
+    "resend-lost-contributivity": {
+        "task": "databoard.tasks.resend_lost_contributivity",
+        "schedule": DATARUN_REAPER_INTERVAL,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATARUN_HOME / "celerybeat-schedule")
@@ -265,8 +270,11 @@ DATARUN_MAX_SUBMISSION_BYTES = env_int("DATARUN_MAX_SUBMISSION_BYTES", 8 * 1024 
 DATARUN_HEARTBEAT_INTERVAL = env_float("DATARUN_HEARTBEAT_INTERVAL", 5.0)
 DATARUN_HEARTBEAT_TIMEOUT = env_float("DATARUN_HEARTBEAT_TIMEOUT", 60.0)
 DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
-# A queued fold whose message may have been lost is sent again after this.
-DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 1800.0)
+# A queued fold not claimed this long after its message was sent, whose
+# message is not waiting in the broker (Redis), is sent again; on a broker
+# the reaper cannot look into, after DATARUN_REDISPATCH_UNSEEN_AFTER.
+DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 30.0)
+DATARUN_REDISPATCH_UNSEEN_AFTER = env_float("DATARUN_REDISPATCH_UNSEEN_AFTER", 1800.0)
 
 # --- Runners: whoever runs folds talks to the platform only over HTTP ---------
 # The web address fold workers reach the runner API (/api/v1/runner/) at: an

@@ -25,6 +25,7 @@ from databoard.services import accounts
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
+from datarun.api import idempotency
 from datarun.api.schema import (
     ErrorSerializer,
     LimitsSerializer,
@@ -354,10 +355,12 @@ class SubmissionCreateApi(APIView):
         operation_id="submission_create", tags=["submissions"], summary="Submit",
         request={"multipart/form-data": shapes.SubmissionUploadSerializer},
         responses={201: shapes.SubmissionDetailSerializer,
-                   **error_responses(400, 401, 403, 404, 429)},
+                   **error_responses(400, 401, 403, 404, 422, 429, 503)},
         parameters=[OpenApiParameter(
             "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, response=[429],
-            description="Seconds until the event's rules accept a submission again.")])
+            description="Seconds until the event's rules accept a submission again."),
+            idempotency.PARAMETER])
+    @idempotency.idempotent_create
     def post(self, request, name):
         event = services.event_get(name=name, user=request.user)
         files = _submitted_files(request, problem_name=event.problem_name)

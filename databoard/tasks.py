@@ -1,9 +1,16 @@
 """databoard's Celery tasks (queue ``scoring``)."""
 from celery import shared_task
 
-from databoard.services.contributivity import contributivity_update
+from databoard.services.contributivity import contributivity_resend_lost, contributivity_update
+from datarun.tasks import RETRY_DATABASE_ERRORS
 
 
-@shared_task(name="databoard.tasks.update_contributivity", acks_late=True)
+@shared_task(name="databoard.tasks.update_contributivity", acks_late=True,
+             **RETRY_DATABASE_ERRORS)
 def update_contributivity(event_id: int) -> None:
     contributivity_update(event_id=event_id)
+
+
+@shared_task(name="databoard.tasks.resend_lost_contributivity")
+def resend_lost_contributivity() -> list[int]:
+    return contributivity_resend_lost()

@@ -18,6 +18,7 @@ import json
 import os
 import stat
 import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,11 @@ import requests
 
 FINAL_STATES = frozenset({"scored", "error", "cancelled"})
 DEFAULT_TIMEOUT_S = 30.0
+
+
+# A submission is sent again this many times (after 1, 2, 4, 8 s) when the
+# server cannot be reached or is briefly unavailable.
+SUBMIT_RETRIES = 4
 
 
 class DatarunError(Exception):
@@ -254,9 +260,20 @@ class Client:
                 files = [("archive", (path.name, path.read_bytes()))]
             else:
                 raise BadInputError(f"{path} is neither a folder nor a .zip file")
-        response = self._request("POST", f"events/{event}/submissions/",
-                                 data={"name": name}, files=files)
-        return _json(response)
+        # Sent again after a dropped connection or a 502/503/504 with the same
+        # key: the server answers the first submission, never a second one.
+        key = uuid.uuid4().hex
+        for attempt in range(SUBMIT_RETRIES + 1):
+            try:
+                response = self._request("POST", f"events/{event}/submissions/",
+                                         headers={"Idempotency-Key": key},
+                                         data={"name": name}, files=files)
+                return _json(response)
+            except (ServerUnreachable, ServerFailed) as exc:
+                if attempt == SUBMIT_RETRIES or exc.status not in (None, 502, 503, 504):
+                    raise
+                time.sleep(2 ** attempt)
+        raise AssertionError("unreachable")
 
     def _folder_files(self, event: str, folder: Path) -> dict[str, bytes]:
         problem = self.event(event).get("problem") or {}

@@ -1,4 +1,5 @@
 """The evaluation service's records: problems, evaluations, fold runs, scores."""
+from django.conf import settings
 from django.db import models
 
 from datarun.states import ErrorKind, RunState, check_transition
@@ -252,7 +253,12 @@ class FoldRun(StatefulRun):
     fold_index = models.PositiveSmallIntegerField()
     attempt = models.PositiveSmallIntegerField(default=0)
     worker_host = models.CharField(max_length=200, blank=True)
+    # When the fold was first queued: its place in the queue, which a re-run
+    # or a re-sent message does not change.
     queued_at = models.DateTimeField(null=True)
+    # When its message was last handed to the broker; null while a queued
+    # fold's message is still owed (the broker was down): the reaper sends it.
+    dispatched_at = models.DateTimeField(null=True)
     heartbeat_at = models.DateTimeField(null=True)
     isolation = models.CharField(max_length=200, blank=True)
     runtime_image = models.CharField(
@@ -388,4 +394,24 @@ class RunArtifact(models.Model):
         ordering = ["evaluation", "name"]
         constraints = [
             models.UniqueConstraint(fields=["evaluation", "name"], name="run_artifact_unique"),
+        ]
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a create request sent with an ``Idempotency-Key``
+    header: the same user's retry with the same key gets it again instead of
+    creating a second thing."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="idempotent_requests")
+    key = models.CharField(max_length=200)
+    # Method, path and a hash of the body: a key reused for another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_key"),
         ]

@@ -111,10 +111,10 @@ def evaluation_summaries(evaluation_ids) -> dict[int, dict]:
 
 
 def evaluation_states(evaluation_ids) -> dict[int, dict]:
-    """State and error kind of many evaluations (one query)."""
+    """State, error kind, creation and end of many evaluations (one query)."""
     return {
         row["id"]: row for row in Evaluation.objects.filter(id__in=evaluation_ids).values(
-            "id", "state", "error_kind", "created_at")
+            "id", "state", "error_kind", "created_at", "finished_at")
     }
 
 

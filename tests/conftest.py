@@ -102,6 +102,7 @@ class Workers:
             "DATARUN_HEARTBEAT_INTERVAL": "0.5",
             "DATARUN_HEARTBEAT_TIMEOUT": "4",
             "DATARUN_CONTRIBUTIVITY_DEBOUNCE_S": "0.5",
+            "DATARUN_REDISPATCH_AFTER": "2",
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -195,6 +196,13 @@ class Workers:
         if self.web is None:
             self.web = start_web_server(self.env("local"), self.storage)
         return self.web
+
+    def restart_web_server(self) -> None:
+        """Start the session's gunicorn again at the same address (after a
+        test stopped it)."""
+        port = int(self.web.url.rsplit(":", 1)[1])
+        self.web.log.close()
+        self.web = start_web_server(self.env("local"), self.storage, port=port)
 
     def stop_web_server(self) -> None:
         if self.web is not None:
@@ -290,7 +298,7 @@ def stop_process(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def start_web_server(env: dict, storage: Path) -> WebServer:
+def start_web_server(env: dict, storage: Path, port: int | None = None) -> WebServer:
     """gunicorn serving the app (DEBUG off, static files collected as in
     production) on a free port, with ``env``: the test database, the Redis
     broker and the session's storage dirs."""
@@ -299,9 +307,9 @@ def start_web_server(env: dict, storage: Path) -> WebServer:
                              cwd=ROOT, env=env, capture_output=True, text=True)
     if collect.returncode:
         pytest.fail(f"collectstatic failed:\n{collect.stdout}{collect.stderr}")
-    port = free_port()
+    port = port or free_port()
     log_path = storage / "gunicorn.log"
-    log = open(log_path, "w")
+    log = open(log_path, "a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "config.wsgi:application",
          "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
@@ -327,6 +335,45 @@ def live_server_process(django_db_setup, _workers, _storage) -> WebServer:
     using it see the server through committed data only
     (``django_db(transaction=True)``)."""
     return _workers.web_server()
+
+
+@pytest.fixture
+def no_worker(_workers):
+    """No worker consumes the broker's queues during the test (one started
+    by an earlier test is stopped; the next that needs one starts it)."""
+    _workers.stop()
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+class BrokerSwitch:
+    """This process's Celery app sends to a broker that refuses connections
+    (as during a Redis restart) after ``down()``, to the real one after ``up()``."""
+
+    def down(self) -> None:
+        self._use(f"redis://127.0.0.1:{free_port()}/0")
+
+    def up(self) -> None:
+        self._use(None)
+
+    @staticmethod
+    def _use(url) -> None:
+        from config.celery import app
+
+        app.conf.broker_write_url = url
+        app._pool = None
+        app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker():
+    switch = BrokerSwitch()
+    yield switch
+    switch.up()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import logging
 import socket
 import tempfile
 import time
+import uuid
 from functools import cache
 from pathlib import Path
 
@@ -24,10 +25,33 @@ from workers.sandbox import Limits, SandboxFailure, get_backend
 logger = logging.getLogger(__name__)
 
 
+# About half a minute of retries (backoff capped at 5 s).
+REPORT_RETRIES = 9
+
+
+class PlatformUnavailable(Exception):
+    """The claim could not reach the platform, or the platform could not
+    answer it (its database restarting): the fold was not claimed and its
+    message should go back to the queue."""
+
+
+# Seconds to wait before a message whose claim failed goes back to the
+# queue, so that an outage is not a busy loop.
+CLAIM_BACKOFF_S = 5.0
+
+
 def execute_fold_run(fold_run_id: int) -> None:
     """Claim, run and report one fold run; a no-op if it needs no run."""
     client = worker_client()
-    ticket = client.claim(fold_run_id, runner_environment(settings.DATARUN_SANDBOX))
+    try:
+        # The claim id makes a claim retried after a lost answer get its ticket.
+        ticket = client.claim(fold_run_id, {**runner_environment(settings.DATARUN_SANDBOX),
+                                            "claim_id": uuid.uuid4().hex})
+    except RunnerApiError as exc:
+        if exc.status is not None and exc.status < 500:
+            raise
+        time.sleep(CLAIM_BACKOFF_S)
+        raise PlatformUnavailable(f"claim of fold run {fold_run_id} failed: {exc}") from exc
     if ticket is None:
         return
     run_ticket(ticket, client, worker_backend(), InputCache(settings.DATARUN_RUNNER_CACHE),
@@ -96,7 +120,9 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
         if workdir is not None:
             backend.cleanup(workdir)
     try:
-        client.report(ticket, outcome)
+        # A report outlives a short outage of the web or its database;
+        # past that, the fold is re-run once its heartbeat is stale.
+        client.report(ticket, outcome, retries=REPORT_RETRIES)
     except ClaimLost:
         logger.info("fold run %s attempt %s finished after being superseded; ignored",
                     ticket.fold_run_id, ticket.attempt)

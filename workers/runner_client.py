@@ -48,19 +48,20 @@ class RunnerClient:
         self.session = requests.Session()
 
     def _call(self, method: str, path: str, *, auth: str, timeout: float | None = None,
-              **kwargs) -> requests.Response:
+              retries: int | None = None, **kwargs) -> requests.Response:
+        retries = self.retries if retries is None else retries
         delay = 0.5
-        for attempt in range(self.retries + 1):
+        for attempt in range(retries + 1):
             try:
                 response = self.session.request(
                     method, self.api_url + path, headers={"Authorization": auth},
                     timeout=timeout or self.timeout, **kwargs)
-            except requests.ConnectionError as exc:
-                if attempt == self.retries:
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == retries:
                     raise RunnerApiError(f"the platform at {self.api_url} could not be "
                                          f"reached: {exc}") from None
             else:
-                if response.status_code not in RETRIED_STATUSES or attempt == self.retries:
+                if response.status_code not in RETRIED_STATUSES or attempt == retries:
                     return self._checked(response)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -125,13 +126,14 @@ class RunnerClient:
                               json={"lines": [list(line) for line in lines]})
         return bool(response.json().get("accepted"))
 
-    def report(self, ticket: FoldTicket, outcome: FoldOutcome) -> None:
+    def report(self, ticket: FoldTicket, outcome: FoldOutcome, *,
+               retries: int | None = None) -> None:
         meta, arrays = outcome_to_wire(outcome)
         files = {name: (f"{name}.npy", _Rewindable(data), "application/octet-stream")
                  for name, data in arrays.items()}
         self._call("POST", f"/folds/{ticket.fold_run_id}/outcome/",
                    auth=f"Fold {ticket.token}",
-                   data={"outcome": json.dumps(meta)}, files=files)
+                   data={"outcome": json.dumps(meta)}, files=files, retries=retries)
 
 
 class _Rewindable:

@@ -3,16 +3,26 @@ import logging
 import os
 
 from celery import shared_task
+from celery.exceptions import Reject
 from celery.signals import celeryd_init, worker_process_init, worker_process_shutdown
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="workers.tasks.run_fold", acks_late=True)
+# A fold message is acknowledged only once the fold is done with: the
+# message of a worker process killed mid-fold, or of a claim that could not
+# reach the platform (past the client's retries), goes back to the queue
+# instead of being lost. A worker killed outright leaves its message
+# unacknowledged in Redis, and the reaper sends the fold again.
+@shared_task(name="workers.tasks.run_fold", acks_late=True, reject_on_worker_lost=True)
 def run_fold(fold_run_id: int) -> None:
-    from workers.fold_runner import execute_fold_run
+    from workers.fold_runner import PlatformUnavailable, execute_fold_run
 
-    execute_fold_run(fold_run_id)
+    try:
+        execute_fold_run(fold_run_id)
+    except PlatformUnavailable as exc:
+        logger.warning("fold run %s put back in the queue: %s", fold_run_id, exc)
+        raise Reject(str(exc), requeue=True) from None
 
 
 @celeryd_init.connect

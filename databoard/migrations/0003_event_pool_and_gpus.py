@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('databoard', '0002_teams_per_event_and_rules'),
-        ('datarun', '0005_compute_pools'),
+        ('datarun', '0006_compute_pools'),
     ]
 
     operations = [

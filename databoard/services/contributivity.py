@@ -3,6 +3,11 @@
 When an evaluation of an event is scored, an update is scheduled for
 ``DATARUN_CONTRIBUTIVITY_DEBOUNCE_S`` later unless one is already pending,
 so a burst of scores costs one computation.
+
+``Event.contributivity_due_at`` is the durable record of an update owed:
+set when one is scheduled, pushed forward by a lease while one runs, and
+cleared when one finishes. Beat re-sends an update whose time is long past
+(its message was lost, or its worker died mid-computation).
 """
 import logging
 from datetime import timedelta
@@ -21,29 +26,46 @@ logger = logging.getLogger(__name__)
 UPDATE_TASK = "databoard.tasks.update_contributivity"
 
 
-def contributivity_schedule(*, evaluation_id: int) -> None:
-    """Called when ``evaluation_id`` is scored (datarun's evaluation_scored)."""
-    event_id = (Submission.objects.filter(evaluation_id=evaluation_id)
-                .values_list("team__event_id", flat=True).first())
-    if event_id is None:
-        return
+# How long a running update holds the event's due time before beat takes it
+# for lost (a worker killed mid-computation); a slower update is only done twice.
+UPDATE_LEASE_S = 60.0
+
+
+def _send_update(event_id: int, countdown: float = 0) -> None:
+    try:
+        celery_app.send_task(UPDATE_TASK, args=[event_id], queue="scoring", countdown=countdown)
+    except Exception:  # noqa: BLE001 - kombu and redis raise many kinds
+        logger.warning("could not send event %s's contributivity update (beat will)", event_id,
+                       exc_info=True)
+
+
+def _schedule(event_id: int) -> None:
     delay = settings.DATARUN_CONTRIBUTIVITY_DEBOUNCE_S
     with transaction.atomic():
         pending = Event.objects.filter(id=event_id, contributivity_due_at__isnull=True).update(
             contributivity_due_at=timezone.now() + timedelta(seconds=delay))
         if pending:
-            transaction.on_commit(lambda: celery_app.send_task(
-                UPDATE_TASK, args=[event_id], queue="scoring", countdown=delay))
+            transaction.on_commit(lambda: _send_update(event_id, delay))
+
+
+def contributivity_schedule(*, evaluation_id: int) -> None:
+    """Called when ``evaluation_id`` is scored (datarun's evaluation_scored)."""
+    event_id = (Submission.objects.filter(evaluation_id=evaluation_id)
+                .values_list("team__event_id", flat=True).first())
+    if event_id is not None:
+        _schedule(event_id)
 
 
 def contributivity_update(*, event_id: int) -> dict[int, float | None]:
     """Recompute every submission's contributivity in the event (idempotent)."""
+    started = timezone.now()
     with transaction.atomic():
         event = Event.objects.select_for_update().filter(id=event_id).first()
         if event is None:
             return {}
-        # Scores arriving from now on schedule a new update.
-        Event.objects.filter(id=event_id).update(contributivity_due_at=None)
+        # Scores arriving from now on are checked for when this update ends.
+        Event.objects.filter(id=event_id).update(
+            contributivity_due_at=started + timedelta(seconds=UPDATE_LEASE_S))
     submissions = list(Submission.objects.of_event(event).only("id", "evaluation_id"))
     states = datarun_selectors.evaluation_states([s.evaluation_id for s in submissions])
     scored = [s.evaluation_id for s in submissions
@@ -54,5 +76,27 @@ def contributivity_update(*, event_id: int) -> dict[int, float | None]:
         value = values.get(sub.evaluation_id)
         out[sub.id] = value
         Submission.objects.filter(id=sub.id).update(contributivity=value)
+    Event.objects.filter(id=event_id).update(contributivity_due_at=None)
+    # Scored while this ran: their signal found the lease and scheduled nothing.
+    later = datarun_selectors.evaluation_states(
+        Submission.objects.of_event(event).exclude(evaluation_id__in=scored)
+        .values_list("evaluation_id", flat=True))
+    if any(row["state"] == "scored" for row in later.values()):
+        _schedule(event_id)
     logger.info("contributivity of %s: %d scored submissions", event.name, len(scored))
     return out
+
+
+def contributivity_resend_lost(*, now=None) -> list[int]:
+    """Send again the updates whose due time is long past (the message was
+    lost with the broker, or the worker died while computing); the ids of
+    their events."""
+    now = now or timezone.now()
+    lost_before = now - timedelta(seconds=settings.DATARUN_REDISPATCH_AFTER)
+    event_ids = list(Event.objects.filter(contributivity_due_at__lt=lost_before)
+                     .values_list("id", flat=True))
+    for event_id in event_ids:
+        Event.objects.filter(id=event_id).update(contributivity_due_at=now)
+        logger.warning("contributivity update of event %s was lost; sent again", event_id)
+        _send_update(event_id)
+    return event_ids

@@ -1,5 +1,8 @@
 """One JSON error shape for the whole API: ``{"error": {"code", "message", "details"}}``."""
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -7,6 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from datarun.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is told to wait when the database cannot be reached.
+DATABASE_RETRY_AFTER_S = 2
 
 
 def _body(code: str, message: str, details=None) -> dict:
@@ -35,6 +43,17 @@ def exception_handler(exc, context):
 
             wait = datetime.fromisoformat(retry_at) - timezone.now()
             response["Retry-After"] = str(max(1, int(wait.total_seconds()) + 1))
+        return response
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is restarting or unreachable: a platform failure that
+        # goes away, answered so that clients retry (runners do; create
+        # requests commit all or nothing, and an Idempotency-Key makes their
+        # retry safe).
+        logger.error("database unavailable: %s", exc)
+        response = Response(_body("unavailable", "the platform's database is unavailable for "
+                                  "a moment: send the same request again shortly"),
+                            status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datarun import selectors
+from datarun.api import idempotency
 from datarun.api.schema import ProblemSummarySerializer, error_responses
 from datarun.declarative.spec import TASKS, WORKFLOWS
 from datarun.models import Problem
@@ -112,7 +113,9 @@ class ProblemCreateApi(APIView):
             component_name="ProblemCreate",
             serializers=[ProblemSpecSerializer, ProblemSpecTextSerializer],
             resource_type_field_name=None),
-        responses={201: ProblemSerializer, **error_responses(400, 401, 403, 404)})
+        responses={201: ProblemSerializer, **error_responses(400, 401, 403, 404, 422, 503)},
+        parameters=[idempotency.PARAMETER])
+    @idempotency.idempotent_create
     def post(self, request):
         data = request.data
         if isinstance(data, dict) and set(data) == {"spec"} and isinstance(data["spec"], str):

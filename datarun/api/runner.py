@@ -127,6 +127,10 @@ class EnvironmentSerializer(serializers.Serializer):
     cpus = serializers.FloatField(min_value=0, required=False)
     memory_mb = serializers.IntegerField(min_value=0, required=False)
     gpus = GpuSerializer(many=True, required=False)
+    claim_id = serializers.CharField(
+        max_length=64, required=False,
+        help_text="The runner's own id of this claim: the same claim sent again (its "
+                  "answer lost) gets the same ticket back.")
     python = serializers.CharField(max_length=50, required=False)
     platform = serializers.CharField(max_length=300, required=False)
     packages = serializers.DictField(child=serializers.CharField(allow_null=True,

@@ -19,6 +19,9 @@ ERROR_MEANINGS = {
     409: "The thing's state does not allow this now (e.g. it has already finished).",
     429: "A rule of the event refuses this for now: `details.rule` names it and "
          "`details.next_allowed_at` says when to try again (`Retry-After` in seconds).",
+    422: "The `Idempotency-Key` was already used for another request: use a new key.",
+    503: "The platform is unavailable for a moment (`Retry-After` in seconds): send the "
+         "same request again.",
 }
 
 

@@ -103,16 +103,44 @@ def _dispatch(evaluation: Evaluation) -> None:
         fold_run.save(update_fields=["state", "queued_at"])
         ids.append(fold_run.id)
     if evaluation.pool_id is None:
-        transaction.on_commit(lambda: [send_fold_task(i) for i in ids])
+        transaction.on_commit(lambda: send_fold_tasks(ids))
     # Else the pool's runners pull the folds (datarun.services.pools).
+
+
+def send_fold_tasks(fold_run_ids: list[int]) -> int:
+    """Hand each fold's message to the broker and record when (the outbox:
+    a queued fold without ``dispatched_at`` still owes its message, and the
+    reaper sends it). A broker that cannot be reached is logged, never
+    raised: what was committed stays accepted. Returns how many were sent."""
+    sent = []
+    for fold_run_id in fold_run_ids:
+        try:
+            send_fold_task(fold_run_id)
+        except Exception:  # noqa: BLE001 - kombu and redis raise many kinds
+            logger.warning("could not send fold run %s's message (the reaper will): "
+                           "broker unreachable", fold_run_id, exc_info=True)
+            break
+        sent.append(fold_run_id)
+    if sent:
+        FoldRun.objects.filter(id__in=sent, state=RunState.QUEUED).update(
+            dispatched_at=timezone.now())
+    return len(sent)
 
 
 def send_fold_task(fold_run_id: int) -> None:
     celery_app.send_task(RUN_FOLD_TASK, args=[fold_run_id], queue="sandbox")
 
 
-def send_scoring_task(evaluation_id: int) -> None:
-    celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
+def send_scoring_task(evaluation_id: int) -> bool:
+    """Send the scoring task; False when the broker cannot be reached (the
+    reaper sends it again)."""
+    try:
+        celery_app.send_task(SCORE_TASK, args=[evaluation_id], queue="scoring")
+    except Exception:  # noqa: BLE001
+        logger.warning("could not send evaluation %s's scoring task (the reaper will)",
+                       evaluation_id, exc_info=True)
+        return False
+    return True
 
 
 @transaction.atomic

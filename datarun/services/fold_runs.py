@@ -12,6 +12,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from datarun import contract, ramp_kits, scoring, signals, storage
+from datarun.broker import waiting_first_args
 from datarun.contract import FoldOutcome, FoldTicket
 from datarun.errors import ApplicationError, NotFound
 from datarun.models import (
@@ -24,7 +25,12 @@ from datarun.models import (
     RunArtifact,
 )
 from datarun.services import runs
-from datarun.services.evaluations import send_fold_task, send_scoring_task
+from datarun.services.evaluations import (
+    RUN_FOLD_TASK,
+    SCORE_TASK,
+    send_fold_tasks,
+    send_scoring_task,
+)
 from datarun.states import FINAL_STATES, ErrorKind, RunState
 
 logger = logging.getLogger(__name__)
@@ -66,7 +72,7 @@ def fold_run_claim(*, fold_run_id: int, environment: dict) -> FoldTicket | None:
     evaluation = Evaluation.objects.select_for_update().get(id=fold_run.evaluation_id)
     if evaluation.pool_id is not None:
         return None  # a compute pool's runners pull it
-    return _claim(fold_run, evaluation, environment, pool=None)
+    return _claim(fold_run, evaluation, environment)
 
 
 def fold_run_claim_next(*, pool: ComputePool | None, environment: dict) -> FoldTicket | None:
@@ -106,14 +112,13 @@ def fold_run_claim_next(*, pool: ComputePool | None, environment: dict) -> FoldT
             if fold_run is None:
                 continue  # another runner is claiming it
             evaluation = Evaluation.objects.select_for_update().get(id=row["evaluation_id"])
-            ticket = _claim(fold_run, evaluation, environment, pool=pool)
+            ticket = _claim(fold_run, evaluation, environment)
             if ticket is not None:
                 return ticket
     return None
 
 
-def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict,
-           pool: ComputePool | None) -> FoldTicket | None:
+def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict) -> FoldTicket | None:
     """The claim itself, with both rows locked."""
     now = timezone.now()
     if fold_run.state in FINAL_STATES:
@@ -124,6 +129,10 @@ def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict,
         fold_run.save(update_fields=["state", "finished_at"])
         return None
     if fold_run.state == RunState.RUNNING:
+        claim_id = environment.get("claim_id")
+        if claim_id and fold_run.environment.get("claim_id") == claim_id:
+            # The same claim sent again (its answer was lost): the same ticket.
+            return _signed_ticket(fold_run, evaluation)
         if not _heartbeat_is_stale(fold_run, now):
             return None
         fold_run.set_state(RunState.QUEUED)  # taken over from a lost worker
@@ -139,13 +148,17 @@ def _claim(fold_run: FoldRun, evaluation: Evaluation, environment: dict,
         evaluation.set_state(RunState.RUNNING)
         evaluation.started_at = now
         evaluation.save(update_fields=["state", "started_at"])
+    return _signed_ticket(fold_run, evaluation)
+
+
+def _signed_ticket(fold_run: FoldRun, evaluation: Evaluation) -> FoldTicket:
     ticket = _ticket(fold_run, evaluation)
     ticket.expires_at = time.time() + float(evaluation.limits["wall_time_s"]) \
         + settings.DATARUN_FOLD_TOKEN_GRACE_S
     claims = {"f": fold_run.id, "a": fold_run.attempt, "e": int(ticket.expires_at)}
-    if pool is not None:
+    if evaluation.pool_id is not None:
         # A reset of the pool's token invalidates the fold tokens issued under it.
-        claims.update(p=pool.id, g=pool.token_generation)
+        claims.update(p=evaluation.pool_id, g=evaluation.pool.token_generation)
     ticket.token = signing.dumps(claims, salt=FOLD_TOKEN_SALT)
     return ticket
 
@@ -433,13 +446,18 @@ def evaluation_score(*, evaluation_id: int) -> None:
 
 
 def fold_runs_reap(*, now=None) -> dict:
-    """Re-run folds whose worker was lost, re-send lost messages, and fail
-    folds that lost their worker too often (as a platform failure)."""
+    """Re-run folds whose worker was lost, send the messages owed or lost,
+    and fail folds that lost their worker too often (as a platform failure).
+
+    A queued fold is owed a message when none was sent yet (the broker was
+    down at submit), and has lost it when it was sent more than
+    ``DATARUN_REDISPATCH_AFTER`` ago, is still not claimed and is not waiting
+    in the broker (a Redis restart, a worker killed before its claim). A
+    duplicate message is harmless: the claim refuses a fold that is running
+    or finished."""
     now = now or timezone.now()
     stale_before = now - timedelta(seconds=settings.DATARUN_HEARTBEAT_TIMEOUT)
-    redispatch_before = now - timedelta(seconds=settings.DATARUN_REDISPATCH_AFTER)
-    counts = {"requeued": 0, "failed": 0, "redispatched": 0, "rescored": 0}
-    to_send: list[int] = []
+    counts = {"requeued": 0, "failed": 0, "sent": 0, "rescored": 0}
     with transaction.atomic():
         for fold_run in FoldRun.objects.select_for_update().filter(
             state=RunState.RUNNING, heartbeat_at__lt=stale_before
@@ -460,28 +478,39 @@ def fold_runs_reap(*, now=None) -> dict:
                     _fail_evaluation(evaluation, ErrorKind.PLATFORM, message)
                 counts["failed"] += 1
                 continue
+            # Back in the queue at its first place (queued_at is kept).
             fold_run.set_state(RunState.QUEUED)
-            fold_run.queued_at = now
-            fold_run.save(update_fields=["state", "queued_at"])
-            if evaluation.pool_id is None:
-                to_send.append(fold_run.id)  # a pool's runners pull it again
+            fold_run.dispatched_at = None
+            fold_run.save(update_fields=["state", "dispatched_at"])
             counts["requeued"] += 1
-        for fold_run in FoldRun.objects.select_for_update().filter(
-            state=RunState.QUEUED, queued_at__lt=redispatch_before,
-            evaluation__pool__isnull=True,
-        ):
-            fold_run.queued_at = now
-            fold_run.save(update_fields=["queued_at"])
-            to_send.append(fold_run.id)
-            counts["redispatched"] += 1
-        transaction.on_commit(lambda: [send_fold_task(i) for i in to_send])
-    # An evaluation whose folds are all scored but which is still running lost
-    # its scoring message.
+    # Only the built-in pool's folds have messages: a pool's runners pull theirs.
+    builtin = FoldRun.objects.filter(state=RunState.QUEUED, evaluation__pool__isnull=True)
+    to_send = list(builtin.filter(dispatched_at__isnull=True)
+                   .order_by("queued_at", "id").values_list("id", flat=True))
+    to_send += _lost_messages(builtin, now, queue="sandbox", task=RUN_FOLD_TASK)
+    counts["sent"] = send_fold_tasks(to_send)
+    # An evaluation whose folds are all scored but which is still running
+    # lost its scoring message (evaluation_score is idempotent).
+    waiting = waiting_first_args(queue="scoring", task=SCORE_TASK)
+    resend_before = now - timedelta(seconds=settings.DATARUN_REDISPATCH_AFTER)
     for evaluation in Evaluation.objects.filter(state=RunState.RUNNING).exclude(
         fold_runs__state__in=[s for s in RunState if s != RunState.SCORED]
     ):
+        if waiting is not None and evaluation.id in waiting:
+            continue
         last = evaluation.fold_runs.order_by("-finished_at").first()
-        if last and last.finished_at and last.finished_at < stale_before:
-            send_scoring_task(evaluation.id)
-            counts["rescored"] += 1
+        if last and last.finished_at and last.finished_at < resend_before:
+            counts["rescored"] += send_scoring_task(evaluation.id)
     return counts
+
+
+def _lost_messages(queued, now, *, queue: str, task: str) -> list[int]:
+    """Queued folds sent long enough ago, not claimed, whose message is not
+    waiting in the broker."""
+    waiting = waiting_first_args(queue=queue, task=task)
+    after = (settings.DATARUN_REDISPATCH_AFTER if waiting is not None
+             else settings.DATARUN_REDISPATCH_UNSEEN_AFTER)
+    sent_before = now - timedelta(seconds=after)
+    ids = queued.filter(dispatched_at__lt=sent_before).order_by("queued_at", "id") \
+        .values_list("id", flat=True)
+    return [i for i in ids if waiting is None or i not in waiting]

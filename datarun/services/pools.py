@@ -60,12 +60,11 @@ def pool_token_reset(*, pool: ComputePool) -> str:
     pool.token_prefix = token[:12]
     pool.token_generation += 1
     pool.save(update_fields=["token_hash", "token_prefix", "token_generation"])
-    now = timezone.now()
     for fold_run in FoldRun.objects.select_for_update().filter(
             evaluation__pool=pool, state=RunState.RUNNING):
+        # queued_at stays: the fold keeps its place in the queue.
         fold_run.set_state(RunState.QUEUED)
-        fold_run.queued_at = now
-        fold_run.save(update_fields=["state", "queued_at"])
+        fold_run.save(update_fields=["state"])
     return token
 
 

@@ -7,11 +7,13 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 
 import pytest
 
+from databoard.models import Submission
 from datarun.client import (
     AuthError,
     BadInputError,
@@ -24,7 +26,7 @@ from datarun.client import (
     save_config,
 )
 from tests.cli.conftest import PASSWORD, participant
-from tests.conftest import EXAMPLES, free_port
+from tests.conftest import EXAMPLES, free_port, stop_process
 from tests.integration.helpers import make_event
 
 STARTING_KIT = EXAMPLES / "iris" / "submissions" / "starting_kit"
@@ -237,3 +239,22 @@ def test_saved_login_is_private_and_the_environment_overrides_it(tmp_path, monke
     assert load_config() == {"url": "http://b.example/", "token": "t2"}
     client = Client.from_config()
     assert (client.url, client.token) == ("http://b.example", "t2")
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_sent_while_the_server_restarts_is_stored_once(live_server_process,
+                                                                   _workers):
+    participant(make_event(EXAMPLES / "iris", "iris-retry"))
+    client = Client(live_server_process.url)
+    client.login("alice", PASSWORD)
+    stop_process(_workers.web.proc)
+    restart = threading.Timer(0.5, _workers.restart_web_server)
+    restart.start()
+    try:
+        submitted = client.submit("iris-retry", "during-restart", {
+            "estimator.py": (STARTING_KIT / "estimator.py").read_bytes()})
+    finally:
+        restart.join()
+    assert submitted["name"] == "during-restart"
+    assert Submission.objects.filter(name="during-restart").count() == 1

@@ -376,7 +376,13 @@ class LocalSandbox:
                 if terminated is not None:
                     monitor.kill()
             if now - last_beat >= self.heartbeat_interval_s:
-                heartbeat()
+                try:
+                    heartbeat()
+                except Exception:  # noqa: BLE001
+                    # Leaving now would leave the fork server's reply unread
+                    # for the next fold to take as its own: the fold goes on,
+                    # and a claim lost meanwhile refuses its report.
+                    logger.exception("the heartbeat callback failed; the fold goes on")
                 last_beat = now
             # Sample often while a fold is young (fast memory bombs), then
             # settle at ten samples a second.

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datarun', '0005_compute_pools'),
+        ('datarun', '0006_compute_pools'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datarun', '0004_tracked_runs'),
+        ('datarun', '0005_fold_dispatch_and_idempotent_requests'),
     ]
 
     operations = [
