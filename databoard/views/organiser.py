@@ -23,6 +23,7 @@ from databoard.services.events import EDITABLE_FIELDS
 from databoard.views.accounts import safe_next
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
+from datarun import services as datarun_services
 from datarun.errors import ApplicationError, NotFound, PermissionDenied
 from datarun.states import FINAL_STATES
 
@@ -269,6 +270,9 @@ def queue(request):
         "running": running,
         "celery": datarun_selectors.celery_workers(timeout=1.0),
         "flower_url": getattr(settings, "DATARUN_FLOWER_URL", ""),
+        # Runners elsewhere are not Celery workers: each pool's, as they last
+        # described themselves when they polled.
+        "pools": datarun_services.pools_overview() if user.is_superuser else [],
     })
 
 
