@@ -14,11 +14,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from databoard import api_schema as shapes
-from databoard import permissions, selectors, services
+from databoard import conditional, permissions, selectors, services
+from databoard import leaderboard_selectors as leaderboards
 from databoard.models import Event, Submission, Team
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
+from datarun.api.pagination import PAGE_PARAMETERS, page_request, with_links
 from datarun.api.schema import LimitsSerializer, ProblemSummarySerializer, error_responses
 from datarun.api.uploads import SubmissionUploadParser
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
@@ -425,32 +427,51 @@ class EventRerunFailedApi(APIView):
 
 
 class LeaderboardApi(APIView):
-    """``?board=public|private|competition`` and ``?kind=bagged|mean``."""
+    """``?board=public|private|competition``, ``?kind=bagged|mean``, pages, ``?team=``
+    and ``?search=``; an ETag and Last-Modified, and a 304 when nothing changed."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="leaderboard_get", tags=["leaderboards"], summary="An event's leaderboard",
-        description="Scored submissions ranked by the official score; a missing score ranks "
-                    "last. Test scores are shown to event admins, and to everyone once the "
-                    "event has closed.",
+        description="Scored submissions ranked by the official score, a page at a time; a "
+                    "missing score ranks last. Test scores are shown to event admins, and to "
+                    "everyone once the event has closed. Send the ETag you got in "
+                    "`If-None-Match` to get a 304 without a body while nothing changed.",
         parameters=[
             OpenApiParameter(
-                "board", str, enum=list(selectors.LEADERBOARDS), default="public",
+                "board", str, enum=list(leaderboards.LEADERBOARDS), default="public",
                 description="public: by validation score; private: by test score (event "
                             "admins, everyone once closed); competition: each team's selected "
                             "submission."),
             OpenApiParameter("kind", str, enum=Event.LeaderboardKind.values,
                              description="The scores that rank (default: the event's)."),
+            *PAGE_PARAMETERS,
+            OpenApiParameter("team", str, description="Only this team's rows (its name), "
+                                                      "with their ranks on the whole board."),
+            OpenApiParameter("search", str, description="Only rows whose team or submission "
+                                                        "name contains this (any case)."),
         ],
-        responses={200: shapes.LeaderboardSerializer, **error_responses(400, 403, 404)})
+        responses={200: shapes.LeaderboardSerializer,
+                   304: OpenApiResponse(description="Not modified since the ETag sent."),
+                   **error_responses(400, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         kind = request.query_params.get("kind") or None
         if kind not in (None, "bagged", "mean"):
             raise ApplicationError("kind must be 'bagged' or 'mean'")
         board = request.query_params.get("board", "public")
-        if board not in selectors.LEADERBOARDS:
+        if board not in leaderboards.LEADERBOARDS:
             raise ApplicationError("board must be 'public', 'private' or 'competition'")
-        return Response(selectors.leaderboard_rows(event=event, user=request.user, kind=kind,
-                                                   board=board))
+        page = page_request(request.query_params)
+        etag = leaderboards.leaderboard_version(event=event, user=request.user,
+                                                query=request.GET.urlencode())
+        if unchanged := conditional.not_modified(request, etag=etag,
+                                                 last_modified=event.leaderboard_changed_at):
+            return unchanged
+        data = leaderboards.leaderboard_rows(
+            event=event, user=request.user, kind=kind, board=board, page=page,
+            team=request.query_params.get("team", "").strip(),
+            search=request.query_params.get("search", "").strip())
+        return conditional.with_validators(Response(with_links(request, data)), etag=etag,
+                                           last_modified=event.leaderboard_changed_at)

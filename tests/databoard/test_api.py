@@ -18,6 +18,7 @@ from databoard.models import Event, Submission
 from datarun import services as datarun_services
 from datarun.errors import InvalidSubmission
 from datarun.models import Evaluation, EvaluationScore, ScoreType
+from datarun.signals import evaluation_scored
 from datarun.states import RunState
 from tests.conftest import EXAMPLES
 
@@ -258,6 +259,8 @@ def submit_scored(event: Event, username: str, *, valid, test=0.5, valid_mean=No
         EvaluationScore(evaluation=evaluation, score_type=official, step="test",
                         mean=test, std=0.01, bagged=test),
     ])
+    # What the scorer sends once the evaluation is scored (the leaderboard listens).
+    evaluation_scored.send(sender=Evaluation, evaluation_id=evaluation.id)
     return submission
 
 
