@@ -23,7 +23,7 @@ LEADERBOARDS = ("public", "private", "competition")
 _ENTRY, _SUBMISSION, _TEAM = (LeaderboardEntry._meta.db_table, Submission._meta.db_table,
                               Team._meta.db_table)
 _JOINED = (f"s.name AS submission_name, s.contributivity AS submission_contributivity, "
-           f"t.name AS team_name FROM {{rows}} e "
+           f"t.name AS team_name, t.selected_submission_id AS team_selection FROM {{rows}} e "
            f"JOIN {_SUBMISSION} s ON s.id = e.submission_id JOIN {_TEAM} t ON t.id = e.team_id")
 _FIELDS = ("id", "event_id", "kind", "submission_id", "team_id", "submitted_at", "valid_key",
            "test_key", "in_competition", "scores", "train_time", "valid_time", "test_time",
@@ -35,10 +35,10 @@ def _order(key: str) -> str:
     return f"{key}, submitted_at, submission_id"
 
 
-def _board_filter(event: Event, kind: str, board: str, alias: str = "") -> tuple[str, list]:
-    where = f"{alias}event_id = %s AND {alias}kind = %s"
+def _board_filter(event: Event, kind: str, board: str) -> tuple[str, list]:
+    where = "event_id = %s AND kind = %s"
     if board == "competition":
-        where += f" AND {alias}in_competition"
+        where += " AND in_competition"
     return where, [event.id, kind]
 
 
@@ -51,7 +51,7 @@ def _order_key(event: Event, board: str, private_ok: bool) -> str:
 
 def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str = "public",
                      page: PageRequest | None = None, team: str = "",
-                     search: str = "") -> dict:
+                     search: str = "", with_selection: bool = False) -> dict:
     """One page of a board's rows, ranked by the official score.
 
     ``board``: "public" ranks by validation scores (everyone); "private" by
@@ -64,6 +64,7 @@ def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str 
     name) and ``search`` (part of a team's or a submission's name, any case)
     keep the matching rows with their ranks on the whole board. ``my_team``
     says where the viewer's team's best row is (its rank and page).
+    ``with_selection``: each row also says whether its team selected it.
     """
     kind = kind or event.leaderboard_kind
     page = page or PageRequest()
@@ -85,11 +86,18 @@ def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str 
         filters.append("(UPPER(t.name) LIKE %s ESCAPE '\\' OR UPPER(s.name) LIKE %s "
                        "ESCAPE '\\')")
         filter_params += [pattern, pattern]
-    if filters or board == "competition":
-        count, entries = _ranked_page(_board_filter(event, kind, board, "e.")[0], where, params,
-                                      key, filters, filter_params, page)
+    viewer_team = permissions.member_team(event, user)
+    ranked = bool(filters) or board == "competition"
+    count, my_rank = _count_and_rank(where, params, key, viewer_team,
+                                     (filters, filter_params) if filters else None)
+    if ranked:
+        entries = list(LeaderboardEntry.objects.raw(
+            f"SELECT {_COLUMNS}, e.rank, e.public_rank, "
+            + _JOINED.format(rows=_ranked_sql(where, key))
+            + (" WHERE " + " AND ".join(filters) if filters else "")
+            + " ORDER BY e.rank LIMIT %s OFFSET %s",
+            [*params, *filter_params, page.size, page.offset]))
     else:
-        count = LeaderboardEntry.objects.filter(event=event, kind=kind).count()
         entries = list(LeaderboardEntry.objects.raw(
             f"SELECT {_COLUMNS}, " + _JOINED.format(
                 rows=f"(SELECT * FROM {_ENTRY} WHERE {where} ORDER BY {_order(key)} "
@@ -99,7 +107,11 @@ def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str 
             entry.rank = entry.public_rank = n
     final = board == "competition" and key == "test_key"
     rows = [_row(entry, steps, board, final) for entry in entries]
-    my_team = _my_team(event, user, where, params, key, page.size)
+    if with_selection:
+        for row, entry in zip(rows, entries, strict=True):
+            row["selected"] = entry.team_selection == entry.submission_id
+    my_team = None if my_rank is None else {
+        "name": viewer_team.name, "rank": my_rank, "page": (my_rank - 1) // page.size + 1}
     return {"event": event.name, "board": board, "kind": kind, "score_types": score_types,
             "test_scores_shown": private_ok, **page.info(count), "my_team": my_team,
             "rows": rows}
@@ -111,22 +123,27 @@ def _ranked_sql(where: str, key: str) -> str:
             f"FROM {_ENTRY} WHERE {where})")
 
 
-def _ranked_page(where_e, where, params, key, filters, filter_params, page
-                 ) -> tuple[int, list]:
-    """Rows ranked on the whole board, then filtered (team, search)."""
-    condition = " WHERE " + " AND ".join(filters) if filters else ""
+def _count_and_rank(where: str, params: list, key: str, viewer_team,
+                    filtered: tuple[list, list] | None) -> tuple[int, int | None]:
+    """In one statement: the rows of the board (those ``filtered`` keeps) and
+    the best rank of the viewer's team (None: no team, or no row)."""
+    if filtered:
+        filters, filter_params = filtered
+        count_sql = (f"SELECT COUNT(*) FROM (SELECT * FROM {_ENTRY} WHERE {where}) e "
+                     f"JOIN {_SUBMISSION} s ON s.id = e.submission_id "
+                     f"JOIN {_TEAM} t ON t.id = e.team_id WHERE " + " AND ".join(filters))
+        count_params = [*params, *filter_params]
+    else:
+        count_sql, count_params = f"SELECT COUNT(*) FROM {_ENTRY} WHERE {where}", params
+    if viewer_team is None:
+        rank_sql, rank_params = "NULL", []
+    else:
+        rank_sql = f"SELECT MIN(r.rank) FROM {_ranked_sql(where, key)} r WHERE r.team_id = %s"
+        rank_params = [*params, viewer_team.id]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM {_ENTRY} e JOIN {_SUBMISSION} s ON s.id = e.submission_id "
-            f"JOIN {_TEAM} t ON t.id = e.team_id WHERE " + " AND ".join([where_e, *filters]),
-            [*params, *filter_params])
-        count = cursor.fetchone()[0]
-    entries = list(LeaderboardEntry.objects.raw(
-        f"SELECT {_COLUMNS}, e.rank, e.public_rank, "
-        + _JOINED.format(rows=_ranked_sql(where, key))
-        + f"{condition} ORDER BY e.rank LIMIT %s OFFSET %s",
-        [*params, *filter_params, page.size, page.offset]))
-    return count, entries
+        cursor.execute(f"SELECT ({count_sql}), ({rank_sql})", [*count_params, *rank_params])
+        count, rank = cursor.fetchone()
+    return count, rank
 
 
 def _row(entry: LeaderboardEntry, steps: tuple[str, ...], board: str, final: bool) -> dict:
@@ -144,23 +161,6 @@ def _row(entry: LeaderboardEntry, steps: tuple[str, ...], board: str, final: boo
         row["public_rank"] = entry.public_rank
         row["rank_change"] = entry.public_rank - entry.rank if final else None
     return row
-
-
-def _my_team(event: Event, user, where: str, params: list, key: str, page_size: int
-             ) -> dict | None:
-    """The viewer's team's best rank on this board and the page it is on."""
-    if not user or not user.is_authenticated:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT t.name, MIN(e.rank) FROM {_ranked_sql(where, key)} e "
-            f"JOIN {_TEAM} t ON t.id = e.team_id "
-            f"JOIN databoard_teammember m ON m.team_id = t.id AND m.user_id = %s "
-            f"GROUP BY t.name", [*params, user.id])
-        found = cursor.fetchone()
-    if found is None:
-        return None
-    return {"name": found[0], "rank": found[1], "page": (found[1] - 1) // page_size + 1}
 
 
 def leaderboard_version(*, event: Event, user, query: str) -> str:

@@ -61,7 +61,13 @@ class Event(models.Model):
     def is_admin(self, user) -> bool:
         if not user or not user.is_authenticated:
             return False
-        return user.is_superuser or self.admins.filter(id=user.id).exists()
+        if user.is_superuser:
+            return True
+        # Asked several times per page: once per loaded event and user.
+        known = self.__dict__.setdefault("_admins_known", {})
+        if user.id not in known:
+            known[user.id] = self.admins.filter(id=user.id).exists()
+        return known[user.id]
 
 
 class Team(models.Model):

@@ -7,7 +7,11 @@ from databoard.models import Event, Submission, Team
 def member_team(event: Event, user) -> Team | None:
     if not user or not user.is_authenticated:
         return None
-    return Team.objects.filter(event=event, memberships__user=user).first()
+    # Asked several times per page: once per loaded event and user.
+    known = event.__dict__.setdefault("_member_teams_known", {})
+    if user.id not in known:
+        known[user.id] = Team.objects.filter(event=event, memberships__user=user).first()
+    return known[user.id]
 
 
 def can_view_event(event: Event, user) -> bool:

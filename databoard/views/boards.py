@@ -73,17 +73,15 @@ def _leaderboard_context(request, event: Event, board: str, kind: str,
     search = request.GET.get("search", "").strip()
     data = leaderboards.leaderboard_rows(
         event=event, user=user, kind=kind, board=board, page=page_request(request.GET),
-        team=team_filter, search=search)
+        team=team_filter, search=search, with_selection=True)
     steps = _steps(board, event)
     columns = [(st, step) for step in steps for st in data["score_types"]]
     access = permissions.submission_access(event, user)
     my_team = data["my_team"]
-    selected = dict(event.teams.filter(id__in={r["team_id"] for r in data["rows"]})
-                    .values_list("id", "selected_submission_id"))
+    viewer_team = permissions.member_team(event, user)
     for row in data["rows"]:
         row["can_view"], row["can_read"] = access(row["team_id"])
-        row["mine"] = my_team is not None and row["team"] == my_team["name"]
-        row["selected"] = selected.get(row["team_id"]) == row["submission_id"]
+        row["mine"] = viewer_team is not None and row["team_id"] == viewer_team.id
         row["cells"] = [
             {"value": row["scores"][st["name"]][step].get(kind),
              "std": row["scores"][st["name"]][step].get("std") if kind == "mean" else None,
@@ -99,7 +97,7 @@ def _leaderboard_context(request, event: Event, board: str, kind: str,
         "columns": columns, "test_shown": data["test_scores_shown"],
         "private_ok": permissions.can_see_private_scores(event, user),
         "closed": permissions.is_closed(event),
-        "can_select": (event.is_competitive and my_team is not None
+        "can_select": (event.is_competitive and viewer_team is not None
                        and (not permissions.is_closed(event) or event.is_admin(user))),
         "kinds": Event.LeaderboardKind.values, "refresh_seconds": REFRESH_SECONDS,
         "count": data["count"], "page": page, "pages": pages,
