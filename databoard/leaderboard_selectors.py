@@ -118,9 +118,10 @@ def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str 
 
 
 def _ranked_sql(where: str, key: str) -> str:
-    return (f"(SELECT *, ROW_NUMBER() OVER (ORDER BY {_order(key)}) AS rank, "
-            f"ROW_NUMBER() OVER (ORDER BY {_order('valid_key')}) AS public_rank "
-            f"FROM {_ENTRY} WHERE {where})")
+    public_rank = ("rank" if key == "valid_key"
+                   else f"ROW_NUMBER() OVER (ORDER BY {_order('valid_key')})")
+    return (f"(SELECT *, {public_rank} AS public_rank FROM (SELECT *, ROW_NUMBER() OVER "
+            f"(ORDER BY {_order(key)}) AS rank FROM {_ENTRY} WHERE {where}) ranked)")
 
 
 def _count_and_rank(where: str, params: list, key: str, viewer_team,
@@ -138,8 +139,14 @@ def _count_and_rank(where: str, params: list, key: str, viewer_team,
     if viewer_team is None:
         rank_sql, rank_params = "NULL", []
     else:
-        rank_sql = f"SELECT MIN(r.rank) FROM {_ranked_sql(where, key)} r WHERE r.team_id = %s"
-        rank_params = [*params, viewer_team.id]
+        # 1 + the rows ahead of the team's best one: an index range, not a sort
+        # of the whole board (no row: no best one, so NULL).
+        order = _order(key)
+        rank_sql = (f"SELECT (SELECT COUNT(*) FROM {_ENTRY} WHERE {where} "
+                    f"AND ({order}) < (b.{key}, b.submitted_at, b.submission_id)) + 1 "
+                    f"FROM (SELECT {order} FROM {_ENTRY} WHERE {where} AND team_id = %s "
+                    f"ORDER BY {order} LIMIT 1) b")
+        rank_params = [*params, *params, viewer_team.id]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT ({count_sql}), ({rank_sql})", [*count_params, *rank_params])
         count, rank = cursor.fetchone()
