@@ -208,6 +208,9 @@ class LeaderboardEntry(models.Model):
                          name="leaderboard_public_order"),
             models.Index(fields=["event", "kind", "test_key", "submitted_at", "submission"],
                          name="leaderboard_private_order"),
+            models.Index(fields=["event", "kind", "valid_key", "submitted_at", "submission"],
+                         condition=models.Q(in_competition=True),
+                         name="leaderboard_competition_order"),
         ]
 
     def __str__(self) -> str:
