@@ -3,10 +3,13 @@ again), cancelling, selecting and closing, every board a viewer can open
 equals the full recomputation from the evaluations; pages, filters and the
 viewer's team; ETags and 304s; bounded queries; contributivity in bulk.
 """
+import io
 from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -253,3 +256,17 @@ def test_contributivity_is_written_in_one_statement(event):
     assert set(values) == {s.id for s in subs} and sum(values.values()) == pytest.approx(1)
     board = APIClient().get(API).json()
     assert {r["submission_id"]: r["contributivity"] for r in board["rows"]} == values
+
+
+def test_leaderboard_rebuild_restores_a_board_from_the_evaluations(event, people):
+    a1 = submit(event, people["alice"], "a1")
+    score(a1, 0.9, 0.8)
+    LeaderboardEntry.objects.all().delete()  # e.g. an update lost with its worker
+    out = io.StringIO()
+
+    call_command("leaderboard_rebuild", EVENT, stdout=out)
+
+    assert out.getvalue() == f"{EVENT}: 2 leaderboard rows\n"  # one per score kind
+    assert [r["submission"] for r in APIClient().get(API).json()["rows"]] == ["a1"]
+    with pytest.raises(CommandError, match="no event named nope"):
+        call_command("leaderboard_rebuild", "nope")
