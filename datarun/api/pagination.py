@@ -70,8 +70,7 @@ def paginate(request, items, *, default_size: int = PAGE_SIZE) -> tuple[list, di
     """The requested page of ``items`` (a queryset or a list) and its
     pagination fields (links included)."""
     page = page_request(request.GET, default_size=default_size)
-    count = items.count() if hasattr(items, "count") and not isinstance(items, list) \
-        else len(items)
+    count = len(items) if isinstance(items, list) else items.count()
     info = with_links(request, page.info(count))
     return list(items[page.offset:page.offset + page.size]), info
 
