@@ -19,13 +19,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from databoard import api_schema as shapes
-from databoard import permissions, selectors, services
+from databoard import conditional, permissions, selectors, services
+from databoard import leaderboard_selectors as leaderboards
 from databoard.models import Event, Submission, Team
 from databoard.services import accounts
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun import submission_files
 from datarun.api import idempotency
+from datarun.api.pagination import PAGE_PARAMETERS, page_request, paged, paginate, with_links
 from datarun.api.schema import (
     ErrorSerializer,
     LimitsSerializer,
@@ -116,11 +118,14 @@ class EventListApi(APIView):
 
     @extend_schema(operation_id="events_list", tags=["events"], summary="List events",
                    description="The events you may see (public ones, and private ones you "
-                               "are in or administer).",
-                   responses=OutputSerializer(many=True))
+                               "are in or administer), a page at a time.",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paged(OutputSerializer, "PagedEventSummaryList"),
+                              **error_responses(400, 404)})
     def get(self, request):
         events = [e for e in Event.objects.all() if permissions.can_view_event(e, request.user)]
-        return Response(self.OutputSerializer(events, many=True).data)
+        page, info = paginate(request, events)
+        return Response({**info, "results": self.OutputSerializer(page, many=True).data})
 
 
 def _event_out(event: Event, user) -> dict:
@@ -191,8 +196,11 @@ class EventDetailApi(APIView):
 
 
 def _team_out(team: Team) -> dict:
+    memberships = team.memberships.all()
+    if not hasattr(team, "_prefetched_objects_cache"):
+        memberships = memberships.select_related("user")
     return {"id": team.id, "name": team.name, "approved": team.approved,
-            "members": [m.user.username for m in team.memberships.select_related("user")],
+            "members": [m.user.username for m in memberships],
             "selected_submission": team.selected_submission_id}
 
 
@@ -262,15 +270,16 @@ class TeamLeaveApi(APIView):
 
 class InvitationListApi(APIView):
     @extend_schema(operation_id="invitations_list", tags=["teams"],
-                   summary="Invitations into a team, for you",
-                   responses={200: shapes.InvitationSerializer(many=True),
-                              **error_responses(401)})
+                   summary="Invitations into a team, for you", parameters=PAGE_PARAMETERS,
+                   responses={200: paged(shapes.InvitationSerializer, "PagedInvitationList"),
+                              **error_responses(400, 401, 404)})
     def get(self, request):
-        return Response([
+        invitations, info = paginate(request, request.user.team_invitations.select_related(
+            "team__event", "invited_by").order_by("-created_at", "-id"))
+        return Response({**info, "results": [
             {"id": i.id, "event": i.team.event.name, "team": i.team.name,
              "invited_by": i.invited_by.username, "created_at": i.created_at}
-            for i in request.user.team_invitations.select_related("team__event", "invited_by")
-        ])
+            for i in invitations]})
 
 
 class InvitationAcceptApi(APIView):
@@ -297,14 +306,16 @@ class EventTeamsApi(APIView):
     """Event admins: every team and its sign-up state."""
 
     @extend_schema(operation_id="event_teams_list", tags=["teams"],
-                   summary="Every team of an event",
-                   responses={200: shapes.TeamSerializer(many=True),
-                              **error_responses(401, 403, 404)})
+                   summary="Every team of an event", parameters=PAGE_PARAMETERS,
+                   responses={200: paged(shapes.TeamSerializer, "PagedTeamList"),
+                              **error_responses(400, 401, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         if not event.is_admin(request.user):
             raise PermissionDenied(f"only an admin of {event.name} lists its teams")
-        return Response([_team_out(t) for t in event.teams.all()])
+        teams, info = paginate(request, event.teams.order_by("name").prefetch_related(
+            "memberships__user"))
+        return Response({**info, "results": [_team_out(t) for t in teams]})
 
 
 class TeamApproveApi(APIView):
@@ -407,16 +418,18 @@ class SubmissionListApi(APIView):
     @extend_schema(operation_id="submissions_list", tags=["submissions"],
                    summary="Your submissions",
                    description="Every submission of your teams, in every event, with its "
-                               "state and scores.",
-                   responses={200: shapes.SubmissionSerializer(many=True),
-                              **error_responses(401)})
+                               "state and scores, newest first, a page at a time.",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paged(shapes.SubmissionSerializer, "PagedSubmissionList"),
+                              **error_responses(400, 401, 404)})
     def get(self, request):
-        submissions = list(selectors.submissions_of_user(user=request.user))
+        submissions, info = paginate(request, selectors.submissions_of_user(
+            user=request.user).order_by("-created_at", "-id"))
         summaries = datarun_selectors.evaluation_summaries(
             [s.evaluation_id for s in submissions]
         )
-        return Response([_submission_out(s, summaries[s.evaluation_id], request.user)
-                         for s in submissions])
+        return Response({**info, "results": [
+            _submission_out(s, summaries[s.evaluation_id], request.user) for s in submissions]})
 
 
 class SubmissionDetailApi(APIView):
@@ -523,32 +536,51 @@ class EventPoolApi(APIView):
 
 
 class LeaderboardApi(APIView):
-    """``?board=public|private|competition`` and ``?kind=bagged|mean``."""
+    """``?board=public|private|competition``, ``?kind=bagged|mean``, pages, ``?team=``
+    and ``?search=``; an ETag and Last-Modified, and a 304 when nothing changed."""
 
     permission_classes = [AllowAny]
 
     @extend_schema(
         operation_id="leaderboard_get", tags=["leaderboards"], summary="An event's leaderboard",
-        description="Scored submissions ranked by the official score; a missing score ranks "
-                    "last. Test scores are shown to event admins, and to everyone once the "
-                    "event has closed.",
+        description="Scored submissions ranked by the official score, a page at a time; a "
+                    "missing score ranks last. Test scores are shown to event admins, and to "
+                    "everyone once the event has closed. Send the ETag you got in "
+                    "`If-None-Match` to get a 304 without a body while nothing changed.",
         parameters=[
             OpenApiParameter(
-                "board", str, enum=list(selectors.LEADERBOARDS), default="public",
+                "board", str, enum=list(leaderboards.LEADERBOARDS), default="public",
                 description="public: by validation score; private: by test score (event "
                             "admins, everyone once closed); competition: each team's selected "
                             "submission."),
             OpenApiParameter("kind", str, enum=Event.LeaderboardKind.values,
                              description="The scores that rank (default: the event's)."),
+            *PAGE_PARAMETERS,
+            OpenApiParameter("team", str, description="Only this team's rows (its name), "
+                                                      "with their ranks on the whole board."),
+            OpenApiParameter("search", str, description="Only rows whose team or submission "
+                                                        "name contains this (any case)."),
         ],
-        responses={200: shapes.LeaderboardSerializer, **error_responses(400, 403, 404)})
+        responses={200: shapes.LeaderboardSerializer,
+                   304: OpenApiResponse(description="Not modified since the ETag sent."),
+                   **error_responses(400, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
         kind = request.query_params.get("kind") or None
         if kind not in (None, "bagged", "mean"):
             raise ApplicationError("kind must be 'bagged' or 'mean'")
         board = request.query_params.get("board", "public")
-        if board not in selectors.LEADERBOARDS:
+        if board not in leaderboards.LEADERBOARDS:
             raise ApplicationError("board must be 'public', 'private' or 'competition'")
-        return Response(selectors.leaderboard_rows(event=event, user=request.user, kind=kind,
-                                                   board=board))
+        page = page_request(request.query_params)
+        etag = leaderboards.leaderboard_version(event=event, user=request.user,
+                                                query=request.GET.urlencode())
+        if unchanged := conditional.not_modified(request, etag=etag,
+                                                 last_modified=event.leaderboard_changed_at):
+            return unchanged
+        data = leaderboards.leaderboard_rows(
+            event=event, user=request.user, kind=kind, board=board, page=page,
+            team=request.query_params.get("team", "").strip(),
+            search=request.query_params.get("search", "").strip())
+        return conditional.with_validators(Response(with_links(request, data)), etag=etag,
+                                           last_modified=event.leaderboard_changed_at)

@@ -8,7 +8,8 @@ described here.
 """
 from rest_framework import serializers
 
-from databoard.selectors import LEADERBOARDS
+from databoard.leaderboard_selectors import LEADERBOARDS
+from datarun.api.pagination import PageFieldsSerializer
 from datarun.api.schema import (
     EvaluationDetailSerializer,
     EvaluationStateSerializer,
@@ -180,7 +181,13 @@ class LeaderboardRowSerializer(serializers.Serializer):
                   "has closed (null before).")
 
 
-class LeaderboardSerializer(serializers.Serializer):
+class MyTeamPlaceSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="Your team's name.")
+    rank = serializers.IntegerField(help_text="Its best rank on this board.")
+    page = serializers.IntegerField(help_text="The page that row is on (at this page_size).")
+
+
+class LeaderboardSerializer(PageFieldsSerializer):
     event = serializers.CharField()
     board = serializers.ChoiceField(choices=LEADERBOARDS)
     kind = serializers.CharField(help_text="bagged or mean: the scores that rank.")
@@ -188,7 +195,10 @@ class LeaderboardSerializer(serializers.Serializer):
     test_scores_shown = serializers.BooleanField(
         help_text="Whether test scores are in the rows (event admins; everyone once the "
                   "event has closed).")
-    rows = LeaderboardRowSerializer(many=True)
+    my_team = MyTeamPlaceSerializer(
+        allow_null=True, help_text="Where your team's best row is; null when you are in no "
+                                   "team or it has none on this board.")
+    rows = LeaderboardRowSerializer(many=True, help_text="This page's rows, best first.")
 
 
 class TokenSerializer(serializers.Serializer):

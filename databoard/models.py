@@ -54,6 +54,9 @@ class Event(models.Model):
                                     related_name="administered_events")
     # Set while a contributivity update is scheduled (debounce).
     contributivity_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When anything a leaderboard shows last changed (its ETag and Last-Modified);
+    # null until the leaderboard read model is first built.
+    leaderboard_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -65,7 +68,13 @@ class Event(models.Model):
     def is_admin(self, user) -> bool:
         if not user or not user.is_authenticated:
             return False
-        return user.is_superuser or self.admins.filter(id=user.id).exists()
+        if user.is_superuser:
+            return True
+        # Asked several times per page: once per loaded event and user.
+        known = self.__dict__.setdefault("_admins_known", {})
+        if user.id not in known:
+            known[user.id] = self.admins.filter(id=user.id).exists()
+        return known[user.id]
 
 
 class Team(models.Model):
@@ -164,6 +173,55 @@ class SubmissionCredit(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["submission", "source"], name="credit_unique"),
         ]
+
+
+class LeaderboardEntry(models.Model):
+    """The leaderboard read model: one row per scored submission and score kind
+    (bagged, mean), with the columns the boards show.
+
+    Written by ``databoard.services.leaderboards`` whenever what a board shows
+    changes; read by the pages and the API with one indexed query. A rank is
+    the row's place in (sort key, submission time, submission id) order, so a
+    new score writes its own rows and never renumbers the others.
+    """
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Event.LeaderboardKind.choices)
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="+")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    submitted_at = models.DateTimeField()
+    # The official score of this kind on the validation (public) and test
+    # (private) data, negated when higher is better; +inf when missing, so
+    # that ascending order is best first and missing scores rank last.
+    valid_key = models.FloatField()
+    test_key = models.FloatField()
+    # Competitive events: the row the team puts forward (its selection, or its
+    # best public row when it selected none).
+    in_competition = models.BooleanField(default=False)
+    # {score type: {"valid"|"test": {"mean", "std", "bagged"}}}
+    scores = models.JSONField()
+    train_time = models.FloatField(null=True)
+    valid_time = models.FloatField(null=True)
+    test_time = models.FloatField(null=True)
+    cpu_time = models.FloatField(null=True)
+    peak_memory = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "kind"], name="leaderboard_entry_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["event", "kind", "valid_key", "submitted_at", "submission"],
+                         name="leaderboard_public_order"),
+            models.Index(fields=["event", "kind", "test_key", "submitted_at", "submission"],
+                         name="leaderboard_private_order"),
+            models.Index(fields=["event", "kind", "valid_key", "submitted_at", "submission"],
+                         condition=models.Q(in_competition=True),
+                         name="leaderboard_competition_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id} ({self.kind})"
 
 
 class SandboxFile(models.Model):

@@ -14,11 +14,13 @@ from rest_framework.views import APIView
 from databoard import selectors, services
 from datarun import run_selectors
 from datarun import services as datarun_services
+from datarun.api.pagination import PAGE_PARAMETERS, paged, paginate
 from datarun.api.schema import (
     ErrorSerializer,
     EvaluationDetailSerializer,
     EvaluationStateSerializer,
     FoldRunSerializer,
+    error_responses,
     scores_field,
 )
 from datarun.errors import ApplicationError
@@ -151,15 +153,19 @@ class EventStartingKitApi(APIView):
         return response
 
 
-@extend_schema(tags=["runs"], summary="The runs of a submission",
-               responses={200: RunSummarySerializer(many=True), 404: NOT_YOURS})
 class SubmissionRunListApi(APIView):
     """Every evaluation of the submission, newest first: the first run, the
-    re-runs and the reproductions. Older runs stay readable after a re-run."""
+    re-runs and the reproductions, a page at a time. Older runs stay readable
+    after a re-run."""
 
+    @extend_schema(operation_id="submissions_runs_list", tags=["runs"],
+                   summary="The runs of a submission", parameters=PAGE_PARAMETERS,
+                   responses={200: paged(RunSummarySerializer, "PagedRunSummaryList"),
+                              404: NOT_YOURS, **error_responses(400)})
     def get(self, request, pk):
         submission = services.submission_get(submission_id=pk, user=request.user)
-        return Response(services.submission_runs(submission=submission))
+        runs, info = paginate(request, services.submission_runs(submission=submission))
+        return Response({**info, "results": runs})
 
 
 @extend_schema(tags=["runs"], summary="One run: metadata, folds, metrics, artifacts",

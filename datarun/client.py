@@ -27,6 +27,8 @@ import requests
 
 FINAL_STATES = frozenset({"scored", "error", "cancelled"})
 DEFAULT_TIMEOUT_S = 30.0
+# The API pages every list; the client reads them whole, this many at a time.
+MAX_PAGE_SIZE = 500
 
 
 # A submission is sent again this many times (after 1, 2, 4, 8 s) when the
@@ -210,6 +212,16 @@ class Client:
         params = {k: v for k, v in params.items() if v is not None}
         return _json(self._request("GET", path, params=params))
 
+    def _get_all(self, path: str, **params) -> list[dict]:
+        """Every item of a paginated list, page after page (the largest pages)."""
+        items, page = [], 1
+        while True:
+            answer = self._get(path, page=page, page_size=MAX_PAGE_SIZE, **params)
+            items += answer["results"]
+            if page >= answer["pages"]:
+                return items
+            page += 1
+
     # --- account -------------------------------------------------------------
 
     def login(self, username: str, password: str) -> str:
@@ -227,7 +239,7 @@ class Client:
     # --- events --------------------------------------------------------------
 
     def events(self) -> list[dict]:
-        return self._get("events/")
+        return self._get_all("events/")
 
     def event(self, name: str) -> dict:
         """The event, its problem (score types, ``workflow_elements``), rules and your team."""
@@ -241,8 +253,13 @@ class Client:
         data = self._request("GET", f"events/{event}/starting-kit.zip").content
         return extract_zip(data, dest_dir, overwrite=overwrite)
 
-    def leaderboard(self, event: str, board: str = "public", kind: str | None = None) -> dict:
-        return self._get(f"events/{event}/leaderboard/", board=board, kind=kind)
+    def leaderboard(self, event: str, board: str = "public", kind: str | None = None, *,
+                    page: int | None = None, page_size: int | None = None,
+                    team: str | None = None, search: str | None = None) -> dict:
+        """One page of the board (``page``; the first by default), ``team``'s
+        rows only, or the rows whose team or submission name holds ``search``."""
+        return self._get(f"events/{event}/leaderboard/", board=board, kind=kind, page=page,
+                         page_size=page_size, team=team, search=search)
 
     # --- submissions ---------------------------------------------------------
 
@@ -291,7 +308,7 @@ class Client:
 
     def submissions(self) -> list[dict]:
         """Your teams' submissions."""
-        return self._get("submissions/")
+        return self._get_all("submissions/")
 
     def wait(self, submission_id: int, on_progress: Callable[[dict], None] | None = None,
              poll: float = 1.0, timeout: float | None = None) -> dict:
@@ -336,7 +353,7 @@ class Client:
 
     def runs(self, submission_id: int) -> list[dict]:
         """Every evaluation of the submission, newest first (``current``: the leaderboard's)."""
-        return self._get(f"submissions/{submission_id}/runs/")
+        return self._get_all(f"submissions/{submission_id}/runs/")
 
     def run(self, submission_id: int, run_id: int) -> dict:
         """One run: metadata, folds, scores, metrics, artifacts."""

@@ -34,13 +34,24 @@ def problem_summary(name: str) -> dict | None:
     }
 
 
-def _evaluation_scores(evaluation_ids) -> dict[int, dict]:
+# What summaries and lists read of a fold run and an evaluation: never the
+# logs (stdout, stderr), the environment, files, limits or tracebacks.
+FOLD_TIME_FIELDS = ("evaluation_id", "state", "train_time", "valid_time", "test_time",
+                    "cpu_time", "peak_memory")
+SUMMARY_FIELDS = ("id", "problem__name", "state", "error_kind", "error_message", "created_at",
+                  "started_at", "finished_at")
+
+
+def _evaluation_scores(evaluation_ids, steps=None) -> dict[int, dict]:
     out: dict[int, dict] = defaultdict(lambda: defaultdict(dict))
-    for s in EvaluationScore.objects.filter(evaluation_id__in=evaluation_ids).select_related(
-        "score_type"
+    rows = EvaluationScore.objects.filter(evaluation_id__in=evaluation_ids)
+    if steps is not None:
+        rows = rows.filter(step__in=steps)
+    for evaluation_id, name, step, mean, std, bagged in rows.values_list(
+        "evaluation_id", "score_type__name", "step", "mean", "std", "bagged"
     ):
-        out[s.evaluation_id][s.score_type.name][s.step] = {
-            "mean": _clean(s.mean), "std": _clean(s.std), "bagged": _clean(s.bagged),
+        out[evaluation_id][name][step] = {
+            "mean": _clean(mean), "std": _clean(std), "bagged": _clean(bagged),
         }
     return out
 
@@ -66,7 +77,8 @@ def evaluation_detail(evaluation_id: int) -> dict:
         "score_type"
     ):
         fold_scores[fs.fold_run_id][fs.score_type.name][fs.step] = _clean(fs.value)
-    fold_runs = list(evaluation.fold_runs.order_by("fold_index"))
+    fold_runs = list(evaluation.fold_runs.order_by("fold_index").defer(
+        "stdout", "stderr", "environment"))
     folds = [_fold_row(fr, fold_scores.get(fr.id, {})) for fr in fold_runs]
     return {
         **evaluation_summary(evaluation, fold_runs),
@@ -80,14 +92,10 @@ def evaluation_detail(evaluation_id: int) -> dict:
     }
 
 
-def evaluation_summary(evaluation: Evaluation, fold_runs=None) -> dict:
-    fold_runs = list(fold_runs if fold_runs is not None else evaluation.fold_runs.all())
+def _fold_totals(fold_runs) -> dict:
+    """Times summed and the peak memory over the scored folds (None: none scored)."""
     done = [fr for fr in fold_runs if fr.state == "scored"]
     return {
-        "id": evaluation.id, "problem": evaluation.problem.name, "state": evaluation.state,
-        "error_kind": evaluation.error_kind, "error": evaluation.error_message,
-        "created_at": evaluation.created_at, "started_at": evaluation.started_at,
-        "finished_at": evaluation.finished_at,
         "n_folds": len(fold_runs), "n_folds_done": len(done),
         "train_time": sum(fr.train_time or 0 for fr in done) if done else None,
         "valid_time": sum(fr.valid_time or 0 for fr in done) if done else None,
@@ -97,16 +105,49 @@ def evaluation_summary(evaluation: Evaluation, fold_runs=None) -> dict:
     }
 
 
+def evaluation_summary(evaluation: Evaluation, fold_runs=None) -> dict:
+    fold_runs = list(fold_runs if fold_runs is not None
+                     else evaluation.fold_runs.only(*FOLD_TIME_FIELDS))
+    return {
+        "id": evaluation.id, "problem": evaluation.problem.name, "state": evaluation.state,
+        "error_kind": evaluation.error_kind, "error": evaluation.error_message,
+        "created_at": evaluation.created_at, "started_at": evaluation.started_at,
+        "finished_at": evaluation.finished_at,
+        **_fold_totals(fold_runs),
+    }
+
+
+def _fold_runs_by_evaluation(evaluation_ids) -> dict[int, list]:
+    fold_runs = defaultdict(list)
+    for fr in FoldRun.objects.filter(evaluation_id__in=evaluation_ids).only(
+            *FOLD_TIME_FIELDS).order_by("evaluation_id", "fold_index"):
+        fold_runs[fr.evaluation_id].append(fr)
+    return fold_runs
+
+
 def evaluation_summaries(evaluation_ids) -> dict[int, dict]:
     """Summaries with scores for many evaluations in a fixed number of queries."""
-    evaluations = Evaluation.objects.filter(id__in=evaluation_ids).select_related("problem")
-    fold_runs = defaultdict(list)
-    for fr in FoldRun.objects.filter(evaluation_id__in=evaluation_ids):
-        fold_runs[fr.evaluation_id].append(fr)
+    evaluations = Evaluation.objects.filter(id__in=evaluation_ids).select_related(
+        "problem").only(*SUMMARY_FIELDS)
+    fold_runs = _fold_runs_by_evaluation(evaluation_ids)
     scores = _evaluation_scores(evaluation_ids)
     return {
         e.id: {**evaluation_summary(e, fold_runs[e.id]), "scores": scores.get(e.id, {})}
         for e in evaluations
+    }
+
+
+def leaderboard_summaries(evaluation_ids) -> dict[int, dict]:
+    """What a leaderboard row shows of each *scored* evaluation: validation and
+    test scores and the fold totals (three queries, no logs or blobs)."""
+    scored = list(Evaluation.objects.filter(id__in=evaluation_ids, state="scored")
+                  .values_list("id", flat=True))
+    fold_runs = _fold_runs_by_evaluation(scored)
+    scores = _evaluation_scores(scored, steps=("valid", "test"))
+    return {
+        evaluation_id: {"scores": scores.get(evaluation_id, {}),
+                        **_fold_totals(fold_runs[evaluation_id])}
+        for evaluation_id in scored
     }
 
 

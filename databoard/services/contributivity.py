@@ -14,16 +14,19 @@ from datetime import timedelta
 
 from celery import current_app as celery_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from databoard.models import Event, Submission
+from databoard.services.leaderboards import leaderboard_touch
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 
 logger = logging.getLogger(__name__)
 
 UPDATE_TASK = "databoard.tasks.update_contributivity"
+# Rows per UPDATE statement (two parameters each, under SQLite's limit).
+BATCH = 15_000
 
 
 # How long a running update holds the event's due time before beat takes it
@@ -71,11 +74,9 @@ def contributivity_update(*, event_id: int) -> dict[int, float | None]:
     scored = [s.evaluation_id for s in submissions
               if states.get(s.evaluation_id, {}).get("state") == "scored"]
     values = datarun_services.evaluations_contributivity(evaluation_ids=scored) if scored else {}
-    out = {}
-    for sub in submissions:
-        value = values.get(sub.evaluation_id)
-        out[sub.id] = value
-        Submission.objects.filter(id=sub.id).update(contributivity=value)
+    out = {sub.id: values.get(sub.evaluation_id) for sub in submissions}
+    _contributivity_write(out)
+    leaderboard_touch(event_id=event.id)
     Event.objects.filter(id=event_id).update(contributivity_due_at=None)
     # Scored while this ran: their signal found the lease and scheduled nothing.
     later = datarun_selectors.evaluation_states(
@@ -100,3 +101,18 @@ def contributivity_resend_lost(*, now=None) -> list[int]:
         logger.warning("contributivity update of event %s was lost; sent again", event_id)
         _send_update(event_id)
     return event_ids
+
+
+def _contributivity_write(values: dict[int, float | None]) -> None:
+    """Every submission's value in one UPDATE ... FROM (VALUES ...) statement
+    (per :data:`BATCH` rows), not one statement per submission."""
+    table = connection.ops.quote_name(Submission._meta.db_table)
+    items = list(values.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), BATCH):
+            batch = items[start:start + BATCH]
+            cursor.execute(
+                f"UPDATE {table} SET contributivity = CAST(v.column2 AS DOUBLE PRECISION) "
+                f"FROM (VALUES {', '.join(['(%s, %s)'] * len(batch))}) AS v "
+                f"WHERE {table}.id = v.column1",
+                [x for pair in batch for x in pair])

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
 
 from databoard.models import AuditEntry, Event
 from databoard.permissions import can_view_event
@@ -108,6 +109,8 @@ def event_update(*, event: Event, user, **fields) -> Event:
     changed = {k: str(v) for k, v in fields.items() if getattr(event, k) != v}
     for key, value in fields.items():
         setattr(event, key, value)
+    if changed and event.leaderboard_changed_at is not None:
+        event.leaderboard_changed_at = timezone.now()  # dates, kind: what boards show
     event.full_clean()
     event.save()
     if changed:

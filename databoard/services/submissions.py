@@ -15,6 +15,7 @@ from databoard.models import (
 )
 from databoard.rules import check_submission
 from databoard.services.events import audit, event_limits, event_rules
+from databoard.services.leaderboards import leaderboard_teams_update, leaderboard_update
 from databoard.services.teams import team_get
 from datarun import run_selectors, submission_files
 from datarun import selectors as datarun_selectors
@@ -189,6 +190,7 @@ def submission_select(*, submission_id: int, user) -> Submission:
     if permissions.is_closed(event) and not event.is_admin(user):
         raise ApplicationError(f"{event.name} has closed: the selection is final")
     Team.objects.filter(id=submission.team_id).update(selected_submission=submission)
+    leaderboard_teams_update(event_id=event.id, team_ids=[submission.team_id])
     audit(event=event, user=user, action="submission_select", submission=submission.id)
     return submission
 
@@ -217,6 +219,7 @@ def submission_rerun(*, submission_id: int, user) -> Submission:
     submission.contributivity = None
     submission.save(update_fields=["previous_evaluation_ids", "evaluation_id",
                                    "contributivity"])
+    leaderboard_update(event_id=submission.team.event_id, submission_ids=[submission.id])
     audit(event=submission.team.event, user=user, action="submission_rerun",
           submission=submission.id, evaluation=evaluation.id)
     return submission
@@ -270,6 +273,7 @@ def submission_reproduce(*, submission_id: int, user, run_id: int | None = None)
 def submission_cancel(*, submission_id: int, user) -> Submission:
     submission = _admin_submission(submission_id, user)
     datarun_services.evaluation_cancel(evaluation_id=submission.evaluation_id)
+    leaderboard_update(event_id=submission.team.event_id, submission_ids=[submission.id])
     audit(event=submission.team.event, user=user, action="submission_cancel",
           submission=submission.id)
     return submission

@@ -4,6 +4,7 @@ from django.db import IntegrityError, transaction
 
 from databoard.models import Event, Team, TeamInvitation, TeamMember
 from databoard.services.events import audit
+from databoard.services.leaderboards import leaderboard_touch
 from datarun.errors import ApplicationError, NotFound, PermissionDenied
 
 
@@ -61,6 +62,7 @@ def team_rename(*, team: Team, user, name: str) -> Team:
         raise ApplicationError(f"{team.event.name} already has a team named {name!r}")
     team.name = name
     team.save(update_fields=["name"])
+    leaderboard_touch(event_id=team.event_id)
     return team
 
 

@@ -15,14 +15,18 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from databoard import charts, permissions, selectors, services
+from databoard import charts, conditional, permissions, selectors, services
+from databoard import leaderboard_selectors as leaderboards
 from databoard.models import Event, Submission
 from databoard.services import collaboration
+from databoard.templatetags.databoard import mebibytes, score, seconds
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
+from datarun.api.pagination import page_request
 from datarun.errors import ApplicationError, NotFound
 
 REFRESH_SECONDS = 10
@@ -33,7 +37,7 @@ DIFF_CONTEXT = collaboration.DIFF_CONTEXT
 
 def _board_and_kind(request, event: Event) -> tuple[str, str]:
     board = request.GET.get("board") or "public"
-    if board not in selectors.LEADERBOARDS:
+    if board not in leaderboards.LEADERBOARDS:
         raise NotFound(f"no leaderboard named {board!r}")
     if board == "competition" and not event.is_competitive:
         raise NotFound(f"{event.name} has no competition leaderboard")
@@ -41,22 +45,6 @@ def _board_and_kind(request, event: Event) -> tuple[str, str]:
     if kind not in Event.LeaderboardKind.values:
         raise ApplicationError("the leaderboard kind is 'bagged' or 'mean'")
     return board, kind
-
-
-class _Access:
-    """What the viewer may open of each team's submissions: asked of
-    permissions.py once per team, not once per row."""
-
-    def __init__(self, user):
-        self.user = user
-        self._by_team: dict[int, tuple[bool, bool]] = {}
-
-    def __call__(self, submission: Submission) -> tuple[bool, bool]:
-        if submission.team_id not in self._by_team:
-            self._by_team[submission.team_id] = (
-                permissions.can_view_submission(submission, self.user),
-                permissions.can_read_code(submission, self.user))
-        return self._by_team[submission.team_id]
 
 
 def _steps(board: str, event: Event) -> tuple[str, ...]:
@@ -69,38 +57,75 @@ def _steps(board: str, event: Event) -> tuple[str, ...]:
     return ("valid",)
 
 
-def _leaderboard_context(request, event: Event, board: str, kind: str) -> dict:
+def _query(request, **changes) -> str:
+    """The board's query string with ``changes`` (None removes a parameter)."""
+    params = request.GET.copy()
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    return params.urlencode()
+
+
+def _leaderboard_context(request, event: Event, board: str, kind: str,
+                         etag: str | None = None) -> dict:
     user = request.user
-    data = selectors.leaderboard_rows(event=event, user=user, kind=kind, board=board)
+    team_filter = request.GET.get("team", "").strip()
+    search = request.GET.get("search", "").strip()
+    data = leaderboards.leaderboard_rows(
+        event=event, user=user, kind=kind, board=board, page=page_request(request.GET),
+        team=team_filter, search=search, with_selection=True)
     steps = _steps(board, event)
     columns = [(st, step) for step in steps for st in data["score_types"]]
-    submissions = Submission.objects.select_related("team__event").in_bulk(
-        [r["submission_id"] for r in data["rows"]])
-    access = _Access(user)
-    my_team = services.team_of(event=event, user=user)
-    selected = dict(event.teams.values_list("id", "selected_submission_id"))
+    access = permissions.submission_access(event, user)
+    my_team = data["my_team"]
+    viewer_team = permissions.member_team(event, user)
     for row in data["rows"]:
-        row["can_view"], row["can_read"] = access(submissions[row["submission_id"]])
-        row["mine"] = my_team is not None and row["team_id"] == my_team.id
-        row["selected"] = selected.get(row["team_id"]) == row["submission_id"]
-        row["cells"] = [
-            {"value": row["scores"][st["name"]][step].get(kind),
-             "std": row["scores"][st["name"]][step].get("std") if kind == "mean" else None,
-             "precision": st["precision"]}
-            for st, step in columns]
+        row["can_view"], row["can_read"] = access(row["team_id"])
+        row["mine"] = viewer_team is not None and row["team_id"] == viewer_team.id
+        # Formatted here, not by template filters: 50 rows x 15 cells a refresh.
+        row["cells"] = [_cell(row["scores"][st["name"]][step], kind, st["precision"])
+                        for st, step in columns]
+        row["times"] = [seconds(row["train_time"]), seconds(row["valid_time"]),
+                        *([seconds(row["test_time"])] if data["test_scores_shown"] else []),
+                        seconds(row["cpu_time"]), mebibytes(row["peak_memory"])]
         if row.get("rank_change") is not None:
             row["rank_drop"] = -row["rank_change"]
         c = row["contributivity"]
         row["contributivity_pct"] = "—" if c is None else f"{100 * c:.1f} %"
+    page, pages = data["page"], data["pages"]
     return {
         "event": event, "board": board, "kind": kind, "rows": data["rows"],
         "columns": columns, "test_shown": data["test_scores_shown"],
         "private_ok": permissions.can_see_private_scores(event, user),
         "closed": permissions.is_closed(event),
-        "can_select": (event.is_competitive and my_team is not None
+        "can_select": (event.is_competitive and viewer_team is not None
                        and (not permissions.is_closed(event) or event.is_admin(user))),
         "kinds": Event.LeaderboardKind.values, "refresh_seconds": REFRESH_SECONDS,
+        "count": data["count"], "page": page, "pages": pages,
+        "previous_query": _query(request, page=page - 1) if page > 1 else None,
+        "next_query": _query(request, page=page + 1) if page < pages else None,
+        "my_team": my_team, "team_filter": team_filter, "search": search,
+        "my_team_query": (_query(request, page=my_team["page"], team=None, search=None)
+                          if my_team else None),
+        "all_query": _query(request, page=None, team=None, search=None),
+        "table_query": _query(request),
+        "etag": etag or _leaderboard_etag(request, event),
     }
+
+
+def _cell(values: dict, kind: str, precision: int) -> str:
+    text = score(values.get(kind), precision)
+    if kind == "mean" and values.get("std") is not None:
+        return format_html('{} <span class="muted">± {}</span>', text,
+                           score(values["std"], precision))
+    return text
+
+
+def _leaderboard_etag(request, event: Event) -> str:
+    return leaderboards.leaderboard_version(event=event, user=request.user,
+                                            query=_query(request))
 
 
 def _leaderboard_page(request, event: Event, board: str, kind: str, *, error: str = "",
@@ -119,11 +144,18 @@ def leaderboard(request, name):
 
 @shows_errors
 def leaderboard_table(request, name):
-    """The live part of the leaderboard page, which htmx reloads every few seconds."""
+    """The live part of the leaderboard page, which htmx asks for every few
+    seconds with the ETag it has: a 304 (nothing to swap) unless it changed."""
     event = services.event_get(name=name, user=request.user)
     board, kind = _board_and_kind(request, event)
-    return render(request, "databoard/boards/_table.html",
-                  _leaderboard_context(request, event, board, kind))
+    etag = _leaderboard_etag(request, event)
+    if unchanged := conditional.not_modified(request, etag=etag,
+                                             last_modified=event.leaderboard_changed_at):
+        return unchanged
+    response = render(request, "databoard/boards/_table.html",
+                      _leaderboard_context(request, event, board, kind, etag))
+    return conditional.with_validators(response, etag=etag,
+                                       last_modified=event.leaderboard_changed_at)
 
 
 @login_required
@@ -314,7 +346,7 @@ def _mib(value):
 @shows_errors
 def event_pictures(request, name):
     event = services.event_get(name=name, user=request.user)
-    history = selectors.score_history(event=event, user=request.user)
+    history = leaderboards.score_history(event=event, user=request.user)
     zone = timezone.get_current_timezone_name()
     score_chart = None
     if history["score"] is not None:
@@ -331,10 +363,10 @@ def event_pictures(request, name):
             points, step_line=best, time_axis=True,
             title=f"{official['name']} ({kind}, validation) of every scored submission",
             x_label=f"submitted at ({zone})", y_label=official["name"])
-    rows = selectors.leaderboard_rows(event=event, user=request.user, board="public")["rows"]
+    rows = leaderboards.resource_points(event=event)
     resources = charts.scatter(
         [(r["cpu_time"], _mib(r["peak_memory"]),
-          f"{r['team']} / {r['submission']}: CPU {_at(r['cpu_time'], 2)} s, "
+          f"{r['team__name']} / {r['submission__name']}: CPU {_at(r['cpu_time'], 2)} s, "
           f"peak memory {_at(_mib(r['peak_memory']), 0)} MiB") for r in rows],
         title="Resource use per submission (all folds)", x_label="CPU time (s)",
         y_label="peak memory (MiB)")

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datarun import storage
+from datarun.api.pagination import PAGE_PARAMETERS, paged, paginate
 from datarun.api.schema import UploadField, error_responses
 from datarun.datasets import croissant
 from datarun.errors import InvalidDataset, NotFound
@@ -117,11 +118,15 @@ class DatasetListApi(APIView):
                                       help_text="One field per file.")
 
     @extend_schema(operation_id="datasets_list", tags=["datasets"], summary="List datasets",
-                   description="Every dataset, with its number of versions and its latest.",
-                   responses={200: DatasetSerializer(many=True), **error_responses(401, 403)})
+                   description="Every dataset, with its number of versions and its latest, "
+                               "a page at a time.",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paged(DatasetSerializer, "PagedDatasetList"),
+                              **error_responses(400, 401, 403, 404)})
     def get(self, request):
-        rows = Dataset.objects.prefetch_related("versions").order_by("name")
-        return Response([_dataset_out(d, versions=False) for d in rows])
+        rows, info = paginate(request,
+                              Dataset.objects.prefetch_related("versions").order_by("name"))
+        return Response({**info, "results": [_dataset_out(d, versions=False) for d in rows]})
 
     @extend_schema(
         operation_id="dataset_version_create", tags=["datasets"],

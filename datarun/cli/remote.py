@@ -387,11 +387,17 @@ def leaderboard(
         "--board", help="public (validation), private (test) or competition.")] = "public",
     kind: Annotated[str | None, typer.Option(
         "--kind", help="bagged or mean (default: the event's).")] = None,
+    page: Annotated[int | None, typer.Option("--page", help="Which page (default: the first).")
+                    ] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Only this team's rows.")] = None,
+    search: Annotated[str | None, typer.Option(
+        "--search", help="Only rows whose team or submission name holds this.")] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """An event's leaderboard."""
+    """An event's leaderboard, a page at a time."""
     with _reported(json_out):
-        data = _client().leaderboard(event, board=board, kind=kind)
+        data = _client().leaderboard(event, board=board, kind=kind, page=page, team=team,
+                                     search=search)
     if json_out:
         _print_json(data)
         return
@@ -405,6 +411,10 @@ def leaderboard(
                        st.get("precision")) for st, step in columns]
         _add_row(table, str(row["rank"]), row["team"], row["submission"], *values,
                       _day(row["submitted_at"], minutes=True))
+    table.caption = f"page {data['page']} of {data['pages']} ({data['count']} rows)"
+    if data.get("my_team"):
+        mine = data["my_team"]
+        table.caption += f"; your team {mine['name']}: rank {mine['rank']}, page {mine['page']}"
     out.print(table)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from datarun import contributivity, ramp_kits, storage
 from datarun.errors import ApplicationError
-from datarun.models import Evaluation
+from datarun.models import Evaluation, Problem
 
 
 def evaluations_contributivity(*, evaluation_ids: list[int],
@@ -18,14 +18,14 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
     """
     evaluations = list(
         Evaluation.objects.scored().filter(id__in=evaluation_ids)
-        .select_related("problem").order_by("id")
+        .only("id", "problem_id").order_by("id")
     )
     if not evaluations:
         return {}
     if len({e.problem_id for e in evaluations}) > 1:
         raise ApplicationError("contributivity blends evaluations of one problem; these "
                                "evaluate several")
-    problem = evaluations[0].problem
+    problem = Problem.objects.get(id=evaluations[0].problem_id)
     if problem.pool_id is not None:
         # Blending needs every submission's predictions, which stay on the
         # data owner's machines with the labels: not available.

@@ -18,6 +18,7 @@ from databoard.models import Event, Submission
 from datarun import services as datarun_services
 from datarun.errors import InvalidSubmission
 from datarun.models import Evaluation, EvaluationScore, ScoreType
+from datarun.signals import evaluation_scored
 from datarun.states import RunState
 from tests.conftest import EXAMPLES
 
@@ -100,7 +101,7 @@ def test_a_token_from_username_and_password_authenticates_requests(alice):
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
 
     assert post_submission(client).status_code == 201
-    assert [s["name"] for s in client.get("/api/v1/submissions/").json()] == ["first"]
+    assert [s["name"] for s in client.get("/api/v1/submissions/").json()["results"]] == ["first"]
 
 
 def test_a_wrong_password_gets_no_token(alice):
@@ -292,7 +293,7 @@ def test_a_participant_cannot_see_another_users_submission(alice, event):
     assert client_for(alice).get(f"/api/v1/submissions/{submission_id}/").status_code == 200
     response = client_for(bob).get(f"/api/v1/submissions/{submission_id}/")
     assert_error(response, 404, "not_found", f"no submission {submission_id} of yours")
-    assert client_for(bob).get("/api/v1/submissions/").json() == []
+    assert client_for(bob).get("/api/v1/submissions/").json()["results"] == []
 
 
 def test_an_unknown_url_answers_with_the_error_shape():
@@ -354,6 +355,8 @@ def submit_scored(event: Event, username: str, *, valid, test=0.5, valid_mean=No
         EvaluationScore(evaluation=evaluation, score_type=official, step="test",
                         mean=test, std=0.01, bagged=test),
     ])
+    # What the scorer sends once the evaluation is scored (the leaderboard listens).
+    evaluation_scored.send(sender=Evaluation, evaluation_id=evaluation.id)
     return submission
 
 
@@ -454,5 +457,6 @@ def test_submission_detail_shows_test_scores_to_event_admins_only(scored_submiss
 
 
 def test_submission_list_does_not_show_test_scores_to_participants(scored_submission):
-    (listed,) = client_for(scored_submission.submitted_by).get("/api/v1/submissions/").json()
+    (listed,) = client_for(scored_submission.submitted_by).get(
+        "/api/v1/submissions/").json()["results"]
     assert listed["scores"]["acc"] == {"valid": {"mean": 0.9, "std": 0.01, "bagged": 0.9}}

@@ -12,11 +12,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from databoard import selectors, services
+from databoard import leaderboard_selectors, services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission, SubmissionCredit
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun.models import Evaluation, EvaluationScore, FoldRun, FoldScore, Problem, ScoreType
+from datarun.signals import evaluation_scored
 from datarun.states import RunState
 from tests.conftest import EXAMPLES
 from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
@@ -63,6 +64,8 @@ def score(submission: Submission, valid: float | None, test: float | None, *,
     evaluation.state = RunState.SCORED
     evaluation.finished_at = timezone.now()
     evaluation.save(update_fields=["state", "finished_at"])
+    # What the scorer sends once the evaluation is scored (the leaderboard listens).
+    evaluation_scored.send(sender=Evaluation, evaluation_id=evaluation.id)
 
 
 def text(response) -> str:
@@ -250,7 +253,8 @@ def test_leaderboard_rows_rank_the_selected_submissions(event, client):
     score(a1, 0.9, 0.5)
     score(a2, 0.7, 0.9)
     score(b1, None, None)
-    rows = selectors.leaderboard_rows(event=event, user=alice, board="competition")["rows"]
+    rows = leaderboard_selectors.leaderboard_rows(
+        event=event, user=alice, board="competition")["rows"]
     assert [(r["submission"], r["rank"]) for r in rows] == [("a1", 1), ("b1", 2)]
 
 

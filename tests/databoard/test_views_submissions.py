@@ -13,6 +13,7 @@ from django.utils import timezone
 from databoard import services
 from databoard.models import Event, Submission
 from datarun.models import Evaluation, EvaluationScore, FoldRun, FoldScore, ScoreType
+from datarun.signals import evaluation_scored
 from datarun.states import ErrorKind, RunState
 from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
 
@@ -57,6 +58,8 @@ def score(submission: Submission, *, acc: float = 0.9, test_acc: float = 0.8) ->
     evaluation.state = RunState.SCORED
     evaluation.finished_at = timezone.now()
     evaluation.save(update_fields=["state", "finished_at"])
+    # What the scorer sends once the evaluation is scored (the leaderboard listens).
+    evaluation_scored.send(sender=Evaluation, evaluation_id=evaluation.id)
 
 
 def fail(submission: Submission, *, message: str, traceback: str,

@@ -79,7 +79,7 @@ def test_staff_upload_files_and_get_the_same_version_for_the_same_bytes(staff):
     changed = upload(staff, files={"train.csv": TRAIN + b"4,3.5,b\n"})
     assert changed.status_code == 201 and changed.json()["number"] == 2
 
-    listing = staff.get(BASE).json()
+    listing = staff.get(BASE).json()["results"]
     assert [(d["name"], d["title"], d["n_versions"], d["latest"]["number"])
             for d in listing] == [("people", "People", 2, 2)]
     detail = staff.get(f"{BASE}people/").json()

@@ -102,7 +102,7 @@ def test_a_run_records_metadata_metrics_and_artifacts(celery_worker_process, kit
     client = signed_up(kit_copy("iris"), "runs-meta")
     sub = submit(client, "runs-meta", "starting", {"estimator.py": STARTING_KIT})
     assert wait_final(client, sub["id"])["state"] == "scored"
-    runs = client.get(f"/api/v1/submissions/{sub['id']}/runs/").json()
+    runs = client.get(f"/api/v1/submissions/{sub['id']}/runs/").json()["results"]
     assert [(r["kind"], r["current"], r["started_by"]) for r in runs] == [
         ("run", True, "alice")]
     run = client.get(f"/api/v1/submissions/{sub['id']}/runs/{runs[0]['id']}/").json()
@@ -179,7 +179,7 @@ def test_older_runs_stay_readable_after_a_rerun(celery_worker_process, kit_copy)
     admin = _admin("runs-rerun")
     assert admin.post(f"/api/v1/submissions/{sub['id']}/rerun/").status_code == 202
     wait_final(client, sub["id"])
-    runs = client.get(f"/api/v1/submissions/{sub['id']}/runs/").json()
+    runs = client.get(f"/api/v1/submissions/{sub['id']}/runs/").json()["results"]
     assert [(r["kind"], r["current"]) for r in runs] == [("rerun", True), ("run", False)]
     assert runs[1]["id"] == first["evaluation_id"] and runs[0]["started_by"] == "organiser"
     old = client.get(f"/api/v1/submissions/{sub['id']}/runs/{runs[1]['id']}/").json()

@@ -7,3 +7,12 @@
     }
   } catch (e) { /* old browser: times stay in UTC */ }
 })();
+
+// Polled fragments sent with If-None-Match (the leaderboard table): a 304
+// means nothing changed, so keep what is shown instead of swapping in nothing.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (event.detail.xhr && event.detail.xhr.status === 304) {
+    event.detail.shouldSwap = false;
+    event.detail.isError = false;
+  }
+});

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('databoard', '0002_teams_per_event_and_rules'),
+        ('databoard', '0003_leaderboard_read_model'),
         ('datarun', '0006_compute_pools'),
     ]
 
