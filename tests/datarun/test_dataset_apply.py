@@ -30,8 +30,10 @@ STORES = "store_id,region\n10,north\n20,south\n30,north\n"
 
 
 @pytest.fixture
-def http_files(tmp_path):
+def http_files(tmp_path, settings):
     """A real HTTP server on a thread, serving a folder; yields (folder, base URL)."""
+    # It stands for the shop's server: allowed by name, as an organiser would.
+    settings.DATARUN_FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     folder = tmp_path / "www"
     folder.mkdir()
 

@@ -66,7 +66,7 @@ def test_production_passes_the_deploy_check():
 
 def test_production_redirects_to_https_and_sends_cookies_over_https_only():
     result = subprocess.run([sys.executable, "-c", BEHIND_THE_PROXY], cwd=ROOT,
-                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "datarun.settings",
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings",
                                  **PRODUCTION}, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     plain, https = result.stdout.splitlines()
