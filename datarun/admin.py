@@ -235,10 +235,8 @@ class ComputePoolAdmin(admin.ModelAdmin):
 
         if change:
             return super().save_model(request, obj, form, change)
-        fields = {name: form.cleaned_data[name] for name in (
-            "name", "description", "cpus_per_slot", "memory_mb_per_slot", "gpus_per_slot",
-            "sandbox", "concurrency")}
-        pool, token = pools.pool_create(**fields)
+        pool, token = pools.pool_create(
+            **{name: form.cleaned_data[name] for name in pools.POOL_FIELDS})
         obj.pk = pool.pk
         self._token_message(request, pool, token)
 

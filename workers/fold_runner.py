@@ -91,11 +91,11 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
         prepare_workdir(ticket, workdir, inputs=inputs, files=files,
                         link_inputs=backend.inputs_read_only)
         limits = limits_from(ticket.limits, log_limit_bytes)
-        streamer = LogStreamer(ticket, client, workdir, heartbeat_interval_s,
-                               run_log_limit_bytes)
         # A sensitive-data fold's output may quote the data: kept here
-        # unless the owner shares logs.
-        streamer.full = prepared is not None and not share_logs
+        # unless the owner shares logs (heartbeats are sent all the same).
+        streamer = LogStreamer(ticket, client, workdir, heartbeat_interval_s,
+                               run_log_limit_bytes,
+                               send_lines=prepared is None or share_logs)
         result = backend.run(workdir, limits, heartbeat=streamer.tick)
         streamer.flush()
         outcome = read_outcome(ticket, workdir, result, limits)
@@ -139,14 +139,16 @@ class LogStreamer:
     every heartbeat interval."""
 
     def __init__(self, ticket: FoldTicket, client: RunnerClient, workdir: Path,
-                 heartbeat_interval_s: float, run_log_limit_bytes: int) -> None:
+                 heartbeat_interval_s: float, run_log_limit_bytes: int, *,
+                 send_lines: bool = True) -> None:
         self.ticket = ticket
         self.client = client
         self.tail = LogTail(workdir)
         self.heartbeat_interval_s = heartbeat_interval_s
         self.run_log_limit_bytes = run_log_limit_bytes
         self.last_beat = time.monotonic()
-        self.full = False
+        # Once full (the run's log is, or the claim was lost), no more lines.
+        self.full = not send_lines
 
     def _send(self, lines) -> None:
         if lines and not self.full:

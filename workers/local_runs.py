@@ -157,7 +157,7 @@ def _submission_files(submission_dir: Path, workflow_elements: list[str]) -> dic
             f"submissions/{submission_dir.name} lacks {', '.join(missing)}: this problem's "
             f"workflow needs {', '.join(names)}"
         )
-    return {name: ramp_kits.sha256_file(submission_dir / name) for name in names}
+    return {name: contract.sha256_file(submission_dir / name) for name in names}
 
 
 def _run_fold(sandbox: LocalSandbox, spec: FoldTicket, prepared: Path, submission_dir: Path,

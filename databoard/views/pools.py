@@ -11,13 +11,13 @@ from databoard.views.errors import shows_errors
 from datarun import services as datarun_services
 from datarun.errors import PermissionDenied
 from datarun.models import ComputePool
+from datarun.services.pools import POOL_FIELDS
 
 
 class PoolForm(forms.ModelForm):
     class Meta:
         model = ComputePool
-        fields = ("name", "description", "sandbox", "concurrency", "cpus_per_slot",
-                  "memory_mb_per_slot", "gpus_per_slot")
+        fields = POOL_FIELDS
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
         labels = {"concurrency": "Fold slots per runner", "cpus_per_slot": "CPUs per slot",
                   "memory_mb_per_slot": "Memory per slot (MiB)",
@@ -49,7 +49,7 @@ def pools(request):
     if not form.is_valid():
         return _page(request, form=form, status=400)
     pool, token = datarun_services.pool_create(**{
-        name: form.cleaned_data[name] for name in PoolForm.Meta.fields})
+        name: form.cleaned_data[name] for name in POOL_FIELDS})
     return _page(request, token=token, pool=pool, status=201)
 
 

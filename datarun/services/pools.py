@@ -19,6 +19,9 @@ from datarun.models import ComputePool, FoldRun, PoolRunner, Problem, ScoreType
 from datarun.states import RunState
 
 TOKEN_PREFIX = "drp_"
+# What an organiser says of a new pool (pool_create's arguments).
+POOL_FIELDS = ("name", "description", "cpus_per_slot", "memory_mb_per_slot", "gpus_per_slot",
+               "sandbox", "concurrency")
 
 
 class InvalidPool(ApplicationError):
