@@ -197,8 +197,11 @@ def submission_select(*, submission_id: int, user) -> Submission:
 
 def _admin_submission(submission_id: int, user, action: str = "re-runs or cancels"
                       ) -> Submission:
-    submission = Submission.objects.select_for_update().select_related("team__event").filter(
-        id=submission_id).first()
+    # Only the submission's row: locking the joined team and event rows too
+    # (a plain FOR UPDATE over a join) deadlocks against a worker that holds
+    # submission rows and waits for the event's (contributivity, leaderboard).
+    submission = (Submission.objects.select_for_update(of=("self",))
+                  .select_related("team__event").filter(id=submission_id).first())
     if submission is None or not permissions.can_view_submission(submission, user):
         raise NotFound(f"no submission {submission_id}")
     if not submission.team.event.is_admin(user):

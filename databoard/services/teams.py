@@ -88,8 +88,8 @@ def team_invite(*, team: Team, user, username: str) -> TeamInvitation:
 
 
 def _invitation_for(invitation_id: int, user) -> TeamInvitation:
-    invitation = (TeamInvitation.objects.select_for_update().select_related("team__event")
-                  .filter(id=invitation_id, user=user).first())
+    invitation = (TeamInvitation.objects.select_for_update(of=("self",))
+                  .select_related("team__event").filter(id=invitation_id, user=user).first())
     if invitation is None:
         raise NotFound(f"no invitation {invitation_id} for you")
     return invitation
@@ -142,7 +142,8 @@ def team_leave(*, event: Event, user) -> None:
 
 
 def _admin_team(team_id: int, user) -> Team:
-    team = Team.objects.select_for_update().select_related("event").filter(id=team_id).first()
+    team = (Team.objects.select_for_update(of=("self",)).select_related("event")
+            .filter(id=team_id).first())
     if team is None:
         raise NotFound(f"no team {team_id}")
     if not team.event.is_admin(user):
