@@ -107,6 +107,8 @@ class FoldOutcome:
     wall_time: float | None = None
     cpu_time: float | None = None
     peak_memory: int | None = None
+    # Bytes of GPU memory the fold used on its GPUs (None: no GPU, or not measured).
+    gpu_memory_peak: int | None = None
     isolation: str = ""
     runtime_image: str = ""
     train_time: float | None = None
@@ -127,13 +129,14 @@ class FoldOutcome:
 
 
 _NUMBERS = ("wall_time", "cpu_time", "train_time", "valid_time", "test_time")
+_BYTES = ("peak_memory", "gpu_memory_peak")
 _TEXTS = ("isolation", "runtime_image", "stdout", "stderr", "error", "error_traceback")
 
 
 def outcome_to_wire(outcome: FoldOutcome) -> tuple[dict, dict[str, bytes]]:
     """The outcome as a JSON object and the predictions as ``.npy`` bytes."""
     meta = {name: getattr(outcome, name) for name in
-            (*_NUMBERS, "peak_memory", *_TEXTS, "logs_truncated", "error_kind")}
+            (*_NUMBERS, *_BYTES, *_TEXTS, "logs_truncated", "error_kind")}
     for name in ("scores", "bagged"):
         if getattr(outcome, name) is not None:
             meta[name] = getattr(outcome, name)
@@ -169,11 +172,12 @@ def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: in
                                       and math.isfinite(value) and value >= 0):
             raise ContractError(f"{name} must be a non-negative number of seconds or null")
         setattr(outcome, name, None if value is None else float(value))
-    peak = meta.get("peak_memory")
-    if peak is not None and not (isinstance(peak, int) and not isinstance(peak, bool)
-                                 and peak >= 0):
-        raise ContractError("peak_memory must be a non-negative number of bytes or null")
-    outcome.peak_memory = peak
+    for name in _BYTES:
+        value = meta.get(name)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and value >= 0):
+            raise ContractError(f"{name} must be a non-negative number of bytes or null")
+        setattr(outcome, name, value)
     for name in _TEXTS:
         value = meta.get(name, "")
         if not isinstance(value, str):

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from datarun.contract import PLATFORM, RUNNER_SCORING, FoldOutcome, FoldTicket
 from datarun.software import software
-from workers import pool_problems
+from workers import gpus, pool_problems
 from workers.fold_io import prepare_workdir, read_outcome
 from workers.log_tail import LogTail
 from workers.runner_client import ClaimLost, InputCache, InputMismatch, RunnerApiError, RunnerClient
@@ -63,12 +63,13 @@ def execute_fold_run(fold_run_id: int) -> None:
 def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
                log_limit_bytes: int, heartbeat_interval_s: float,
                run_log_limit_bytes: int, home: Path | None = None,
-               share_logs: bool = False) -> None:
+               share_logs: bool = False, slot_gpus: list[dict] | None = None) -> None:
     """Run a claimed fold and report its outcome (a lost claim reports nothing).
 
     A fold the ticket says this runner scores (a sensitive-data problem) reads
     its inputs from the problem's copy under ``home`` and is scored here; its
-    logs go out only with ``share_logs``."""
+    logs go out only with ``share_logs``. A fold needing GPUs gets the first
+    of ``slot_gpus`` (this slot's) and only those."""
     workdir = None
     k = ticket.fold_index
     prepared = None
@@ -90,15 +91,19 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
                                         dir=backend.workdir_parent()))
         prepare_workdir(ticket, workdir, inputs=inputs, files=files,
                         link_inputs=backend.inputs_read_only)
-        limits = limits_from(ticket.limits, log_limit_bytes)
+        limits = limits_from(ticket.limits, log_limit_bytes, gpu_devices=gpus.fold_devices(
+            slot_gpus or [], int(ticket.limits.get("gpus", 0))))
         # A sensitive-data fold's output may quote the data: kept here
         # unless the owner shares logs (heartbeats are sent all the same).
         streamer = LogStreamer(ticket, client, workdir, heartbeat_interval_s,
                                run_log_limit_bytes,
                                send_lines=prepared is None or share_logs)
-        result = backend.run(workdir, limits, heartbeat=streamer.tick)
+        gpu_peak = gpus.GpuMemoryPeak(limits.gpu_devices)
+        result = backend.run(workdir, limits, heartbeat=gpu_peak.wrap(streamer.tick))
         streamer.flush()
         outcome = read_outcome(ticket, workdir, result, limits)
+        gpu_peak.sample(force=True)
+        outcome.gpu_memory_peak = gpu_peak.peak
         if prepared is not None:
             outcome = pool_problems.score_locally(ticket, prepared, outcome,
                                                   share_logs=share_logs)
@@ -110,6 +115,8 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
         logger.error("fold run %s: %s", ticket.fold_run_id, exc)
         outcome = _platform_failure(f"an input of fold {k} did not match its content hash "
                                     "on the runner")
+    except gpus.GpuSpecError as exc:
+        outcome = _platform_failure(f"fold {k} could not get its GPUs: {exc}")
     except (SandboxFailure, RunnerApiError) as exc:
         logger.exception("sandbox failure in fold run %s", ticket.fold_run_id)
         outcome = _platform_failure(f"the sandbox failed while running fold {k}: {exc}")
@@ -201,10 +208,11 @@ def worker_backend():
                        image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR)
 
 
-def limits_from(limits: dict, log_bytes: int) -> Limits:
+def limits_from(limits: dict, log_bytes: int, gpu_devices: tuple[str, ...] = ()) -> Limits:
     return Limits(
         wall_time_s=float(limits["wall_time_s"]),
         memory_mb=int(limits["memory_mb"]),
         cpus=float(limits.get("cpus", 1.0)),
         log_bytes=log_bytes,
+        gpu_devices=gpu_devices,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datarun.software import software
+from workers import gpus
 from workers.fold_runner import run_ticket
 from workers.runner_client import InputCache, RunnerApiError, RunnerClient
 from workers.sandbox import get_backend
@@ -32,6 +33,7 @@ class RunnerConfig:
     sandbox: str = "local"
     slots: int = 1
     home: Path = Path.home() / ".cache" / "datarun-runner"
+    # ``{"name", "memory_mb", "index"}`` each (``workers.gpus``).
     gpus: list[dict] = field(default_factory=list)
     heartbeat_interval_s: float = 5.0
     wait_s: float = 20.0
@@ -52,7 +54,8 @@ def environment(config: RunnerConfig) -> dict:
     except ImportError:  # pragma: no cover - psutil is a requirement
         pass
     return {**software(), "host": config.name, "sandbox": config.sandbox,
-            "cpus": float(os.cpu_count() or 1), "memory_mb": memory_mb, "gpus": config.gpus}
+            "cpus": float(os.cpu_count() or 1), "memory_mb": memory_mb,
+            "gpus": [{k: g[k] for k in ("name", "memory_mb") if k in g} for g in config.gpus]}
 
 
 class Refused(Exception):
@@ -60,14 +63,18 @@ class Refused(Exception):
 
 
 def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
-    """One slot's loop: claim the next fold, run it, again, until ``stop``."""
+    """One slot's loop: claim the next fold, run it, again, until ``stop``.
+    The slot claims only folds its share of the runner's GPUs can run."""
     client = RunnerClient(config.api_url, config.token, timeout=30)
     backend = get_backend(config.sandbox,
                           heartbeat_interval_s=min(1.0, config.heartbeat_interval_s),
                           work_dir=config.home / "work" / f"slot-{slot}")
     backend.warm_up()
     cache = InputCache(config.home / "cache")
-    described = environment(config)
+    slot_gpus = gpus.for_slot(config.gpus, slot, config.slots)
+    described = {**environment(config),
+                 "slot_gpus": [{k: g[k] for k in ("name", "memory_mb") if k in g}
+                               for g in slot_gpus]}
     delay = 1.0
     while stop is None or not stop.is_set():
         try:
@@ -87,7 +94,7 @@ def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
         run_ticket(ticket, client, backend, cache, log_limit_bytes=config.log_limit_bytes,
                    heartbeat_interval_s=config.heartbeat_interval_s,
                    run_log_limit_bytes=config.run_log_limit_bytes, home=config.home,
-                   share_logs=config.share_logs)
+                   share_logs=config.share_logs, slot_gpus=slot_gpus)
 
 
 def _slot_process(config: RunnerConfig, slot: int, stop) -> None:

@@ -127,6 +127,10 @@ class EnvironmentSerializer(serializers.Serializer):
     cpus = serializers.FloatField(min_value=0, required=False)
     memory_mb = serializers.IntegerField(min_value=0, required=False)
     gpus = GpuSerializer(many=True, required=False)
+    slot_gpus = GpuSerializer(
+        many=True, required=False,
+        help_text="The GPUs of the runner this claim may use (its slot's share); "
+                  "default: all of `gpus`.")
     claim_id = serializers.CharField(
         max_length=64, required=False,
         help_text="The runner's own id of this claim: the same claim sent again (its "
@@ -201,6 +205,8 @@ class ClaimNextApi(RunnerView):
         environment = dict(body.validated_data)
         wait = environment.pop("wait")
         environment["gpus"] = [dict(g) for g in environment.get("gpus", [])]
+        if "slot_gpus" in environment:
+            environment["slot_gpus"] = [dict(g) for g in environment["slot_gpus"]]
         if pool is not None:
             pools.runner_seen(pool=pool, environment=environment)
         deadline = time.monotonic() + wait

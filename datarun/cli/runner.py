@@ -24,11 +24,23 @@ Token = Annotated[str | None, typer.Option(
 Home = Annotated[Path, typer.Option(help="the runner's problems, cache and work dirs")]
 
 
-def _gpu(text: str) -> dict:
-    name, _, memory = text.rpartition(":")
-    if not name or not memory.isdigit():
-        raise typer.BadParameter(f"{text!r}: give a GPU as NAME:MEMORY_MIB, e.g. 'A100:81920'")
-    return {"name": name, "memory_mb": int(memory)}
+def _gpus(given: list[str]) -> list[dict]:
+    """The GPUs the runner offers: ``--gpu none``, each ``--gpu NAME:MEMORY_MIB``
+    (device indices in the order given), or by default those nvidia-smi finds."""
+    from workers import gpus
+
+    if given == ["none"]:
+        return []
+    if not given:
+        return gpus.detect()
+    out = []
+    for position, text in enumerate(given):
+        name, _, memory = text.rpartition(":")
+        if not name or not memory.isdigit():
+            raise typer.BadParameter(f"{text!r}: give a GPU as NAME:MEMORY_MIB, e.g. "
+                                     "'A100:81920', or --gpu none")
+        out.append({"name": name, "memory_mb": int(memory), "index": str(position)})
+    return out
 
 
 def _checked(url: str | None, token: str | None) -> tuple[str, str]:
@@ -50,9 +62,10 @@ def runner(
     sandbox: Annotated[str, typer.Option(help="local or docker")] = "local",
     slots: Annotated[int, typer.Option(min=1, help="folds run at once")] = 1,
     home: Home = DEFAULT_HOME,
-    gpu: Annotated[list[str], typer.Option(help="a GPU this runner offers, as NAME:MEMORY_MIB "
-                                                "(repeat for each); folds needing GPUs go only "
-                                                "to runners offering them")] = [],  # noqa: B006
+    gpu: Annotated[list[str], typer.Option(
+        help="a GPU this runner offers, as NAME:MEMORY_MIB (repeat for each, in device "
+             "order), or 'none'; by default the GPUs nvidia-smi lists. Slots share them out; "
+             "folds needing GPUs go only to slots holding enough")] = [],  # noqa: B006
     heartbeat: Annotated[float, typer.Option(help="seconds between heartbeats")] = 5.0,
     share_logs: Annotated[bool, typer.Option(
         help="sensitive-data folds: send their logs and error details too (by default only "
@@ -68,7 +81,7 @@ def runner(
     from workers.remote_runner import RunnerConfig, serve
 
     config = RunnerConfig(api_url=url, token=token, sandbox=sandbox, slots=slots,
-                          home=home.resolve(), gpus=[_gpu(g) for g in gpu],
+                          home=home.resolve(), gpus=_gpus(gpu),
                           heartbeat_interval_s=heartbeat, share_logs=share_logs)
     if name:
         config.name = name

@@ -88,7 +88,7 @@ def fold_run_claim_next(*, pool: ComputePool | None, environment: dict) -> FoldT
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.DATARUN_HEARTBEAT_TIMEOUT)
-    gpus = len(environment.get("gpus") or [])
+    gpus = len(environment.get("slot_gpus", environment.get("gpus")) or [])
     waiting = (Q(state=RunState.QUEUED)
                | Q(state=RunState.RUNNING, heartbeat_at__lt=stale_before))
     candidates = list(

@@ -72,6 +72,8 @@ def fold_metrics(outcome, scores: dict | None) -> dict[str, float | None]:
     """A finished fold's measurements and scores as metric keys."""
     values = {name: getattr(outcome, name) for name in (
         "train_time", "valid_time", "test_time", "wall_time", "cpu_time", "peak_memory")}
+    if getattr(outcome, "gpu_memory_peak", None) is not None:
+        values["gpu_memory_peak"] = outcome.gpu_memory_peak
     for step, by_name in (scores or {}).items():
         for name, value in by_name.items():
             values[f"{step}/{name}"] = value

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from databoard.models import Event, Submission
 from datarun import services
-from datarun.models import FoldRun, FoldScore
+from datarun.models import FoldRun, FoldScore, RunLogLine
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import make_event, participant, submit, wait_final
 from tests.integration.runners import Runner
@@ -174,18 +174,42 @@ def test_a_reset_token_stops_its_runner_and_the_fold_goes_back_to_the_queue(runn
     assert fold.worker_host == "runner-new" and fold.attempt == 2
 
 
+PRINT_GPUS = """
+import os
+
+print("visible GPUs:", repr(os.environ.get("CUDA_VISIBLE_DEVICES")))
+"""
+
+
 def test_folds_needing_a_gpu_go_only_to_runners_offering_one(runners):
     token = pool_event("iris", "iris-gpu", "pool-gpu", sandbox="local", gpus_per_slot=1)
-    runners(token, "cpu-only")
+    runners(token, "cpu-only", "--gpu", "none")
     alice = signed_up_as("iris-gpu", "alice")
-    sid = submit(alice, "iris-gpu", "needs-gpu", {"estimator.py": IRIS})["id"]
+    sid = submit(alice, "iris-gpu", "needs-gpu", {"estimator.py": IRIS + PRINT_GPUS})["id"]
     evaluation_id = Submission.objects.get(id=sid).evaluation_id
     wait_for(lambda: services.pools_overview()[0]["runners"], 60, "the CPU runner to poll")
     time.sleep(3)
     assert set(FoldRun.objects.filter(evaluation_id=evaluation_id)
                .values_list("state", flat=True)) == {"queued"}
-    runners(token, "with-gpu", "--gpu", "Test GPU:16384")
+    # Two slots sharing two GPUs: each slot holds one, and a fold sees only
+    # the device its slot gave it.
+    runners(token, "with-gpu", "--slots", "2", "--gpu", "Test GPU:16384",
+            "--gpu", "Test GPU:16384")
     assert wait_final(alice, sid, timeout=180)["state"] == "scored"
     assert hosts(sid) == {"with-gpu"}
     fold = FoldRun.objects.filter(evaluation_id=evaluation_id).first()
-    assert fold.environment["gpus"] == [{"name": "Test GPU", "memory_mb": 16384}]
+    assert fold.environment["gpus"] == [{"name": "Test GPU", "memory_mb": 16384}] * 2
+    seen = {line.text for line in RunLogLine.objects.filter(
+        fold_run__evaluation_id=evaluation_id, text__startswith="visible GPUs:")}
+    assert seen and seen <= {"visible GPUs: '0'", "visible GPUs: '1'"}, seen
+    # A fold that needs no GPU sees none, on a runner that has some.
+    cpu_event = pool_event("diabetes", "diabetes-cpu", "pool-cpu", sandbox="local")
+    runners(cpu_event, "gpu-box", "--gpu", "Test GPU:16384")
+    bob = signed_up_as("diabetes-cpu", "bob")
+    cpu_sid = submit(bob, "diabetes-cpu", "no-gpu",
+                     {"estimator.py": DIABETES + PRINT_GPUS})["id"]
+    assert wait_final(bob, cpu_sid, timeout=180)["state"] == "scored"
+    cpu_evaluation = Submission.objects.get(id=cpu_sid).evaluation_id
+    assert {line.text for line in RunLogLine.objects.filter(
+        fold_run__evaluation_id=cpu_evaluation, text__startswith="visible GPUs:")} == \
+        {"visible GPUs: ''"}

@@ -73,7 +73,9 @@ def _child(request: dict, protocol_fds: tuple[int, ...]) -> None:
         for fd in (null, out, err):
             os.close(fd)
         tmp = os.path.join(workdir, layout.TMP_DIR)
-        os.environ.update({"HOME": workdir, "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp})
+        os.environ.update({"HOME": workdir, "TMPDIR": tmp, "TMP": tmp, "TEMP": tmp,
+                           # The fold's GPUs only (none: no GPU at all).
+                           "CUDA_VISIBLE_DEVICES": ",".join(request.get("gpu_devices", ()))})
         _set_limits(request)
         from workers.harness.run import main
 

@@ -19,6 +19,8 @@ class Limits:
     disk_bytes: int = 512 * 1024**2
     # Processes and threads at once (Docker backend: the container's pids limit).
     pids: int = 256
+    # The GPUs (device indices) the fold may use; none are visible otherwise.
+    gpu_devices: tuple[str, ...] = ()
 
     @property
     def memory_bytes(self) -> int:

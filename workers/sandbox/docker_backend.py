@@ -233,7 +233,7 @@ class DockerSandbox:
         return self.work_dir
 
     def _create(self, workdir: Path, limits: Limits):
-        from docker.types import LogConfig, Ulimit
+        from docker.types import DeviceRequest, LogConfig, Ulimit
 
         out = workdir / layout.OUTPUT_DIR
         # The container's user owns nothing on the host: let it write here only.
@@ -270,6 +270,11 @@ class DockerSandbox:
                 "MKL_NUM_THREADS": threads,
                 "DATARUN_BACKSTOP_S": str(int(limits.wall_time_s + BACKSTOP_GRACE_S)),
             },
+            # The fold's GPUs only (a device request the NVIDIA container
+            # runtime serves); a fold without GPUs sees none.
+            **({"device_requests": [DeviceRequest(device_ids=list(limits.gpu_devices),
+                                                  capabilities=[["gpu"]])]}
+               if limits.gpu_devices else {}),
             labels={LABEL_NODE: node_name(), LABEL_WORKDIR: str(workdir)},
             log_config=LogConfig(type="none"),
             stop_signal="SIGKILL",

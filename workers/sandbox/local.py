@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from workers import gpus
 from workers.harness import layout
 from workers.sandbox.base import (
     Heartbeat,
@@ -101,8 +102,10 @@ def _system_binds() -> list[str]:
 
 
 class _ForkServer:
-    def __init__(self, root: Path, bwrap: bool, tmp_bytes: int) -> None:
+    def __init__(self, root: Path, bwrap: bool, tmp_bytes: int,
+                 gpu_devices: tuple[str, ...] = ()) -> None:
         self.root = root
+        self.gpu_devices = gpu_devices
         root.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "workers.harness.forkserver"]
         env = sandbox_environment()
@@ -122,7 +125,11 @@ class _ForkServer:
                 "--proc", "/proc", "--dev", "/dev",
                 # /dev/shm (semaphores, shared memory) a small tmpfs of its
                 # own, wiped after each fold; nothing else in /dev writable.
-                "--size", str(tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+                "--size", str(tmp_bytes), "--tmpfs", "/dev/shm",
+                # The device files of this server's GPUs, if its folds get any.
+                *[arg for node in gpus.device_nodes(gpu_devices)
+                  for arg in ("--dev-bind", node, node)],
+                "--remount-ro", "/dev",
                 "--bind", str(root), str(root),
                 # The root itself (a tmpfs holding the mount points) read-only
                 # too: nothing may persist there from one fold to the next.
@@ -220,13 +227,14 @@ class _ForkServer:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def close(self) -> None:
+    def close(self, remove_root: bool = True) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 class LocalSandbox:
@@ -255,14 +263,23 @@ class LocalSandbox:
                     "work dir writable, own process tree, rlimits)")
         return "process (rlimits, clean environment; no filesystem or network isolation)"
 
-    def _fork_server(self) -> _ForkServer:
+    def _fork_server(self, gpu_devices: tuple[str, ...] | None = None) -> _ForkServer:
+        """This process's fork server; a new one when the fold's GPUs
+        (``None``: any) are not the ones its sandbox has the devices of."""
         cls = type(self)
         server = cls._server
-        if server is None or not server.alive() or not server.root.is_relative_to(self.work_dir):
+        if server is not None and server.alive() and server.root.is_relative_to(self.work_dir) \
+                and gpu_devices is not None and server.gpu_devices != gpu_devices:
+            # Same root, so that a work dir made under it stays valid.
+            server.close(remove_root=False)
+            cls._server = _ForkServer(server.root, self.uses_bwrap(), self.tmp_bytes,
+                                      gpu_devices)
+        elif server is None or not server.alive() or not server.root.is_relative_to(self.work_dir):
             if server is not None:
                 server.close()
             root = self.work_dir / f"local-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            cls._server = _ForkServer(root, self.uses_bwrap(), self.tmp_bytes)
+            cls._server = _ForkServer(root, self.uses_bwrap(), self.tmp_bytes,
+                                      gpu_devices or ())
         return cls._server
 
     def warm_up(self) -> None:
@@ -299,7 +316,7 @@ class LocalSandbox:
         return self._fork_server().root
 
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
-        server = self._fork_server()
+        server = self._fork_server(limits.gpu_devices)
         # Whatever an earlier fold left beside its work dir (a crash between
         # the fold and its cleanup) is gone before this one starts.
         server.clear(keep=workdir)
@@ -307,6 +324,7 @@ class LocalSandbox:
             "workdir": str(workdir),
             "cpu_time_s": limits.cpu_time_s,
             "file_size_bytes": limits.file_size_bytes,
+            "gpu_devices": list(limits.gpu_devices),
         }
         try:
             server.send(request)
