@@ -236,7 +236,7 @@ class ComputePoolAdmin(admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         pool, token = pools.pool_create(
-            **{name: form.cleaned_data[name] for name in pools.POOL_FIELDS})
+            user=request.user, **{name: form.cleaned_data[name] for name in pools.POOL_FIELDS})
         obj.pk = pool.pk
         self._token_message(request, pool, token)
 
@@ -245,7 +245,7 @@ class ComputePoolAdmin(admin.ModelAdmin):
         from datarun.services import pools
 
         for pool in queryset:
-            self._token_message(request, pool, pools.pool_token_reset(pool=pool))
+            self._token_message(request, pool, pools.pool_token_reset(pool=pool, user=request.user))
 
     def _token_message(self, request, pool, token):
         from datarun.services import pools

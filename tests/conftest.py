@@ -55,6 +55,15 @@ def _database_url() -> str:
     return f"postgres://{auth}@{host}:{port}/{db['NAME']}"
 
 
+def superuser():
+    """The platform's superuser (made on first use in the test's database)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username="root-admin").first()
+    return user or get_user_model().objects.create_superuser(
+        "root-admin", password="pw-root-admin-1234")
+
+
 def docker_unavailable() -> str | None:
     """Why the Docker sandbox cannot run on this machine, or None."""
     if not shutil.which("docker"):

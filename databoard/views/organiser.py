@@ -272,7 +272,7 @@ def queue(request):
         "flower_url": getattr(settings, "DATARUN_FLOWER_URL", ""),
         # Runners elsewhere are not Celery workers: each pool's, as they last
         # described themselves when they polled.
-        "pools": datarun_services.pools_overview() if user.is_superuser else [],
+        "pools": datarun_services.pools_overview(user=user) if user.is_superuser else [],
     })
 
 

@@ -24,14 +24,9 @@ class PoolForm(forms.ModelForm):
                   "gpus_per_slot": "GPUs per slot"}
 
 
-def _superuser(request) -> None:
-    if not request.user.is_superuser:
-        raise PermissionDenied("only a superuser manages compute pools")
-
-
 def _page(request, *, form=None, token=None, pool=None, status=200):
-    context = {"pools": datarun_services.pools_overview(), "form": form or PoolForm(),
-               "new_token": token, "token_pool": pool}
+    context = {"pools": datarun_services.pools_overview(user=request.user),
+               "form": form or PoolForm(), "new_token": token, "token_pool": pool}
     if token:
         context["commands"] = datarun_services.runner_commands(
             base_url=request.build_absolute_uri("/").rstrip("/"), pool=pool, token=token)
@@ -42,13 +37,12 @@ def _page(request, *, form=None, token=None, pool=None, status=200):
 @require_http_methods(["GET", "POST"])
 @shows_errors
 def pools(request):
-    _superuser(request)
     if request.method == "GET":
         return _page(request)
     form = PoolForm(request.POST)
     if not form.is_valid():
         return _page(request, form=form, status=400)
-    pool, token = datarun_services.pool_create(**{
+    pool, token = datarun_services.pool_create(user=request.user, **{
         name: form.cleaned_data[name] for name in POOL_FIELDS})
     return _page(request, token=token, pool=pool, status=201)
 
@@ -57,9 +51,10 @@ def pools(request):
 @require_POST
 @shows_errors
 def pool_token_reset(request, name):
-    _superuser(request)
+    if not request.user.is_superuser:  # not even whether the pool exists
+        raise PermissionDenied("only a superuser manages compute pools")
     pool = datarun_services.pool_get(name)
-    token = datarun_services.pool_token_reset(pool=pool)
+    token = datarun_services.pool_token_reset(pool=pool, user=request.user)
     return _page(request, token=token, pool=pool)
 
 

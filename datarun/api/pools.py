@@ -7,6 +7,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datarun.api.pagination import PAGE_PARAMETERS, paged, paginate
 from datarun.api.schema import error_responses
 from datarun.models import ComputePool
 from datarun.services import pools
@@ -75,9 +76,14 @@ class PoolListApi(APIView):
         concurrency = serializers.IntegerField(min_value=1, max_value=256, default=1)
 
     @extend_schema(tags=[TAG], operation_id="pools_list", summary="Compute pools",
-                   responses={200: PoolSerializer(many=True), **error_responses(401, 403)})
+                   description="Every pool with its runners and its queued and running "
+                               "folds, a page at a time.",
+                   parameters=PAGE_PARAMETERS,
+                   responses={200: paged(PoolSerializer, "PagedPoolList"),
+                              **error_responses(400, 401, 403, 404)})
     def get(self, request):
-        return Response(pools.pools_overview())
+        rows, info = paginate(request, pools.pools_overview(user=request.user))
+        return Response({**info, "results": rows})
 
     @extend_schema(tags=[TAG], operation_id="pools_create", summary="Create a compute pool",
                    request=InputSerializer,
@@ -85,7 +91,7 @@ class PoolListApi(APIView):
     def post(self, request):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        pool, token = pools.pool_create(**body.validated_data)
+        pool, token = pools.pool_create(user=request.user, **body.validated_data)
         return Response(_token_answer(request, pool, token), status=201)
 
 
@@ -100,5 +106,5 @@ class PoolTokenApi(APIView):
                    responses={200: PoolTokenSerializer, **error_responses(401, 403, 404)})
     def post(self, request, name: str):
         pool = pools.pool_get(name)
-        token = pools.pool_token_reset(pool=pool)
+        token = pools.pool_token_reset(pool=pool, user=request.user)
         return Response(_token_answer(request, pool, token))

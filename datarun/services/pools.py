@@ -14,7 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from datarun import storage
-from datarun.errors import ApplicationError, NotFound
+from datarun.errors import ApplicationError, NotFound, PermissionDenied
 from datarun.models import ComputePool, FoldRun, PoolRunner, Problem, ScoreType
 from datarun.states import RunState
 
@@ -36,12 +36,20 @@ def _new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def _superuser(user) -> None:
+    # A pool may be a data owner's machine or a paid GPU box: only superusers
+    # see or change pools, from the pages, the API and the admin alike.
+    if not getattr(user, "is_superuser", False):
+        raise PermissionDenied("only a superuser manages compute pools")
+
+
 @transaction.atomic
-def pool_create(*, name: str, description: str = "", cpus_per_slot: float = 1.0,
+def pool_create(*, user, name: str, description: str = "", cpus_per_slot: float = 1.0,
                 memory_mb_per_slot: int = 2048, gpus_per_slot: int = 0,
                 sandbox: str = ComputePool.Sandbox.DOCKER, concurrency: int = 1
                 ) -> tuple[ComputePool, str]:
     """A new pool and its runner token (the only time the token is shown)."""
+    _superuser(user)
     if ComputePool.objects.filter(name=name).exists():
         raise InvalidPool(f"a pool named {name!r} exists already: pick another name")
     token = _new_token()
@@ -53,10 +61,11 @@ def pool_create(*, name: str, description: str = "", cpus_per_slot: float = 1.0,
 
 
 @transaction.atomic
-def pool_token_reset(*, pool: ComputePool) -> str:
+def pool_token_reset(*, pool: ComputePool, user) -> str:
     """Replace the pool's runner token: runners holding the old one are
     refused from their next call, and the folds they were running go back to
     the queue for runners with the new one."""
+    _superuser(user)
     pool = ComputePool.objects.select_for_update().get(id=pool.id)
     token = _new_token()
     pool.token_hash = _hash(token)
@@ -88,9 +97,10 @@ def runner_seen(*, pool: ComputePool, environment: dict) -> None:
                   "last_seen": timezone.now()})
 
 
-def pools_overview() -> list[dict]:
+def pools_overview(*, user) -> list[dict]:
     """Every pool with its runners (as they last described themselves) and
     how many of its folds are queued and running."""
+    _superuser(user)
     counts = {(row["evaluation__pool"], row["state"]): row["n"] for row in
               FoldRun.objects.filter(state__in=[RunState.QUEUED, RunState.RUNNING])
               .values("evaluation__pool", "state").annotate(n=Count("id"))}

@@ -12,7 +12,7 @@ from databoard.models import Event, Submission, Team
 from datarun import services as datarun_services
 from datarun.models import Evaluation, Problem
 from datarun.states import ErrorKind, RunState
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, superuser
 from tests.databoard.test_api import EVENT, client_for, make_user, post_submission
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,7 @@ def world(iris_problem):
     invitation = services.team_invite(
         team=services.team_of(event=event, user=users["participant"]),
         user=users["participant"], username="bob")
-    pool, _ = datarun_services.pool_create(name="site-a", sandbox="local")
+    pool, _ = datarun_services.pool_create(user=superuser(), name="site-a", sandbox="local")
     return {"pool": pool.name, "event": event, "users": users, "submission": submission,
             "pending": pending,
             "invitation": invitation}

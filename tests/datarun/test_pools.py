@@ -5,9 +5,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from datarun import services
+from datarun.errors import PermissionDenied
 from datarun.models import ComputePool, FoldRun
 from datarun.services.fold_runs import FoldTokenInvalid, fold_token_check
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, superuser
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +22,28 @@ def problem():
 
 
 def test_a_pool_token_is_shown_once_and_kept_only_as_its_hash(problem):
-    pool, token = services.pool_create(name="site", sandbox="local")
+    pool, token = services.pool_create(user=superuser(), name="site", sandbox="local")
     assert token.startswith("drp_") and len(token) > 40
     assert token not in str(ComputePool.objects.filter(id=pool.id).values().first())
     assert services.pool_for_token(token) == pool
     assert services.pool_for_token(token[:-1] + "x") is None
 
 
+def test_only_superusers_see_create_or_reset_pools_whoever_calls_the_service(problem):
+    organiser = get_user_model().objects.create_user("organiser", is_staff=True)
+    with pytest.raises(PermissionDenied, match="only a superuser"):
+        services.pool_create(user=organiser, name="site", sandbox="local")
+    assert not ComputePool.objects.exists()
+    pool, _ = services.pool_create(user=superuser(), name="site", sandbox="local")
+    for call in (lambda: services.pools_overview(user=organiser),
+                 lambda: services.pool_token_reset(pool=pool, user=organiser)):
+        with pytest.raises(PermissionDenied):
+            call()
+    assert [p["name"] for p in services.pools_overview(user=superuser())] == ["site"]
+
+
 def test_claims_serve_teams_in_turn_and_oldest_first(problem):
-    pool, _ = services.pool_create(name="site", sandbox="local")
+    pool, _ = services.pool_create(user=superuser(), name="site", sandbox="local")
     # Team a submits three times, then team b once: b's first fold runs before
     # a's second submission.
     a = [services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR},
@@ -51,7 +65,7 @@ def test_claims_serve_teams_in_turn_and_oldest_first(problem):
 
 
 def test_folds_needing_gpus_wait_for_a_runner_offering_them(problem):
-    pool, _ = services.pool_create(name="gpu", sandbox="docker", gpus_per_slot=1)
+    pool, _ = services.pool_create(user=superuser(), name="gpu", sandbox="docker", gpus_per_slot=1)
     services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR},
                                limits={"gpus": 2}, pool=pool)
     one_gpu = {**RUNNER, "gpus": [{"name": "T4", "memory_mb": 15360}]}
@@ -62,11 +76,11 @@ def test_folds_needing_gpus_wait_for_a_runner_offering_them(problem):
 
 
 def test_a_reset_token_voids_the_fold_tokens_issued_under_the_old_one(problem):
-    pool, _ = services.pool_create(name="site", sandbox="local")
+    pool, _ = services.pool_create(user=superuser(), name="site", sandbox="local")
     services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR}, pool=pool)
     ticket = services.fold_run_claim_next(pool=pool, environment=RUNNER)
     assert fold_token_check(token=ticket.token, fold_run_id=ticket.fold_run_id) == 1
-    services.pool_token_reset(pool=pool)
+    services.pool_token_reset(pool=pool, user=superuser())
     with pytest.raises(FoldTokenInvalid, match="was reset"):
         fold_token_check(token=ticket.token, fold_run_id=ticket.fold_run_id)
     assert FoldRun.objects.get(id=ticket.fold_run_id).state == "queued"
@@ -108,7 +122,7 @@ def _registration(**overrides) -> dict:
 def test_a_malformed_problem_registration_is_refused_and_creates_nothing(overrides, message):
     from rest_framework.test import APIClient
 
-    _, token = services.pool_create(name="site", sandbox="local")
+    _, token = services.pool_create(user=superuser(), name="site", sandbox="local")
     client = APIClient()
     answer = client.post("/api/v1/runner/problems/", _registration(**overrides), format="json",
                          HTTP_AUTHORIZATION=f"Runner {token}")

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from databoard.models import Event, Submission
 from datarun import services
 from datarun.models import FoldRun, FoldScore, RunLogLine
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, superuser
 from tests.integration.helpers import make_event, participant, submit, wait_final
 from tests.integration.runners import Runner
 
@@ -122,7 +122,7 @@ def test_two_events_on_two_pools_are_scored_by_their_own_runners(runners):
         assert detail["state"] == "scored", (detail, runner.log())
     assert hosts(on_a) == {"runner-a"} and hosts(on_b) == {"runner-b"}
     # The pool page's figures: each runner as it described itself.
-    pools = {p["name"]: p for p in superuser_client().get("/api/v1/pools/").json()}
+    pools = {p["name"]: p for p in superuser_client().get("/api/v1/pools/").json()["results"]}
     assert [r["host"] for r in pools["pool-a"]["runners"]] == ["runner-a"]
     assert pools["pool-a"]["runners"][0]["cpus"] == float(os.cpu_count())
 
@@ -187,7 +187,8 @@ def test_folds_needing_a_gpu_go_only_to_runners_offering_one(runners):
     alice = signed_up_as("iris-gpu", "alice")
     sid = submit(alice, "iris-gpu", "needs-gpu", {"estimator.py": IRIS + PRINT_GPUS})["id"]
     evaluation_id = Submission.objects.get(id=sid).evaluation_id
-    wait_for(lambda: services.pools_overview()[0]["runners"], 60, "the CPU runner to poll")
+    wait_for(lambda: services.pools_overview(user=superuser())[0]["runners"], 60,
+             "the CPU runner to poll")
     time.sleep(3)
     assert set(FoldRun.objects.filter(evaluation_id=evaluation_id)
                .values_list("state", flat=True)) == {"queued"}

@@ -17,6 +17,7 @@ from django.db import connection
 from databoard.models import Event, Submission
 from datarun import services
 from datarun.models import EvaluationScore, FoldScore, Problem
+from tests.conftest import superuser
 from tests.integration.helpers import participant, submit, wait_final
 from tests.integration.runners import Runner
 from workers.local_runs import run_kit
@@ -31,6 +32,7 @@ import os
 import pandas as pd
 import rampwf as rw
 from sklearn.model_selection import StratifiedKFold
+from tests.conftest import superuser
 
 problem_title = "Clinic outcomes (sensitive)"
 _target = "outcome"
@@ -115,7 +117,7 @@ def test_a_sensitive_problem_leaves_nothing_but_scores_on_the_platform(
         live_server_process, celery_worker_process, tmp_path):
     web = live_server_process
     kit = write_kit(tmp_path / "owner")
-    pool, token = services.pool_create(name="hospital", sandbox="local")
+    pool, token = services.pool_create(user=superuser(), name="hospital", sandbox="local")
     home = tmp_path / "owner" / "runner-home"
     env = Runner.clean_env()
     prepared = subprocess.run(
