@@ -26,6 +26,9 @@ EXIT_SUBMISSION_ERROR = 3
 # ``datarun.contract.PARTICIPANT`` and ``PROBLEM``).
 PARTICIPANT = "participant"
 PROBLEM = "problem"
+# pandas as in a kit's own environment, without pyarrow's string arrays (the
+# trusted side loads the kit's data the same way: datarun.ramp_kits.KIT_PANDAS_OPTIONS).
+KIT_PANDAS_OPTIONS = {"mode.string_storage": "python"}
 
 
 class SubmissionError(Exception):
@@ -145,6 +148,15 @@ def participant_traceback(exc: BaseException, submission_dir: Path) -> str:
     return "".join(lines)
 
 
+def use_kit_pandas_options() -> None:
+    try:
+        import pandas as pd
+    except ImportError:  # a problem without pandas
+        return
+    for name, value in KIT_PANDAS_OPTIONS.items():
+        pd.set_option(name, value)
+
+
 def _load_pickle(path: Path):
     # Written by the trusted side: unpickling it here is the safe direction.
     with open(path, "rb") as f:
@@ -189,6 +201,7 @@ def run(workdir: Path) -> dict:
     show_warnings_without_host_paths(submission_dir)
     t_start = time.perf_counter()
     try:
+        use_kit_pandas_options()
         problem = _import_problem(workdir)
         X_train = _load_pickle(workdir / layout.X_TRAIN)
         y_train = _load_pickle(workdir / layout.Y_TRAIN)

@@ -1,0 +1,110 @@
+"""The conformance corpus: small RAMP kits written the way public kits are
+(DataFrames with text and date columns, text and numeric labels read as
+``data[target].values``, pandas 3 strings with and without pyarrow, an external
+data file, two-file submissions, time-ordered and grouped CV, multi-output
+regression), each with a ``prepare_data.py`` that makes its data.
+
+For each kit, ``ramp-test --save-output`` in the kit's own environment (the
+reference: ramp-workflow's requirements, so no pyarrow unless the kit asks for
+it), the platform (the REST API and a real worker) and ``datarun test`` give
+the same per-fold and bagged scores, to 1e-9.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from datarun import ramp_kits
+from tests.integration.helpers import signed_up
+from tests.integration.test_cli_test_parity import (
+    datarun_test,
+    server_scores,
+    starting_kit_files,
+)
+from workers.harness import run as harness
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+KITS_DIR = Path(__file__).resolve().parent / "kits"
+KITS = sorted(p.name for p in KITS_DIR.iterdir() if (p / "problem.py").exists())
+# Kits whose own environment has pyarrow: they ask for Arrow strings.
+WITH_PYARROW = {"arrow_strings"}
+RAMP_TEST = str(Path(sys.executable).parent / "ramp-test")
+STEPS = ("train", "valid", "test")
+
+
+@pytest.fixture(scope="module")
+def without_pyarrow(tmp_path_factory) -> Path:
+    """A folder that, first on PYTHONPATH, makes pyarrow not installed."""
+    folder = tmp_path_factory.mktemp("without_pyarrow")
+    (folder / "pyarrow.py").write_text(
+        "raise ImportError(\"pyarrow is not installed in this kit's environment\")\n")
+    return folder
+
+
+def _kit(name: str, tmp_path: Path) -> Path:
+    kit_dir = tmp_path / name
+    shutil.copytree(KITS_DIR / name, kit_dir)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit_dir, check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    return kit_dir
+
+
+def ramp_test_scores(kit_dir: Path, env: dict) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Per-fold and bagged scores as ramp-test writes them with --save-output."""
+    result = subprocess.run([RAMP_TEST, "--submission", "starting_kit", "--save-output"],
+                            cwd=kit_dir, capture_output=True, text=True, env=env,
+                            stdin=subprocess.DEVNULL, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = kit_dir / "submissions" / "starting_kit" / "training_output"
+    folds = []
+    while (out / f"fold_{len(folds)}" / "scores.csv").exists():
+        folds.append(pd.read_csv(out / f"fold_{len(folds)}" / "scores.csv", index_col=0))
+    bagged = pd.read_csv(out / "bagged_scores.csv", index_col=[0, 1])
+    shutil.rmtree(out)  # not a submission file
+    last = bagged.index.get_level_values("n_bag").max()
+    return folds, bagged.xs(last, level="n_bag")
+
+
+def test_the_harness_runs_kits_with_the_pandas_options_the_kit_was_loaded_with():
+    assert harness.KIT_PANDAS_OPTIONS == ramp_kits.KIT_PANDAS_OPTIONS
+
+
+@pytest.mark.parametrize("name", KITS)
+def test_kit_scores_equal_ramp_test_on_the_server_and_in_datarun_test(
+        celery_worker_process, tmp_path, without_pyarrow, name):
+    kit_dir = _kit(name, tmp_path)
+    env = dict(os.environ)
+    if name not in WITH_PYARROW:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(without_pyarrow),
+                                                          env.get("PYTHONPATH")]))
+    ref_folds, ref_bagged = ramp_test_scores(kit_dir, env)
+
+    server = server_scores(signed_up(kit_dir, name), name, starting_kit_files(kit_dir))
+    local = json.loads(datarun_test(kit_dir, "--json").stdout)
+
+    assert local["state"] == "scored", local.get("error")
+    names = list(ref_bagged.columns)
+    assert set(server["scores"]) == set(names)
+    assert len(server["folds"]) == len(local["folds"]) == len(ref_folds)
+    for ref, ours, theirs in zip(ref_folds, local["folds"], server["folds"], strict=True):
+        for score in names:
+            for step in STEPS:
+                expected = ref.loc[step, score]
+                where = (name, ours["fold"], score, step)
+                assert theirs["scores"][score][step] == pytest.approx(
+                    expected, abs=1e-9, rel=0), where
+                assert ours["scores"][step][score] == pytest.approx(
+                    expected, abs=1e-9, rel=0), where
+    for score in names:
+        for step in ("valid", "test"):
+            expected = ref_bagged.loc[step, score]
+            assert server["scores"][score][step]["bagged"] == pytest.approx(
+                expected, abs=1e-9, rel=0), (name, score, step)
+            assert local["scores"][score][step]["bagged"] == pytest.approx(
+                expected, abs=1e-9, rel=0), (name, score, step)
