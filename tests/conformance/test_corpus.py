@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,7 @@ import pytest
 from datarun import ramp_kits
 from tests.integration.helpers import signed_up
 from tests.integration.test_cli_test_parity import (
-    datarun_test,
+    DATARUN,
     server_scores,
     starting_kit_files,
 )
@@ -55,32 +56,48 @@ def _kit(name: str, tmp_path: Path) -> Path:
     return kit_dir
 
 
-def ramp_test_scores(kit_dir: Path, env: dict) -> tuple[list[pd.DataFrame], pd.DataFrame]:
-    """Per-fold and bagged scores as ramp-test writes them with --save-output."""
-    result = subprocess.run([RAMP_TEST, "--submission", "starting_kit", "--save-output"],
-                            cwd=kit_dir, capture_output=True, text=True, env=env,
-                            stdin=subprocess.DEVNULL, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = kit_dir / "submissions" / "starting_kit" / "training_output"
-    folds = []
-    while (out / f"fold_{len(folds)}" / "scores.csv").exists():
-        folds.append(pd.read_csv(out / f"fold_{len(folds)}" / "scores.csv", index_col=0))
-    bagged = pd.read_csv(out / "bagged_scores.csv", index_col=[0, 1])
-    shutil.rmtree(out)  # not a submission file
-    last = bagged.index.get_level_values("n_bag").max()
-    return folds, bagged.xs(last, level="n_bag")
-
-
-def test_the_harness_runs_kits_with_the_pandas_options_the_kit_was_loaded_with():
-    assert harness.KIT_PANDAS_OPTIONS == ramp_kits.KIT_PANDAS_OPTIONS
-
-
-def _reference(name: str, kit_dir: Path, without_pyarrow: Path):
+def start_ramp_test(name: str, kit_dir: Path, without_pyarrow: Path) -> "RampTest":
+    """``ramp-test --save-output`` in the kit's own environment, on a copy of
+    the kit, left running while the platform scores the same submission."""
     env = dict(os.environ)
     if name not in WITH_PYARROW:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(without_pyarrow),
                                                           env.get("PYTHONPATH")]))
-    return ramp_test_scores(kit_dir, env)
+    copy = kit_dir.with_name(kit_dir.name + "-ramp-test")
+    shutil.copytree(kit_dir, copy)
+    process = subprocess.Popen([RAMP_TEST, "--submission", "starting_kit", "--save-output"],
+                               cwd=copy, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env, stdin=subprocess.DEVNULL)
+    return RampTest(process, copy / "submissions" / "starting_kit" / "training_output")
+
+
+@dataclass
+class RampTest:
+    process: subprocess.Popen
+    output: Path
+
+    def scores(self) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+        """Per-fold and bagged scores as ramp-test wrote them."""
+        printed, _ = self.process.communicate(timeout=300)
+        assert self.process.returncode == 0, printed[-6000:]
+        folds = []
+        while (self.output / f"fold_{len(folds)}" / "scores.csv").exists():
+            folds.append(pd.read_csv(self.output / f"fold_{len(folds)}" / "scores.csv",
+                                     index_col=0))
+        bagged = pd.read_csv(self.output / "bagged_scores.csv", index_col=[0, 1])
+        last = bagged.index.get_level_values("n_bag").max()
+        return folds, bagged.xs(last, level="n_bag")
+
+
+def start_datarun_test(kit_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "no_such_settings_module"}
+    return subprocess.Popen([DATARUN, "test", str(kit_dir), "--submission", "starting_kit",
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, stdin=subprocess.DEVNULL)
+
+
+def test_the_harness_runs_kits_with_the_pandas_options_the_kit_was_loaded_with():
+    assert harness.KIT_PANDAS_OPTIONS == ramp_kits.KIT_PANDAS_OPTIONS
 
 
 def assert_scores_equal(name: str, reference, server: dict, local: dict | None = None) -> None:
@@ -111,11 +128,15 @@ def assert_scores_equal(name: str, reference, server: dict, local: dict | None =
 def test_kit_scores_equal_ramp_test_on_the_server_and_in_datarun_test(
         celery_worker_process, tmp_path, without_pyarrow, name):
     kit_dir = _kit(name, tmp_path)
-    reference = _reference(name, kit_dir, without_pyarrow)
+    ramp_test = start_ramp_test(name, kit_dir, without_pyarrow)
+    datarun_test = start_datarun_test(kit_dir)
 
     server = server_scores(signed_up(kit_dir, name), name, starting_kit_files(kit_dir))
-    local = json.loads(datarun_test(kit_dir, "--json").stdout)
+    printed, errors = datarun_test.communicate(timeout=300)
+    reference = ramp_test.scores()
 
+    assert datarun_test.returncode == 0, printed[-3000:] + errors[-3000:]
+    local = json.loads(printed)
     assert local["state"] == "scored", local.get("error")
     assert len(local["folds"]) == len(reference[0])
     assert_scores_equal(name, reference, server, local)
@@ -131,9 +152,10 @@ DOCKER_KITS = ["arrow_strings", "external_data", "text_labels"]
 def test_kit_scores_equal_ramp_test_in_the_docker_sandbox(
         docker_worker, tmp_path, without_pyarrow, name):
     kit_dir = _kit(name, tmp_path)
-    reference = _reference(name, kit_dir, without_pyarrow)
+    ramp_test = start_ramp_test(name, kit_dir, without_pyarrow)
 
     server = server_scores(signed_up(kit_dir, name), name, starting_kit_files(kit_dir))
+    reference = ramp_test.scores()
 
     assert all(f["isolation"].startswith("docker") for f in server["folds"])
     assert_scores_equal(name, reference, server)
