@@ -337,7 +337,7 @@ class TeamRejectApi(APIView):
 
 
 def _submission_out(submission: Submission, evaluation: dict, user) -> dict:
-    evaluation = selectors.without_test_scores(evaluation, event=submission.team.event,
+    evaluation = selectors.evaluation_as_seen_by(evaluation, event=submission.team.event,
                                                user=user)
     return {
         "id": submission.id, "name": submission.name,

@@ -120,7 +120,7 @@ def _after(request) -> int:
 
 def _run_out(request, submission, run_id: int) -> dict:
     run = run_selectors.run_detail(run_id)
-    run = selectors.without_test_scores(run, event=submission.team.event, user=request.user)
+    run = selectors.evaluation_as_seen_by(run, event=submission.team.event, user=request.user)
     summary = next(r for r in services.submission_runs(submission=submission)
                    if r["id"] == run_id)
     base = f"/api/v1/submissions/{submission.id}/runs/{run_id}/artifacts/"

@@ -10,6 +10,7 @@ from databoard.models import Event, Submission
 from databoard.services.events import event_fold_limits
 from datarun import selectors as datarun_selectors
 from datarun.ramp_kits import KIT_LIMITS_FILE
+from datarun.states import ErrorKind
 
 
 def starting_kit_zip(event: Event) -> bytes:
@@ -34,6 +35,17 @@ def submissions_of_user(*, user, event: Event | None = None):
     if event is not None:
         qs = qs.filter(team__event=event)
     return qs
+
+
+def evaluation_as_seen_by(evaluation: dict, *, event: Event, user) -> dict:
+    """The evaluation as ``user`` may see it: without test scores until the
+    event closes and, unless they administer the event, without the
+    tracebacks of errors in the problem's own code (they show its files)."""
+    if not event.is_admin(user):
+        for row in [evaluation, *evaluation.get("folds", [])]:
+            if row.get("error_kind") == ErrorKind.PROBLEM and "error_traceback" in row:
+                row["error_traceback"] = ""
+    return without_test_scores(evaluation, event=event, user=user)
 
 
 def without_test_scores(evaluation: dict, *, event: Event, user) -> dict:

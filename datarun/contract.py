@@ -20,6 +20,10 @@ import numpy as np
 # Who a failed fold is charged to (the values of ``datarun.states.ErrorKind``).
 PARTICIPANT = "participant"
 PLATFORM = "platform"
+# The problem's code (its workflow, data, libraries) failed with no part of the
+# participant's: not charged to the team, the traceback is for event admins.
+PROBLEM = "problem"
+ERROR_KINDS = (PARTICIPANT, PLATFORM, PROBLEM)
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Who scores a fold (FoldTicket.scoring).
@@ -189,8 +193,8 @@ def outcome_from_wire(meta, files: dict[str, bytes], *, max_prediction_bytes: in
         raise ContractError("logs_truncated must be true or false")
     outcome.logs_truncated = meta.get("logs_truncated", False)
     kind = meta.get("error_kind", PARTICIPANT)
-    if kind not in (PARTICIPANT, PLATFORM):
-        raise ContractError(f"error_kind must be {PARTICIPANT!r} or {PLATFORM!r}")
+    if kind not in ERROR_KINDS:
+        raise ContractError(f"error_kind must be one of {', '.join(map(repr, ERROR_KINDS))}")
     outcome.error_kind = kind
     unknown_files = set(files) - set(PREDICTION_FILES)
     if unknown_files:

@@ -22,6 +22,7 @@ import pickle
 import shutil
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +42,27 @@ SANDBOX_FILES = ("X_train.pkl", "y_train.pkl", "X_test.pkl")
 # so that ``datarun test`` in the downloaded kit runs under them too.
 KIT_LIMITS_FILE = "limits.json"
 KIT_COPY_IGNORE = shutil.ignore_patterns("__pycache__", "training_output", ".git", "*.pyc")
+# pandas as a kit's own environment has it. ramp-workflow does not need pyarrow
+# and a kit's environment seldom has it: there pandas 3 keeps text in NumPy-backed
+# string arrays. The server has pyarrow (DuckDB, Parquet), with which pandas would
+# make the kit's text columns and labels Arrow arrays (that scikit-learn cannot
+# index with integers) and pickle them for every fold. The kit's code runs with
+# the string storage of its own environment; the harness sets the same
+# (``workers.harness.run.KIT_PANDAS_OPTIONS``). A kit that wants Arrow strings
+# asks for them (``dtype=pd.StringDtype("pyarrow")``) and gets them.
+KIT_PANDAS_OPTIONS = {"mode.string_storage": "python"}
+
+
+@contextmanager
+def kit_pandas_options():
+    """Run a kit's own code (loading its data, ``get_cv``) with :data:`KIT_PANDAS_OPTIONS`."""
+    try:
+        import pandas as pd
+    except ImportError:  # a kit without pandas: nothing to set
+        yield
+        return
+    with pd.option_context(*[x for item in KIT_PANDAS_OPTIONS.items() for x in item]):
+        yield
 
 
 @dataclass
@@ -114,18 +136,19 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
     missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(problem, a)]
     if missing:
         raise InvalidKit(f"problem.py does not define {', '.join(missing)}")
-    try:
-        X_train, y_train = problem.get_train_data(str(kit_dir))
-        X_test, y_test = problem.get_test_data(str(kit_dir))
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidKit(f"loading the data failed: {type(exc).__name__}: {exc}") from exc
-    try:
-        folds = [
-            (np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64))
-            for tr, va in problem.get_cv(X_train, y_train)
-        ]
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidKit(f"get_cv failed: {type(exc).__name__}: {exc}") from exc
+    with kit_pandas_options():
+        try:
+            X_train, y_train = problem.get_train_data(str(kit_dir))
+            X_test, y_test = problem.get_test_data(str(kit_dir))
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidKit(f"loading the data failed: {type(exc).__name__}: {exc}") from exc
+        try:
+            folds = [
+                (np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64))
+                for tr, va in problem.get_cv(X_train, y_train)
+            ]
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidKit(f"get_cv failed: {type(exc).__name__}: {exc}") from exc
     if not folds:
         raise InvalidKit("get_cv returned no folds")
     try:

@@ -31,6 +31,11 @@ class ErrorKind(models.TextChoices):
     NONE = "", "none"
     PARTICIPANT = "participant", "the submission failed"
     PLATFORM = "platform", "the platform failed"
+    PROBLEM = "problem", "the problem's code failed"
+
+
+# Errors never charged to the team's quota.
+NOT_CHARGED = frozenset({ErrorKind.PLATFORM, ErrorKind.PROBLEM})
 
 
 def check_transition(current: str, new: str, what: str) -> None:

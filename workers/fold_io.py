@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datarun.contract import FoldOutcome, FoldTicket, max_prediction_bytes
+from datarun.contract import PROBLEM, FoldOutcome, FoldTicket, max_prediction_bytes
 from workers.harness import layout
 from workers.harness.run import EXIT_SUBMISSION_ERROR
 from workers.sandbox import Limits, SandboxResult, Termination
@@ -32,7 +32,7 @@ INPUT_PATHS = {"problem.py": layout.PROBLEM_FILE, "X_train.pkl": layout.X_TRAIN,
 
 STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
               "test": "predicting on the test set", "predict": "returning predictions",
-              "run": "running"}
+              "run": "running", "load": "loading the problem and its data"}
 MAX_RESULT_BYTES = 1024 * 1024
 
 
@@ -146,6 +146,13 @@ def read_outcome(spec: FoldTicket, workdir: Path, result: SandboxResult,
         error_type = str(harness.get("error_type", "Error"))[:200]
         if error_type == "MemoryError":
             outcome.error = f"exceeded the memory limit of {limits.memory_mb} MiB in fold {k}"
+        elif harness.get("kind") == PROBLEM:
+            verb = STEP_VERBS.get(harness.get("step"), "running")
+            outcome.error_kind = PROBLEM
+            outcome.error = (f"the problem's own code raised {error_type} while {verb} in "
+                             f"fold {k}, with no part of your submission's code involved: "
+                             "not an error of yours, and not counted against your team's "
+                             "quota; the event admins can see the traceback")
         else:
             verb = STEP_VERBS.get(harness.get("step"), "running")
             outcome.error = (f"{error_type} while {verb} in fold {k}: "

@@ -21,6 +21,7 @@ from datarun import run_selectors, submission_files
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
 from datarun.errors import ApplicationError, InvalidSubmission, NotFound, PermissionDenied
+from datarun.states import NOT_CHARGED
 
 SUBMISSION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -42,8 +43,8 @@ def submission_get(*, submission_id: int, user) -> Submission:
 
 
 def counted_submission_times(team: Team) -> list:
-    """When the team submitted, leaving out what the platform failed or an
-    admin cancelled: those never count against the team."""
+    """When the team submitted, leaving out what the platform or the problem's
+    own code failed or an admin cancelled: those never count against the team."""
     submissions = list(team.submissions.values_list("evaluation_id", "created_at"))
     states = datarun_selectors.evaluation_states([e for e, _ in submissions])
     counted = []
@@ -51,7 +52,7 @@ def counted_submission_times(team: Team) -> list:
         state = states.get(evaluation_id, {})
         if state.get("state") == "cancelled":
             continue
-        if state.get("state") == "error" and state.get("error_kind") == "platform":
+        if state.get("state") == "error" and state.get("error_kind") in NOT_CHARGED:
             continue
         counted.append(created_at)
     return counted

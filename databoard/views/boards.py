@@ -381,7 +381,7 @@ def event_pictures(request, name):
 def submission_pictures(request, pk):
     submission = services.submission_get(submission_id=pk, user=request.user)
     event = submission.team.event
-    detail = selectors.without_test_scores(
+    detail = selectors.evaluation_as_seen_by(
         datarun_selectors.evaluation_detail(submission.evaluation_id),
         event=event, user=request.user)
     private_ok = permissions.can_see_private_scores(event, request.user)

@@ -222,7 +222,7 @@ def my_submissions(request):
 def _status_context(submission, user) -> dict:
     """What the live part of the submission page shows (also polled alone)."""
     event = submission.team.event
-    detail = selectors.without_test_scores(
+    detail = selectors.evaluation_as_seen_by(
         datarun_selectors.evaluation_detail(submission.evaluation_id), event=event, user=user)
     private_ok = permissions.can_see_private_scores(event, user)
     queue_position = None
@@ -247,7 +247,7 @@ def submission_detail(request, pk):
     official = next(iter(context["score_types"]), None)
     # Re-runs: the earlier evaluations of the same files, newest first.
     summaries = {
-        i: selectors.without_test_scores(summary, event=event, user=request.user)
+        i: selectors.evaluation_as_seen_by(summary, event=event, user=request.user)
         for i, summary in datarun_selectors.evaluation_summaries(
             submission.previous_evaluation_ids).items()}
     context["previous"] = [

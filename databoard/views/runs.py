@@ -23,8 +23,8 @@ def _seconds_since(start, moment) -> float | None:
 
 def _live_context(request, submission, run_id: int) -> dict:
     event = submission.team.event
-    run = selectors.without_test_scores(run_selectors.run_detail(run_id), event=event,
-                                        user=request.user)
+    run = selectors.evaluation_as_seen_by(run_selectors.run_detail(run_id), event=event,
+                                          user=request.user)
     begin = run["started_at"] or run["created_at"]
     now = timezone.now()
     chart = charts.timeline(

@@ -304,7 +304,8 @@ def _report_failure(detail: dict) -> None:
     if detail["state"] == "cancelled":
         _say(f"submission {detail['id']} ({detail['name']}) was cancelled")
         return
-    whose = "the platform failed" if detail.get("error_kind") == "platform" else "it failed"
+    whose = {"platform": "the platform failed",
+             "problem": "the problem's own code failed"}.get(detail.get("error_kind"), "it failed")
     _say(f"submission {detail['id']} ({detail['name']}): {whose}: {detail.get('error')}")
     traceback = detail.get("error_traceback") or next(
         (f["error_traceback"] for f in detail.get("folds", []) if f.get("error_traceback")), "")

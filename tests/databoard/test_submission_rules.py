@@ -86,13 +86,13 @@ def test_quota_is_per_team_not_per_member():
                  "daily quota")
 
 
-@pytest.mark.parametrize("outcome", ["platform", "cancelled"])
-def test_platform_failures_and_cancelled_submissions_do_not_count(outcome):
+@pytest.mark.parametrize("outcome", ["platform", "problem", "cancelled"])
+def test_platform_and_problem_failures_and_cancelled_submissions_do_not_count(outcome):
     event = make_event(max_submissions_per_day=1, min_submission_interval_s=3600)
     client = client_for(signed_up("alice", event))
     first = post_submission(client, name="one").json()["id"]
-    if outcome == "platform":
-        _fail(first, ErrorKind.PLATFORM)
+    if outcome != "cancelled":
+        _fail(first, ErrorKind(outcome))
     else:
         evaluation_id = Submission.objects.get(id=first).evaluation_id
         Evaluation.objects.filter(id=evaluation_id).update(state=RunState.CANCELLED)

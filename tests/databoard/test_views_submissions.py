@@ -247,6 +247,25 @@ def test_platform_failure_says_it_is_not_the_participants_fault(client, event, a
     assert "does not count against your team's quota" in page
 
 
+def test_problem_failure_shows_the_participant_no_traceback_and_the_admin_all_of_it(
+        client, event, alice):
+    mine = submit(event, alice)
+    tb = ('Traceback (most recent call last):\n  File "problem.py", line 24, in '
+          'train_submission\nKeyError: "None of [\'petal_colour\'] are in the columns"\n')
+    fail(mine, message="the problem's own code raised KeyError while training in fold 0",
+         traceback=tb, kind=ErrorKind.PROBLEM)
+
+    page = _text(client.get(f"/submissions/{mine.id}/"))
+
+    assert "The problem's own code failed" in page
+    assert "does not count against your team's quota" in page
+    assert "petal_colour" not in page and "problem.py" not in page
+    admin = make_user("organiser")
+    event.admins.add(admin)
+    client.force_login(admin)
+    assert "petal_colour" in _text(client.get(f"/submissions/{mine.id}/"))
+
+
 def test_reruns_list_the_previous_evaluations(client, event, alice):
     mine = submit(event, alice)
     fail(mine, message="the sandbox failed while running fold 0", traceback="",

@@ -1,12 +1,19 @@
 """Importing RAMP kits: what an organiser sees for good and broken kits."""
+import pickle
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
+from sklearn.utils import _safe_indexing
 
 from datarun import selectors, services
 from datarun.errors import InvalidKit
 from datarun.models import Problem
+from datarun.ramp_kits import prepare_kit
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +291,23 @@ def test_a_link_inside_the_kit_is_copied_as_the_file_it_points_to(kit_copy, stor
     assert not copied.is_symlink()
     assert copied.read_bytes() == (kit / "submissions" / "starting_kit" / "estimator.py"
                                    ).read_bytes()
+
+
+def test_text_labels_read_as_values_are_prepared_as_a_kit_environment_has_them(tmp_path):
+    """The labels the folds unpickle are NumPy-backed strings, as pandas 3 gives
+    them where the kit is written (no pyarrow), though the server has pyarrow:
+    scikit-learn indexes them as ramp-workflow's workflows do."""
+    kit_dir = tmp_path / "text_labels"
+    shutil.copytree(Path(__file__).parents[1] / "conformance" / "kits" / "text_labels", kit_dir)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit_dir, check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+
+    prepare_kit(kit_dir, tmp_path / "prepared")
+
+    with open(tmp_path / "prepared" / "sandbox" / "y_train.pkl", "rb") as f:
+        y_train = pickle.load(f)
+    with open(tmp_path / "prepared" / "sandbox" / "X_train.pkl", "rb") as f:
+        X_train = pickle.load(f)
+    assert y_train.dtype.storage == "python"
+    assert X_train["colour"].dtype.storage == "python"
+    assert list(_safe_indexing(y_train, np.array([0, 2]))) == [y_train[0], y_train[2]]

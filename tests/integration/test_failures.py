@@ -1,7 +1,10 @@
 """Each way a submission can fail ends in an error a participant can act on,
 and the platform keeps working afterwards."""
 import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
 
+from databoard.models import Event
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import signed_up, submit, wait_final
 
@@ -91,3 +94,49 @@ def test_failure_is_reported_to_the_participant(iris_event, case):
     after = wait_final(iris_event, submit(iris_event, "iris", f"after_{case}",
                                           {"estimator.py": good})["id"])
     assert after["state"] == "scored", after["error"]
+
+
+# A kit's own bug: its workflow selects a column its data does not have. No
+# frame of any submission is involved, so no submission can be blamed for it.
+BROKEN_WORKFLOW = '''
+class _Workflow(rw.workflows.Estimator):
+    def train_submission(self, module_path, X, y, train_idx=None):
+        X = X[["sepal_length", "petal_colour"]]
+        return super().train_submission(module_path, X, y, train_idx)
+
+
+workflow = _Workflow()
+'''
+
+
+def test_an_error_in_the_problems_code_is_not_charged_to_the_participant(
+        celery_worker_process, kit_copy):
+    kit_dir = kit_copy("iris")
+    problem = (kit_dir / "problem.py").read_text()
+    (kit_dir / "problem.py").write_text(
+        problem.replace("workflow = rw.workflows.Estimator()\n", BROKEN_WORKFLOW))
+    client = signed_up(kit_dir, "iris_broken", max_submissions_per_day=1)
+    good = (kit_dir / "submissions" / "starting_kit" / "estimator.py").read_text()
+
+    created = submit(client, "iris_broken", "first", {"estimator.py": good})
+    detail = wait_final(client, created["id"])
+
+    assert (detail["state"], detail["error_kind"]) == ("error", "problem")
+    assert detail["error"].startswith("the problem's own code raised KeyError while training "
+                                      "in fold ")
+    assert "not counted against your team's quota" in detail["error"]
+    # The participant reads no traceback of the organiser's files...
+    assert detail["error_traceback"] == ""
+    assert all(f["error_traceback"] == "" for f in detail["folds"])
+    # ... the event admin reads all of it.
+    admin = get_user_model().objects.create_user("organiser", password="pw-organiser-1234")
+    Event.objects.get(name="iris_broken").admins.add(admin)
+    admin_client = APIClient()
+    admin_client.force_authenticate(admin)
+    seen = admin_client.get(f"/api/v1/submissions/{created['id']}/").json()
+    assert 'problem.py", line ' in seen["error_traceback"]
+    assert "in train_submission" in seen["error_traceback"]
+    assert "petal_colour" in seen["error_traceback"]
+    # The daily quota of one is still free: the failure was not the team's.
+    again = submit(client, "iris_broken", "second", {"estimator.py": good})
+    assert again["state"] in ("new", "queued", "running", "error")

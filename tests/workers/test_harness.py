@@ -17,7 +17,10 @@ from workers.fold_io import read_outcome
 from workers.harness import layout
 from workers.harness.run import (
     EXIT_SUBMISSION_ERROR,
+    PARTICIPANT,
+    PROBLEM,
     SubmissionError,
+    charged_to,
     main,
     participant_traceback,
     show_warnings_without_host_paths,
@@ -140,6 +143,102 @@ def test_syntax_error_names_the_file_and_line(submission_dir):
     assert str(submission_dir) not in error.traceback
 
 
+# --- whose code failed ------------------------------------------------------------
+
+WORKFLOW = """
+import numpy as np
+from sklearn.utils import _safe_indexing
+
+
+def train_submission(get_estimator, X, y, train_is):
+    estimator = get_estimator()
+    return estimator.fit(_safe_indexing(X, train_is), _safe_indexing(y, train_is))
+"""
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    """The problem's workflow: a file outside the submission folder, like
+    ramp-workflow's own or a kit's problem.py."""
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "workflow.py").write_text(WORKFLOW)
+    return _import(tmp_path / "kit" / "workflow.py")
+
+
+def test_an_error_in_the_problems_code_alone_is_the_problems_with_every_frame(
+    submission_dir, workflow,
+):
+    import pandas as pd
+
+    # The bug of issue 13: text labels read by pandas 3 with pyarrow installed
+    # are an Arrow array, which scikit-learn cannot index with integers.
+    y = pd.Series(["a", "b", "a", "b"], dtype=pd.StringDtype("pyarrow")).array
+    (submission_dir / "estimator.py").write_text(
+        "from sklearn.dummy import DummyClassifier\n\n\n"
+        "def get_estimator():\n    return DummyClassifier()\n")
+    estimator = _import(submission_dir / "estimator.py")
+    with pytest.raises(TypeError) as raised:
+        workflow.train_submission(estimator.get_estimator, np.zeros((4, 1)), y,
+                                  np.array([0, 2]))
+
+    error = SubmissionError("train", raised.value, submission_dir)
+
+    assert charged_to(raised.value, submission_dir) == PROBLEM
+    assert error.kind == PROBLEM
+    # The event admins read where it failed: the workflow's frame and the library's.
+    assert any(f.endswith("in train_submission") and "workflow.py" in f
+               for f in _frames(error.traceback))
+    assert any("sklearn/utils/_indexing.py" in f for f in _frames(error.traceback))
+    assert error.traceback.rstrip().endswith(
+        "TypeError: only integer scalar arrays can be converted to a scalar index")
+    site_packages = str(Path(np.__file__).parent.parent)
+    assert site_packages not in error.traceback
+
+
+def test_an_error_through_the_participants_own_frame_is_theirs(submission_dir, workflow):
+    (submission_dir / "estimator.py").write_text(
+        "from sklearn.base import BaseEstimator\n\n\n"
+        "def get_estimator():\n    raise ValueError('no estimator yet')\n")
+    estimator = _import(submission_dir / "estimator.py")
+    with pytest.raises(ValueError) as raised:
+        workflow.train_submission(estimator.get_estimator, np.zeros((4, 1)),
+                                  np.array([0, 1, 0, 1]), np.array([0, 2]))
+
+    error = SubmissionError("train", raised.value, submission_dir)
+
+    assert error.kind == PARTICIPANT
+    assert _frames(error.traceback) == ['File "estimator.py", line 5, in get_estimator']
+
+
+def test_a_stock_model_the_participant_returned_failing_in_the_library_is_theirs(
+    submission_dir, workflow,
+):
+    # No frame of the submission runs when a scikit-learn scaler meets text:
+    # the model is still the participant's choice, so is the error.
+    (submission_dir / "estimator.py").write_text(
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "from sklearn.linear_model import LogisticRegression\n\n\n"
+        "def get_estimator():\n"
+        "    return make_pipeline(StandardScaler(), LogisticRegression())\n")
+    estimator = _import(submission_dir / "estimator.py")
+    X = np.array([["x"], ["y"], ["x"], ["y"]], dtype=object)
+    with pytest.raises(ValueError) as raised:
+        workflow.train_submission(estimator.get_estimator, X, np.array([0, 1, 0, 1]),
+                                  np.array([0, 1, 2, 3]))
+
+    assert charged_to(raised.value, submission_dir) == PARTICIPANT
+    assert "could not convert string to float" in str(raised.value)
+
+
+def test_a_syntax_error_in_the_participants_file_is_theirs(submission_dir):
+    (submission_dir / "estimator.py").write_text("def get_estimator(:\n    return None\n")
+    with pytest.raises(SyntaxError) as raised:
+        _import(submission_dir / "estimator.py")
+
+    assert charged_to(raised.value, submission_dir) == PARTICIPANT
+
+
 # --- the harness on a real work dir ------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -237,6 +336,22 @@ def test_read_outcome_reports_the_participants_exception(workdir):
     assert outcome.error == ("KeyError while predicting on the training set in fold 2: "
                              "'petal_length'")
     assert outcome.error_traceback == '  File "estimator.py", line 3\n'
+
+
+def test_read_outcome_tells_the_participant_an_error_of_the_problem_is_not_theirs(workdir):
+    tb = ('Traceback (most recent call last):\n  File "rampwf/workflows/sklearn_pipeline.py", '
+          'line 65, in train_submission\nTypeError: only integer scalar arrays\n')
+    _write_result(workdir, status="error", step="train", error_type="TypeError",
+                  message="only integer scalar arrays", traceback=tb, kind=PROBLEM)
+
+    outcome = read_outcome(_spec(), workdir, _result(EXIT_SUBMISSION_ERROR), LIMITS)
+
+    assert outcome.error_kind == "problem"
+    assert outcome.error == (
+        "the problem's own code raised TypeError while training in fold 2, with no part of "
+        "your submission's code involved: not an error of yours, and not counted against "
+        "your team's quota; the event admins can see the traceback")
+    assert outcome.error_traceback == tb  # recorded, shown to the event admins only
 
 
 def test_read_outcome_reports_a_memory_error_as_the_memory_limit(workdir):

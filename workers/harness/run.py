@@ -22,17 +22,69 @@ from workers.harness import layout
 # Process exit codes the worker understands.
 EXIT_OK = 0
 EXIT_SUBMISSION_ERROR = 3
+# Whose code an error came from (result.json's "kind"; the worker maps them to
+# ``datarun.contract.PARTICIPANT`` and ``PROBLEM``).
+PARTICIPANT = "participant"
+PROBLEM = "problem"
+# pandas as in a kit's own environment, without pyarrow's string arrays (the
+# trusted side loads the kit's data the same way: datarun.ramp_kits.KIT_PANDAS_OPTIONS).
+KIT_PANDAS_OPTIONS = {"mode.string_storage": "python"}
 
 
 class SubmissionError(Exception):
-    """The participant's code failed; carries the step it failed in."""
+    """A fold step failed; carries the step, whose code failed and the
+    traceback that reader may see."""
 
-    def __init__(self, step: str, exc: BaseException, submission_dir: Path):
+    def __init__(self, step: str, exc: BaseException, submission_dir: Path,
+                 kind: str | None = None):
         super().__init__(str(exc))
         self.step = step
         self.error_type = type(exc).__name__
+        self.kind = kind or charged_to(exc, submission_dir)
         self.message = _exception_message(exc, submission_dir)
-        self.traceback = participant_traceback(exc, submission_dir)
+        if self.kind == PARTICIPANT:
+            self.traceback = participant_traceback(exc, submission_dir)
+        else:
+            # For the event admins only: every frame, host paths hidden.
+            self.traceback = hide_host_paths(
+                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                submission_dir)
+
+
+def _in_folder(filename: str | None, root: str) -> bool:
+    return bool(filename) and os.path.realpath(filename).startswith(root)
+
+
+def charged_to(exc: BaseException, submission_dir: Path) -> str:
+    """:data:`PARTICIPANT` when the participant's code took part in ``exc``,
+    :data:`PROBLEM` when it was raised by the problem's or the platform's
+    code alone (the kit's workflow, its data, the libraries they call).
+
+    The participant's code took part when a frame of the traceback (of the
+    exception or of one it was raised from) is in their files, a syntax error
+    points into them, or a frame runs a method of a model (an object with a
+    ``fit`` method): that model is what the participant's code returned, even
+    when its class is a library's (a stock pipeline that cannot take text
+    columns is the participant's error, not the kit's).
+    """
+    root = os.path.realpath(submission_dir) + os.sep
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, SyntaxError) and _in_folder(exc.filename, root):
+            return PARTICIPANT
+        tb = exc.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if _in_folder(frame.f_code.co_filename, root):
+                return PARTICIPANT
+            if frame.f_code.co_argcount and frame.f_code.co_varnames[0] == "self":
+                owner = frame.f_locals.get("self")
+                if callable(getattr(type(owner), "fit", None)):
+                    return PARTICIPANT
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return PROBLEM
 
 
 def _exception_message(exc: BaseException, submission_dir: Path) -> str:
@@ -96,6 +148,15 @@ def participant_traceback(exc: BaseException, submission_dir: Path) -> str:
     return "".join(lines)
 
 
+def use_kit_pandas_options() -> None:
+    try:
+        import pandas as pd
+    except ImportError:  # a problem without pandas
+        return
+    for name, value in KIT_PANDAS_OPTIONS.items():
+        pd.set_option(name, value)
+
+
 def _load_pickle(path: Path):
     # Written by the trusted side: unpickling it here is the safe direction.
     with open(path, "rb") as f:
@@ -139,12 +200,16 @@ def run(workdir: Path) -> dict:
     submission_dir = workdir / layout.SUBMISSION_DIR
     show_warnings_without_host_paths(submission_dir)
     t_start = time.perf_counter()
-    problem = _import_problem(workdir)
-    X_train = _load_pickle(workdir / layout.X_TRAIN)
-    y_train = _load_pickle(workdir / layout.Y_TRAIN)
-    X_test = _load_pickle(workdir / layout.X_TEST)
-    with np.load(workdir / layout.FOLD, allow_pickle=False) as fold_file:
-        train_is, valid_is = fold_file["train_is"], fold_file["valid_is"]
+    try:
+        use_kit_pandas_options()
+        problem = _import_problem(workdir)
+        X_train = _load_pickle(workdir / layout.X_TRAIN)
+        y_train = _load_pickle(workdir / layout.Y_TRAIN)
+        X_test = _load_pickle(workdir / layout.X_TEST)
+        with np.load(workdir / layout.FOLD, allow_pickle=False) as fold_file:
+            train_is, valid_is = fold_file["train_is"], fold_file["valid_is"]
+    except Exception as exc:  # noqa: BLE001 - none of the participant's code ran yet
+        raise SubmissionError("load", exc, submission_dir, PROBLEM) from exc
     fold = (train_is, valid_is)
     load_time = time.perf_counter() - t_start
 
@@ -170,7 +235,8 @@ def run(workdir: Path) -> dict:
         y_pred_train = _as_numeric_array(y_pred_train, "training set")
         y_pred_test = _as_numeric_array(y_pred_test, "test set")
     except TypeError as exc:
-        raise SubmissionError("predict", exc, submission_dir) from exc
+        # What the participant's code returned: theirs, whatever the frames say.
+        raise SubmissionError("predict", exc, submission_dir, PARTICIPANT) from exc
     np.save(workdir / layout.Y_PRED_TRAIN, y_pred_train, allow_pickle=False)
     np.save(workdir / layout.Y_PRED_TEST, y_pred_test, allow_pickle=False)
     return {
@@ -198,6 +264,7 @@ def main(workdir: str | os.PathLike) -> int:
             "error_type": exc.error_type,
             "message": exc.message,
             "traceback": exc.traceback,
+            "kind": exc.kind,
         }
         code = EXIT_SUBMISSION_ERROR
     except MemoryError:

@@ -1,0 +1,29 @@
+import os
+
+import pandas as pd
+import rampwf as rw
+from sklearn.model_selection import KFold
+
+problem_title = 'Prices with external data'
+_target_column_name = 'price'
+Predictions = rw.prediction_types.make_regression()
+workflow = rw.workflows.EstimatorExternalData()
+score_types = [rw.score_types.RMSE(name='rmse', precision=4),
+               rw.score_types.RelativeRMSE(name='rel_rmse', precision=4)]
+
+
+def get_cv(X, y):
+    return KFold(n_splits=3, shuffle=True, random_state=8).split(X, y)
+
+
+def _read_data(path, f_name):
+    data = pd.read_csv(os.path.join(path, 'data', f_name))
+    return data.drop(columns=[_target_column_name]), data[_target_column_name].values
+
+
+def get_train_data(path='.'):
+    return _read_data(path, 'train.csv')
+
+
+def get_test_data(path='.'):
+    return _read_data(path, 'test.csv')
