@@ -156,7 +156,7 @@ class Workers:
         """Cancel what a test left unfinished and wait until the worker is idle,
         so that it writes nothing while the test database is flushed (a
         TRUNCATE during a worker's transaction can deadlock). Idle: no fold
-        left running (a failed evaluation's other folds run on), nothing
+        left running (a failed evaluation cancels its other folds), nothing
         finished in the last seconds (scoring, contributivity follow), and no
         task active, reserved or scheduled."""
         if self.proc is None or self.proc.poll() is not None:

@@ -134,6 +134,10 @@ def read_outcome(spec: FoldTicket, workdir: Path, result: SandboxResult,
                                     "(a submission may not signal processes outside its own)",
             Termination.DISK: f"wrote more than the limit of {limits.disk_bytes // 2**20} MiB "
                               f"of files in fold {k}",
+            Termination.PROCESSES: f"exceeded the limit of {limits.pids} processes and threads "
+                                   f"at once in fold {k}",
+            # Never reported: the platform stopped a fold it no longer wants.
+            Termination.STOPPED: f"was stopped by the platform in fold {k}",
         }[result.terminated]
         return outcome
     harness = _read_result(workdir) or {}

@@ -20,7 +20,7 @@ from workers import gpus, pool_problems
 from workers.fold_io import prepare_workdir, read_outcome
 from workers.log_tail import LogTail
 from workers.runner_client import ClaimLost, InputCache, InputMismatch, RunnerApiError, RunnerClient
-from workers.sandbox import Limits, SandboxFailure, get_backend
+from workers.sandbox import FoldStopped, Limits, SandboxFailure, Termination, get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,8 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
                                send_lines=prepared is None or share_logs)
         gpu_peak = gpus.GpuMemoryPeak(limits.gpu_devices)
         result = backend.run(workdir, limits, heartbeat=gpu_peak.wrap(streamer.tick))
+        if result.terminated == Termination.STOPPED:
+            raise ClaimLost("stopped while it ran")
         streamer.flush()
         outcome = read_outcome(ticket, workdir, result, limits)
         gpu_peak.sample(force=True)
@@ -172,9 +174,11 @@ class LogStreamer:
             try:
                 self.client.heartbeat(self.ticket)
             except ClaimLost:
-                # Taken over or cancelled: the report will be refused; stop
-                # sending lines meanwhile.
+                # Cancelled, failed by another fold of its submission, or
+                # taken over: its report would be refused; the sandbox stops
+                # it now, which frees this runner for the next fold.
                 self.full = True
+                raise FoldStopped() from None
             except RunnerApiError:
                 logger.exception("heartbeat of fold run %s failed", self.ticket.fold_run_id)
             self.last_beat = now

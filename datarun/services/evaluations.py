@@ -146,7 +146,7 @@ def send_scoring_task(evaluation_id: int) -> bool:
 @transaction.atomic
 def evaluation_cancel(*, evaluation_id: int) -> Evaluation:
     """Cancel an evaluation that has not finished; folds not started will not
-    run and a running fold's result is ignored."""
+    run and a running fold is stopped at its next heartbeat, its result ignored."""
     # Fold runs first, then the evaluation: the order a worker's claim takes
     # them in, so that a cancel and a claim never wait on each other.
     list(FoldRun.objects.select_for_update().filter(evaluation_id=evaluation_id).order_by("id"))

@@ -240,11 +240,22 @@ def fold_run_input_path(*, fold_run_id: int, attempt: int, digest: str) -> Path:
 
 
 def fold_run_heartbeat(*, fold_run_id: int, attempt: int) -> bool:
-    """Keep a running fold's claim; False when the claim is lost (the runner
-    should stop the fold)."""
-    return bool(FoldRun.objects.filter(
+    """Keep a running fold's claim; False when the claim is lost or its
+    evaluation is over (another fold failed, or it was cancelled): the
+    runner stops the fold and reports nothing."""
+    if FoldRun.objects.filter(
         id=fold_run_id, attempt=attempt, state=RunState.RUNNING,
-    ).update(heartbeat_at=timezone.now()))
+    ).exclude(evaluation__state__in=FINAL_STATES).update(heartbeat_at=timezone.now()):
+        return True
+    with transaction.atomic():
+        # A running fold the evaluation's failure could not lock (it was
+        # being written just then) is cancelled here.
+        fold_run = FoldRun.objects.select_for_update().filter(
+            id=fold_run_id, attempt=attempt, state=RunState.RUNNING).first()
+        if fold_run is not None and Evaluation.objects.select_for_update().filter(
+                id=fold_run.evaluation_id, state__in=FINAL_STATES).exists():
+            _cancel_folds([fold_run], timezone.now())
+    return False
 
 
 def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome) -> dict | None:
@@ -387,10 +398,19 @@ def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = 
     evaluation.error_traceback = tb
     evaluation.finished_at = now
     evaluation.save()
-    # Folds not started yet will not run; those running finish and are kept.
-    for fold_run in evaluation.fold_runs.select_for_update().filter(
-        state__in=[RunState.NEW, RunState.QUEUED]
-    ):
+    # Folds not started yet will not run; running ones are cancelled, so that
+    # their next heartbeat stops them and frees their runners. One whose row
+    # is locked (being recorded, or its heartbeat being written) is skipped
+    # rather than waited for, which could deadlock against a fold recorded
+    # at the same time: its next heartbeat cancels it.
+    _cancel_folds(evaluation.fold_runs.select_for_update().filter(
+        state__in=[RunState.NEW, RunState.QUEUED]), now)
+    _cancel_folds(evaluation.fold_runs.select_for_update(skip_locked=True).filter(
+        state=RunState.RUNNING), now)
+
+
+def _cancel_folds(fold_runs, now) -> None:
+    for fold_run in fold_runs:
         fold_run.set_state(RunState.CANCELLED)
         fold_run.finished_at = now
         fold_run.save(update_fields=["state", "finished_at"])

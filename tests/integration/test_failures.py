@@ -1,5 +1,7 @@
 """Each way a submission can fail ends in an error a participant can act on,
 and the platform keeps working afterwards."""
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -140,3 +142,34 @@ def test_an_error_in_the_problems_code_is_not_charged_to_the_participant(
     # The daily quota of one is still free: the failure was not the team's.
     again = submit(client, "iris_broken", "second", {"estimator.py": good})
     assert again["state"] in ("new", "queued", "running", "error")
+
+
+# Fold runs of one submission have consecutive ids, and a fold's work dir is
+# named after its fold run (fold-<id>-...): the two folds the worker's two
+# processes take first are one even, one odd.
+ONE_FAILS_THE_OTHERS_SLEEP = estimator(fit_body="""import os, time
+        fold_run = int(os.path.basename(os.getcwd()).split("-")[1])
+        if fold_run % 2 == 0:
+            raise ValueError("this fold fails at once")
+        time.sleep(60)""")
+
+
+def test_a_failed_fold_stops_the_submissions_other_folds(celery_worker_process):
+    client = signed_up(EXAMPLES / "iris", "iris", fold_time_limit_s=90)
+    started = time.monotonic()
+    submission = submit(client, "iris", "one_fails", {"estimator.py": ONE_FAILS_THE_OTHERS_SLEEP})
+    detail = wait_final(client, submission["id"])
+    assert detail["state"] == "error"
+    assert "ValueError while training in fold" in detail["error"], detail["error"]
+    # The folds still sleeping are stopped within seconds, not after their 60 s.
+    while any(f["state"] in ("queued", "running") for f in detail["folds"]):
+        assert time.monotonic() - started < 30, detail["folds"]
+        time.sleep(0.2)
+        detail = client.get(f"/api/v1/submissions/{submission['id']}/").json()
+    assert {f["state"] for f in detail["folds"]} <= {"error", "cancelled"}
+    assert "cancelled" in {f["state"] for f in detail["folds"]}
+    # Their places on the worker are free: the next submission scores now.
+    good = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_text()
+    after = wait_final(client, submit(client, "iris", "after", {"estimator.py": good})["id"])
+    assert after["state"] == "scored", after["error"]
+    assert time.monotonic() - started < 45

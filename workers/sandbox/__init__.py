@@ -7,6 +7,7 @@ Django: the caller passes settings in.
 from pathlib import Path
 
 from workers.sandbox.base import (
+    FoldStopped,
     Limits,
     SandboxBackend,
     SandboxFailure,
@@ -39,5 +40,6 @@ def get_backend(name: str, *, heartbeat_interval_s: float = 5.0, image: str = ""
 
 
 __all__ = [
-    "Limits", "SandboxBackend", "SandboxFailure", "SandboxResult", "Termination", "get_backend",
+    "FoldStopped", "Limits", "SandboxBackend", "SandboxFailure", "SandboxResult", "Termination",
+    "get_backend",
 ]

@@ -47,6 +47,10 @@ class Termination(enum.StrEnum):
     DISK = "disk"
     # The fold's code killed the process that supervised it.
     SUPERVISOR = "supervisor"
+    # More processes (or threads) at once than ``Limits.pids``.
+    PROCESSES = "processes"
+    # The platform no longer wants the fold (see :class:`FoldStopped`).
+    STOPPED = "stopped"
 
 
 @dataclass
@@ -61,6 +65,13 @@ class SandboxResult:
     stdout: str = ""
     stderr: str = ""
     logs_truncated: bool = False
+
+
+class FoldStopped(Exception):
+    """Raised by a heartbeat callback when the platform no longer wants the
+    fold (cancelled, another fold of its submission failed, or taken over):
+    the backend stops the fold at once and returns, terminated
+    :attr:`Termination.STOPPED`."""
 
 
 Heartbeat = Callable[[], None]
@@ -89,7 +100,8 @@ class SandboxBackend(Protocol):
         ...
 
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
-        """Run the harness on ``workdir``; call ``heartbeat`` every few seconds."""
+        """Run the harness on ``workdir``; call ``heartbeat`` every few seconds
+        (and stop the fold when it raises :class:`FoldStopped`)."""
         ...
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from workers.harness import layout
 from workers.sandbox.base import (
+    FoldStopped,
     Heartbeat,
     Limits,
     SandboxFailure,
@@ -87,28 +88,58 @@ def remove_orphans(node: str) -> int:
     return removed
 
 
+# Memory pressure: with swap equal to memory the kernel does not kill a
+# process that fills its memory while it can still evict page cache (its own
+# code pages among them); it crawls until the time limit instead. A fold
+# stopped or failed while its own memory was this close to the limit and the
+# cgroup at its limit, within this many seconds of its end, ran out of memory.
+PRESSURE_SHARE = 0.9
+# The cgroup is at its limit (the kernel reclaiming) at this share of it: on
+# cgroup v1 the failure counters stay at 0 while the kernel reclaims.
+AT_LIMIT_SHARE = 0.99
+PRESSURE_WINDOW_S = 2.0
+
+
 class _Cgroup:
-    """CPU and memory counters of one container, read from the host's cgroup fs.
+    """CPU, memory and process counters of one container, read from the
+    host's cgroup fs.
 
     Knows cgroup v1 (cgroupfs and systemd drivers) and v2. When the worker
     cannot see the container's cgroup (a worker in a container without the
     host's /sys/fs/cgroup), falls back to the Docker stats API.
+
+    Besides CPU time and peak memory it counts the times the container hit
+    its memory limit, the OOM kills in it and the forks its pids limit
+    refused, so that a fold stopped at the time limit while it was out of
+    memory or processes is reported as such.
     """
 
     ROOT = Path("/sys/fs/cgroup")
 
-    def __init__(self, container, container_id: str):
+    def __init__(self, container, container_id: str, memory_limit: int = 0):
         self.container = container
+        self.memory_limit = memory_limit
         self.cpu_ns = 0
         self.peak = 0
+        self.memory = 0
+        # What the kernel cannot reclaim without swap: the processes' memory
+        # and the files in the size-capped /tmp (a tmpfs).
+        self.held = 0
+        # Everything charged to the container, page cache included.
+        self.usage = 0
+        self.limit_hits = 0
+        self.oom_kills = 0
+        self.fork_refusals = 0
         self.source = "stats API"
         self._reader = None
+        self._pressed_at: float | None = None
         v1 = [("docker", container_id), ("system.slice", f"docker-{container_id}.scope")]
         for parent, name in v1:
             mem = self.ROOT / "memory" / parent / name
             cpu = self.ROOT / "cpuacct" / parent / name
+            pids = self.ROOT / "pids" / parent / name
             if (mem / "memory.stat").exists() and (cpu / "cpuacct.usage").exists():
-                self._reader = lambda mem=mem, cpu=cpu: self._read_v1(mem, cpu)
+                self._reader = lambda mem=mem, cpu=cpu, pids=pids: self._read_v1(mem, cpu, pids)
                 self.source = "cgroup v1"
                 return
         for parent, name in v1:
@@ -130,44 +161,81 @@ class _Cgroup:
             stat[key] = int(value)
         return stat
 
+    @classmethod
+    def _stat_if(cls, path: Path) -> dict[str, int]:
+        return cls._stat(path) if path.exists() else {}
+
+    def _count(self, name: str, value: int) -> None:
+        # Counters only grow: a read after the cgroup is gone changes nothing.
+        setattr(self, name, max(getattr(self, name), value))
+
     # Peak memory is the processes' own memory (anonymous pages and swap), as
     # on the local backend, not the page cache of the files they read, which
     # the kernel reclaims before it kills anything.
-    def _read_v1(self, mem: Path, cpu: Path) -> None:
+    def _read_v1(self, mem: Path, cpu: Path, pids: Path) -> None:
         stat = self._stat(mem / "memory.stat")
-        self.peak = max(self.peak, stat.get("total_rss", 0) + stat.get("total_swap", 0))
+        self.memory = stat.get("total_rss", 0) + stat.get("total_swap", 0)
+        self.held = self.memory + stat.get("total_shmem", 0)
         self.cpu_ns = max(self.cpu_ns, self._read_int(cpu / "cpuacct.usage"))
+        self.usage = self._read_int(mem / "memory.usage_in_bytes")
+        hits = self._read_int(mem / "memory.failcnt")
+        if (mem / "memory.memsw.failcnt").exists():
+            hits += self._read_int(mem / "memory.memsw.failcnt")
+        self._count("limit_hits", hits)
+        self._count("oom_kills", self._stat_if(mem / "memory.oom_control").get("oom_kill", 0))
+        self._count("fork_refusals", self._stat_if(pids / "pids.events").get("max", 0))
 
     def _read_v2(self, path: Path) -> None:
         stat = self._stat(path / "memory.stat")
-        self.peak = max(self.peak, stat.get("anon", 0))
+        self.memory = stat.get("anon", 0)
         swap = path / "memory.swap.current"
         if swap.exists():
-            self.peak = max(self.peak, stat.get("anon", 0) + self._read_int(swap))
+            self.memory += self._read_int(swap)
+        self.held = self.memory + stat.get("shmem", 0)
+        self.usage = self._read_int(path / "memory.current")
         for line in (path / "cpu.stat").read_text().splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
                 self.cpu_ns = max(self.cpu_ns, int(value) * 1000)
+        events = self._stat_if(path / "memory.events")
+        self._count("limit_hits", events.get("max", 0))
+        self._count("oom_kills", events.get("oom_kill", 0))
+        self._count("fork_refusals", self._stat_if(path / "pids.events").get("max", 0))
 
     def _read_stats(self) -> None:
         stats = self.container.stats(stream=False, one_shot=True)
         mem = stats.get("memory_stats") or {}
         stat = mem.get("stats") or {}
         rss = stat.get("total_rss", stat.get("rss", stat.get("anon")))
-        self.peak = max(self.peak, int(rss if rss is not None else mem.get("usage") or 0))
+        self.memory = self.held = int(rss if rss is not None else mem.get("usage") or 0)
+        self.usage = int(mem.get("usage") or 0)
+        self._count("limit_hits", int(mem.get("failcnt") or 0))
         usage = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
         self.cpu_ns = max(self.cpu_ns, int(usage.get("total_usage") or 0))
 
     def sample(self) -> None:
+        hits = self.limit_hits
         try:
             if self._reader is not None:
                 self._reader()
             else:
                 self._read_stats()
         except (OSError, ValueError):
-            pass  # the cgroup goes away with the container's last process
+            return  # the cgroup goes away with the container's last process
         except Exception:  # noqa: BLE001 - stats API errors once the container is gone
-            pass
+            return
+        self.peak = max(self.peak, self.memory)
+        at_limit = self.limit_hits > hits or self.usage >= AT_LIMIT_SHARE * self.memory_limit
+        if at_limit and self.held >= PRESSURE_SHARE * self.memory_limit:
+            self._pressed_at = time.monotonic()
+
+    def out_of_memory(self) -> bool:
+        """Whether the fold ran out of memory: an OOM kill happened in it, or
+        its memory was at the limit, the limit being hit, in its last
+        :data:`PRESSURE_WINDOW_S` seconds."""
+        return bool(self.oom_kills) or (
+            self._pressed_at is not None
+            and time.monotonic() - self._pressed_at <= PRESSURE_WINDOW_S)
 
     @property
     def cpu_time(self) -> float:
@@ -296,7 +364,7 @@ class DockerSandbox:
             except docker.errors.DockerException as exc:
                 raise SandboxFailure(f"could not start the fold's container: {exc}") from exc
             t0 = time.monotonic()
-            cgroup = _Cgroup(container, container.id)
+            cgroup = _Cgroup(container, container.id, limits.memory_bytes)
             terminated = None
             last_beat = t0
             exit_code = None
@@ -306,13 +374,20 @@ class DockerSandbox:
                 if terminated is None:
                     if now - t0 > limits.wall_time_s:
                         terminated = Termination.TIME
+                    elif cgroup.fork_refusals:
+                        terminated = Termination.PROCESSES
                     elif dir_size(workdir / layout.OUTPUT_DIR, limits.disk_bytes) > \
                             limits.disk_bytes:
                         terminated = Termination.DISK
                     if terminated is not None:
                         _kill(container)
                 if now - last_beat >= self.heartbeat_interval_s:
-                    heartbeat()
+                    try:
+                        heartbeat()
+                    except FoldStopped:
+                        if terminated is None:
+                            terminated = Termination.STOPPED
+                            _kill(container)
                     last_beat = now
                 try:
                     exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]
@@ -324,8 +399,15 @@ class DockerSandbox:
             cgroup.sample()
             container.reload()
             state = container.attrs.get("State", {})
+            # Stopped at the time limit, or failed on its own, while out of
+            # memory or processes: that limit is what it ran into.
+            failed = terminated == Termination.TIME or (terminated is None and exit_code != 0)
             if terminated is None and state.get("OOMKilled"):
                 terminated = Termination.MEMORY
+            elif failed and cgroup.out_of_memory():
+                terminated = Termination.MEMORY
+            elif failed and cgroup.fork_refusals:
+                terminated = Termination.PROCESSES
             if terminated is None and exit_code == 128 + signal.SIGXFSZ:
                 terminated = Termination.FILE_SIZE
         except _Interrupted:

@@ -9,6 +9,7 @@ the harness only: no data, no storage, no /home), a private size-capped
 Without bubblewrap the child can read what the worker's user can read.
 Production deployments with untrusted participants use Docker.
 """
+import atexit
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import psutil
 from workers import gpus
 from workers.harness import layout
 from workers.sandbox.base import (
+    FoldStopped,
     Heartbeat,
     Limits,
     SandboxFailure,
@@ -101,12 +103,90 @@ def _system_binds() -> list[str]:
     return args
 
 
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+class PidsCgroup:
+    """A pids cgroup holding one fork server and its folds, so that the kernel
+    refuses a fork past a fold's process limit: ``RLIMIT_NPROC`` does not bind
+    root, and a fork bomb outruns any sampling. Made under this process's own
+    cgroup (v1 ``pids`` hierarchy, or v2 where its parent delegates ``pids``);
+    :meth:`create` gives None where the worker may not (not root)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, name: str) -> "PidsCgroup | None":
+        try:
+            own = dict(line.strip().split(":", 2)[1:] for line in
+                       Path("/proc/self/cgroup").read_text().splitlines())
+        except (OSError, ValueError):
+            return None
+        if "pids" in own and (CGROUP_ROOT / "pids").is_dir():
+            parent = CGROUP_ROOT / "pids" / own["pids"].lstrip("/")
+        elif "" in own and (CGROUP_ROOT / "cgroup.controllers").exists():
+            parent = CGROUP_ROOT / own[""].lstrip("/")
+            try:
+                if "pids" not in (parent / "cgroup.subtree_control").read_text().split():
+                    return None
+            except OSError:
+                return None
+        else:
+            return None
+        path = parent / name
+        try:
+            path.mkdir()
+        except OSError:
+            return None
+        if not (path / "pids.max").exists():
+            path.rmdir()
+            return None
+        return cls(path)
+
+    def enter(self) -> None:
+        """Move the calling process in (run in the fork server's process
+        before it starts, so that everything it forks is inside)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def allow(self, more: int) -> None:
+        """Let the processes inside start ``more`` tasks beyond those they have."""
+        current = int((self.path / "pids.current").read_text())
+        (self.path / "pids.max").write_text(str(current + more))
+
+    def refused(self) -> int:
+        """Forks refused so far for passing the limit."""
+        try:
+            for line in (self.path / "pids.events").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "max":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def remove(self) -> None:
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.1)  # its last processes are still exiting
+        logger.warning("could not remove the cgroup %s", self.path)
+
+
 class _ForkServer:
     def __init__(self, root: Path, bwrap: bool, tmp_bytes: int,
                  gpu_devices: tuple[str, ...] = ()) -> None:
         self.root = root
         self.gpu_devices = gpu_devices
         root.mkdir(parents=True, exist_ok=True)
+        self.cgroup = PidsCgroup.create(f"datarun-{root.name}")
+        # A process that exits without closing its sandbox (a test run, an
+        # interpreter exiting) still leaves no server, root or cgroup.
+        atexit.register(self.close)
         command = [sys.executable, "-m", "workers.harness.forkserver"]
         env = sandbox_environment()
         if bwrap:
@@ -144,6 +224,7 @@ class _ForkServer:
             env=env,
             cwd="/",
             start_new_session=True,
+            preexec_fn=self.cgroup.enter if self.cgroup is not None else None,
         )
         self._buffer = b""
         self.bwrap = bwrap
@@ -235,6 +316,8 @@ class _ForkServer:
         self.proc.wait()
         if remove_root:
             shutil.rmtree(self.root, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
 
 class LocalSandbox:
@@ -327,6 +410,9 @@ class LocalSandbox:
             "gpu_devices": list(limits.gpu_devices),
         }
         try:
+            if server.cgroup is not None:
+                server.cgroup.allow(limits.pids)
+            refused = server.cgroup.refused() if server.cgroup is not None else 0
             server.send(request)
             started = server.read_line(timeout=60)
         except (OSError, SandboxFailure) as exc:
@@ -337,8 +423,9 @@ class LocalSandbox:
             raise SandboxFailure("the sandbox fork server did not answer within 60 s")
         t0 = time.monotonic()
         fold_pid = server.host_pid(started["pid"])
-        monitor = ProcessTreeMonitor(fold_pid)
-        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, fold_pid)
+        monitor = ProcessTreeMonitor(fold_pid, max_tasks=limits.pids)
+        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, fold_pid,
+                                            refused)
         wall = time.monotonic() - t0
         monitor.sample()
         monitor.kill()  # whatever the fold left behind goes with it
@@ -361,7 +448,7 @@ class LocalSandbox:
             exit_code=exit_code,
             wall_time=wall,
             cpu_time=max(reply["cpu_time"], monitor.cpu_time),
-            peak_memory=max(reply["maxrss"], monitor.peak_rss),
+            peak_memory=max(reply["maxrss"], monitor.peak_memory),
             isolation=self.isolation,
             terminated=terminated,
             stdout=stdout,
@@ -369,7 +456,7 @@ class LocalSandbox:
             logs_truncated=cut_out or cut_err,
         )
 
-    def _supervise(self, server, monitor, limits, heartbeat, t0, fold_pid):
+    def _supervise(self, server, monitor, limits, heartbeat, t0, fold_pid, refused):
         terminated = None
         last_beat = t0
         interval = 0.01
@@ -382,12 +469,19 @@ class LocalSandbox:
                 return terminated, None
             if reply is not None:
                 return terminated, reply
+            # A refused fork first: sampling a tree of forked copies is slow.
+            if terminated is None and server.cgroup is not None \
+                    and server.cgroup.refused() > refused:
+                terminated = Termination.PROCESSES
+                monitor.kill()
             monitor.sample()
             now = time.monotonic()
             if terminated is None:
                 if now - t0 > limits.wall_time_s:
                     terminated = Termination.TIME
-                elif monitor.peak_rss > limits.memory_bytes:
+                elif monitor.tasks > limits.pids:
+                    terminated = Termination.PROCESSES
+                elif monitor.peak_memory > limits.memory_bytes:
                     terminated = Termination.MEMORY
                 elif server.written_bytes(fold_pid, limits.disk_bytes) > limits.disk_bytes:
                     terminated = Termination.DISK
@@ -396,6 +490,11 @@ class LocalSandbox:
             if now - last_beat >= self.heartbeat_interval_s:
                 try:
                     heartbeat()
+                except FoldStopped:
+                    # Stopped, not left: the fork server's reply is still read.
+                    if terminated is None:
+                        terminated = Termination.STOPPED
+                        monitor.kill()
                 except Exception:  # noqa: BLE001
                     # Leaving now would leave the fork server's reply unread
                     # for the next fold to take as its own: the fold goes on,

@@ -8,16 +8,21 @@ import psutil
 class ProcessTreeMonitor:
     """Tracks one process and all its descendants.
 
-    ``peak_rss`` is the largest sum of resident set sizes seen over the tree;
-    ``cpu_time`` the user+system seconds of the tree's live processes at the
-    last sample (the caller adds what exited processes used, from rusage).
+    ``peak_memory`` is the largest memory the tree held at once: the sum of
+    its processes' proportional set sizes (a page shared by n processes
+    counts 1/n in each) plus their swap, so that forked copies sharing their
+    pages are not counted once per copy; ``cpu_time`` the user+system seconds
+    of the tree's live processes at the last sample (the caller adds what
+    exited processes used, from rusage); ``tasks`` the processes and threads
+    alive at the last sample.
     """
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, max_tasks: int | None = None):
         self.pid = pid
-        self.peak_rss = 0
+        self.max_tasks = max_tasks
+        self.peak_memory = 0
         self.cpu_time = 0.0
-        self.n_processes = 0
+        self.tasks = 0
         try:
             self._root = psutil.Process(pid)
         except psutil.NoSuchProcess:
@@ -38,19 +43,26 @@ class ProcessTreeMonitor:
         return [p for p in self._known.values() if _alive(p)]
 
     def sample(self) -> None:
-        rss = 0
+        memory = 0
         cpu = 0.0
+        tasks = 0
         procs = self.processes()
+        if self.max_tasks is not None and len(procs) > self.max_tasks:
+            # A fork bomb: counting is all that matters now, and reading each
+            # copy's memory map would only give it time.
+            self.tasks = len(procs)
+            return
         for p in procs:
             try:
                 with p.oneshot():
-                    rss += p.memory_info().rss
+                    tasks += p.num_threads()
                     t = p.cpu_times()
                     cpu += t.user + t.system
+                memory += _proportional_memory(p)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        self.n_processes = len(procs)
-        self.peak_rss = max(self.peak_rss, rss)
+        self.tasks = tasks
+        self.peak_memory = max(self.peak_memory, memory)
         self.cpu_time = max(self.cpu_time, cpu)
 
     def kill(self) -> None:
@@ -64,6 +76,15 @@ class ProcessTreeMonitor:
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def _proportional_memory(p: psutil.Process) -> int:
+    """Bytes of memory ``p`` holds in proportion (PSS) plus its swap."""
+    try:
+        info = p.memory_full_info()
+        return info.pss + info.swap
+    except psutil.AccessDenied:
+        return p.memory_info().rss  # another user's process: its resident set
 
 
 def _alive(p: psutil.Process) -> bool:
