@@ -332,7 +332,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
 # resets them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, whose user comes with their profile and organiser flag.
+    "databoard.backends.ViewerBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("DATARUN_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(seconds=env_float("DATARUN_LOGIN_COOLOFF_S", 900.0))
@@ -356,6 +357,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(DATARUN_HOME / "cache")}}
+# Every signed-in request reads its session: from that cache, the database
+# behind it (written through, so sessions outlive a flushed cache).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Contributivity is recomputed this many seconds after the last new score of
 # an event (scores arriving meanwhile join the same update).
