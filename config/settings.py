@@ -126,7 +126,13 @@ TEMPLATES = [
 ]
 
 _default_db = f"sqlite:///{DATARUN_HOME / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _default_db), conn_max_age=0)}
+# A web thread keeps its database connection between requests (a new
+# PostgreSQL connection costs a process fork and the authentication, several
+# milliseconds on a busy machine); the health check at the start of each
+# request replaces one the server closed.
+DATABASES = {"default": dj_database_url.parse(
+    env("DATABASE_URL", _default_db), conn_max_age=env_int("DATARUN_DB_CONN_MAX_AGE", 300),
+    conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write to one file: WAL lets readers run beside the
     # writer, IMMEDIATE makes writers queue instead of failing on upgrade.
