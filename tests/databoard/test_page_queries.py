@@ -113,3 +113,25 @@ def test_an_organiser_reads_the_private_board_and_any_submission_in_few_queries(
         assert len(queries) <= MAX_QUERIES, (url, [q["sql"][:120] for q in queries])
         if url.startswith("/submissions/"):
             assert "Organise" in page  # the navigation's link, from the user's own query
+
+
+def test_a_board_counts_its_rows_once_per_version(event, viewer):
+    grow(event, 0, 3)
+    client = Client()
+    client.force_login(viewer["user"])
+    url = f"/api/v1/events/{EVENT}/leaderboard/"
+
+    def read() -> tuple[dict, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            data = client.get(url, {"page_size": 2}).json()
+        return data, [q["sql"] for q in queries if "COUNT(*)" in q["sql"]]
+
+    first, counted = read()
+    assert counted and (first["count"], first["my_team"]["rank"]) == (8, 1)
+    again, counted = read()
+    assert again == first and counted == []  # the same version: from the cache
+    # A better submission of another team: a new version, counted again.
+    score(submit(event, signed_up("newcomer", event), "best"), 0.99, 0.5)
+    changed, counted = read()
+    assert counted and (changed["count"], changed["my_team"]) == (
+        9, {"name": "viewer", "rank": 2, "page": 1})
