@@ -23,7 +23,7 @@ written in one statement). Latencies count from the moment a request was due
 
 Needs PostgreSQL (DATABASE_URL). Usage:
   python bench/leaderboard.py [--submissions 10000] [--teams 500] [--rate 50]
-      [--duration 60] [--web-workers 2] [--no-saturation] [--no-contributivity]
+      [--duration 60] [--servers before,deployed] [--no-saturation] [--no-contributivity]
 """
 import argparse
 import http.client
@@ -219,12 +219,20 @@ def endpoints(world: World, session: str, admin_session: str, token: str) -> lis
 
 def login_session(user) -> str:
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth import (
+        BACKEND_SESSION_KEY,
+        HASH_SESSION_KEY,
+        SESSION_KEY,
+        load_backend,
+    )
     from django.contrib.sessions.backends.db import SessionStore
 
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # The backend a login records: the first that loads users (not axes').
+    session[BACKEND_SESSION_KEY] = next(
+        path for path in settings.AUTHENTICATION_BACKENDS
+        if hasattr(load_backend(path), "get_user"))
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return session.session_key
@@ -277,24 +285,70 @@ def drive(url: str, mix: list[Endpoint], rate: float, duration: float, threads: 
     return results
 
 
-def report(results, mix: list[Endpoint], queries: dict[str, int]) -> float:
+def report(results, mix: list[Endpoint], queries: dict[str, int]) -> dict[str, float]:
+    """Prints the table; returns p99 over all requests and the health check's."""
     print(f"  {'endpoint':26s} {'n':>5s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s} "
           f"{'queries':>7s}  statuses")
-    worst = 0.0
+    every = []
     for endpoint in mix:
         rows = results.get(endpoint.name, [])
         if not rows:
             continue
         ms = [1000 * r[0] for r in rows]
+        every += ms
         statuses = defaultdict(int)
         for _, status in rows:
             statuses[status] += 1
-        p99 = percentile(ms, 99)
-        worst = max(worst, p99)
         print(f"  {endpoint.name:26s} {len(ms):5d} {percentile(ms, 50):8.1f} "
-              f"{percentile(ms, 95):8.1f} {p99:8.1f} {queries.get(endpoint.name, '-'):>7}  "
+              f"{percentile(ms, 95):8.1f} {percentile(ms, 99):8.1f} "
+              f"{queries.get(endpoint.name, '-'):>7}  "
               + " ".join(f"{k}:{v}" for k, v in sorted(statuses.items())))
-    return worst
+    print(f"  {'all requests':26s} {len(every):5d} {percentile(every, 50):8.1f} "
+          f"{percentile(every, 95):8.1f} {percentile(every, 99):8.1f}")
+    return {"p99": percentile(every, 99),
+            "health p99": percentile([1000 * r[0] for r in results["health"]], 99)}
+
+
+# The web servers measured one after the other, on the same event and mix.
+SERVERS = {
+    "before": ("gunicorn -w 2 --threads 4 as before (every worker takes every connection "
+               "and queues it), a new database connection per request",
+               {"config": False, "workers": 2, "options": ("--threads", "4"),
+                "env": {"DATARUN_DB_CONN_MAX_AGE": "0"}}),
+    "deployed": ("config/gunicorn.py (a worker per core, 4 threads, a connection taken only "
+                 "by a free thread), persistent database connections",
+                 {"config": True, "workers": None}),
+}
+
+
+def server_setup(name: str) -> tuple[str, dict]:
+    """A name of SERVERS, or wNtM: config/gunicorn.py with N workers of M threads."""
+    if name in SERVERS:
+        return SERVERS[name]
+    workers, _, threads = name.lstrip("w").partition("t")
+    if not (workers.isdigit() and threads.isdigit()):
+        sys.exit(f"unknown server {name!r}: one of {', '.join(SERVERS)}, or wNtM")
+    return (f"config/gunicorn.py with {workers} workers x {threads} threads",
+            {"config": True, "workers": int(workers),
+             "env": {"DATARUN_WEB_THREADS": threads}})
+
+
+def saturation(url: str, mix: list[Endpoint]) -> int | None:
+    """The last rate of the mix whose p99 stays within 200 ms."""
+    print("  saturation (same mix, 15 s per rate; p99 over all endpoints):")
+    best = None
+    for rate in (50, 100, 150, 200, 300, 400, 600, 800):
+        results = drive(url, mix, rate, 15)
+        every = [1000 * r[0] for rows in results.values() for r in rows]
+        p99 = percentile(every, 99)
+        print(f"    {rate:4d} requests/s: p99 {p99:8.1f} ms, health p99 "
+              f"{percentile([1000 * r[0] for r in results['health']], 99):7.1f} ms")
+        if p99 > 200:
+            break
+        best = rate
+    print(f"    saturation throughput: {best or '< 50'} requests/s "
+          f"(the last rate with p99 <= 200 ms)")
+    return best
 
 
 def count_queries(mix: list[Endpoint], world: World, token: str) -> dict[str, int]:
@@ -373,7 +427,9 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=500)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--duration", type=float, default=60)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--servers", default="before,deployed",
+                        help="web servers to measure in turn: "
+                             f"{', '.join(SERVERS)}, or wNtM (N workers x M threads)")
     parser.add_argument("--no-saturation", action="store_true")
     parser.add_argument("--no-contributivity", action="store_true")
     args = parser.parse_args()
@@ -414,47 +470,48 @@ def main() -> None:
     session = login_session(world.members[world.teams[7].id])
     mix = endpoints(world, session, "", token)
     queries = count_queries(mix, world, token)
-    log = Path(tempfile.mkdtemp(prefix="bench-lb-")) / "gunicorn.log"
-    proc, url = start_web(log, workers=args.web_workers)
-    updates: list[float] = []
-    stop = threading.Event()
+    summary = {}
+    for name in args.servers.split(","):
+        description, setup = server_setup(name)
+        log = Path(tempfile.mkdtemp(prefix="bench-lb-")) / "gunicorn.log"
+        proc, url = start_web(log, **setup)
+        updates: list[float] = []
+        stop = threading.Event()
 
-    def scorer():
-        while not stop.wait(10):
-            updates.append(score_one_more(world))
+        def scorer(updates=updates, stop=stop):
+            while not stop.wait(10):
+                updates.append(score_one_more(world))
 
-    try:
-        print(f"\nOpen-loop mix at {args.rate:.0f} requests/s for {args.duration:.0f} s "
-              f"(gunicorn: {args.web_workers} workers x 4 threads; one more submission "
-              f"scored every 10 s):")
-        drive(url, mix, args.rate, min(5.0, args.duration))  # warm the workers
-        thread = threading.Thread(target=scorer, daemon=True)
-        thread.start()
-        results = drive(url, mix, args.rate, args.duration)
-        stop.set()
-        thread.join()
-        report(results, mix, queries)
-        if updates:
-            print(f"  read model updates under load: {len(updates)}, median "
-                  f"{statistics.median(updates) * 1000:.1f} ms, max {max(updates) * 1000:.1f} ms")
-        if not args.no_saturation:
-            print("\nSaturation (same mix, 15 s per rate; p99 over all endpoints):")
-            best = None
-            for rate in (50, 100, 150, 200, 300, 400, 600, 800):
-                results = drive(url, mix, rate, 15)
-                every = [1000 * r[0] for rows in results.values() for r in rows]
-                p99 = percentile(every, 99)
-                print(f"  {rate:4d} requests/s: p99 {p99:8.1f} ms, health p99 "
-                      f"{percentile([1000 * r[0] for r in results['health']], 99):7.1f} ms")
-                if p99 > 200:
-                    break
-                best = rate
-            print(f"  saturation throughput: {best or '< 50'} requests/s "
-                  f"(the last rate with p99 <= 200 ms)")
-    finally:
-        stop.set()
-        proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            print(f"\n[{name}] {description}")
+            print(f"Open-loop mix at {args.rate:.0f} requests/s for {args.duration:.0f} s "
+                  f"(one more submission scored every 10 s):")
+            drive(url, mix, args.rate, min(5.0, args.duration))  # warm the workers
+            thread = threading.Thread(target=scorer, daemon=True)
+            thread.start()
+            results = drive(url, mix, args.rate, args.duration)
+            stop.set()
+            thread.join()
+            summary[name] = report(results, mix, queries)
+            if updates:
+                print(f"  read model updates under load: {len(updates)}, median "
+                      f"{statistics.median(updates) * 1000:.1f} ms, "
+                      f"max {max(updates) * 1000:.1f} ms")
+            if not args.no_saturation:
+                summary[name]["saturation"] = saturation(url, mix)
+        finally:
+            stop.set()
+            proc.terminate()
+            proc.wait(timeout=30)
+    first = next(iter(summary))
+    print(f"\nSummary at {args.rate:.0f} requests/s (ratios against {first}, same run):")
+    base = summary[first]
+    for name, figures in summary.items():
+        print(f"  {name:10s} p99 {figures['p99']:8.1f} ms ({base['p99'] / figures['p99']:5.1f}x)"
+              f"   health p99 {figures['health p99']:7.1f} ms "
+              f"({base['health p99'] / figures['health p99']:5.1f}x)"
+              + (f"   saturation {figures.get('saturation') or '< 50'} requests/s"
+                 if "saturation" in figures else ""))
     if not args.no_contributivity:
         print("\nContributivity:")
         contributivity(world)

@@ -126,7 +126,13 @@ TEMPLATES = [
 ]
 
 _default_db = f"sqlite:///{DATARUN_HOME / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _default_db), conn_max_age=0)}
+# A web thread keeps its database connection between requests (a new
+# PostgreSQL connection costs a process fork and the authentication, several
+# milliseconds on a busy machine); the health check at the start of each
+# request replaces one the server closed.
+DATABASES = {"default": dj_database_url.parse(
+    env("DATABASE_URL", _default_db), conn_max_age=env_int("DATARUN_DB_CONN_MAX_AGE", 300),
+    conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and beat write to one file: WAL lets readers run beside the
     # writer, IMMEDIATE makes writers queue instead of failing on upgrade.
@@ -332,7 +338,8 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
 # resets them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, whose user comes with their profile and organiser flag.
+    "databoard.backends.ViewerBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("DATARUN_LOGIN_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(seconds=env_float("DATARUN_LOGIN_COOLOFF_S", 900.0))
@@ -356,6 +363,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": str(DATARUN_HOME / "cache")}}
+# Every signed-in request reads its session: from that cache, the database
+# behind it (written through, so sessions outlive a flushed cache).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Contributivity is recomputed this many seconds after the last new score of
 # an event (scores arriving meanwhile join the same update).

@@ -9,6 +9,18 @@ from django.conf import settings
 from django.db import models
 
 
+class EventQuerySet(models.QuerySet):
+    def seen_by(self, user) -> "EventQuerySet":
+        """Each event loaded knows whether ``user`` administers it, so that
+        ``Event.is_admin`` asks nothing more for them."""
+        if not user or not user.is_authenticated or user.is_superuser:
+            return self
+        admins = Event.admins.through.objects.filter(event_id=models.OuterRef("pk"),
+                                                    user_id=user.id)
+        return self.annotate(viewer_id=models.Value(user.id),
+                             viewer_is_admin=models.Exists(admins))
+
+
 class Event(models.Model):
     class LeaderboardKind(models.TextChoices):
         BAGGED = "bagged", "bagged (RAMP: out-of-fold / averaged fold models)"
@@ -59,6 +71,8 @@ class Event(models.Model):
     leaderboard_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
 
@@ -73,8 +87,15 @@ class Event(models.Model):
         # Asked several times per page: once per loaded event and user.
         known = self.__dict__.setdefault("_admins_known", {})
         if user.id not in known:
-            known[user.id] = self.admins.filter(id=user.id).exists()
+            if self.__dict__.get("viewer_id") == user.id:  # EventQuerySet.seen_by
+                known[user.id] = self.viewer_is_admin
+            else:
+                known[user.id] = self.admins.filter(id=user.id).exists()
         return known[user.id]
+
+    def remember_admin(self, user, is_admin: bool) -> None:
+        """What a query that loaded the event for ``user`` found out."""
+        self.__dict__.setdefault("_admins_known", {})[user.id] = is_admin
 
 
 class Team(models.Model):
@@ -132,6 +153,18 @@ class TeamInvitation(models.Model):
 class SubmissionQuerySet(models.QuerySet):
     def of_event(self, event):
         return self.filter(team__event=event)
+
+    def seen_by(self, user) -> "SubmissionQuerySet":
+        """Each submission loaded knows whether ``user`` is in its team and
+        administers its event (``databoard.permissions`` asks nothing more)."""
+        if not user or not user.is_authenticated:
+            return self
+        member = TeamMember.objects.filter(team_id=models.OuterRef("team_id"), user_id=user.id)
+        admin = Event.admins.through.objects.filter(event_id=models.OuterRef("team__event_id"),
+                                                    user_id=user.id)
+        return self.annotate(viewer_id=models.Value(user.id),
+                             viewer_is_member=models.Exists(member),
+                             viewer_is_admin=models.Exists(admin))
 
 
 class Submission(models.Model):

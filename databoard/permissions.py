@@ -4,6 +4,18 @@ from django.utils import timezone
 from databoard.models import Event, Submission, Team
 
 
+def is_organiser(user) -> bool:
+    """An admin of some event, or of the platform (the organiser pages)."""
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    # databoard.backends.ViewerBackend loads it with the signed-in user.
+    if getattr(user, "organises_events", None) is None:
+        user.organises_events = user.administered_events.exists()
+    return user.organises_events
+
+
 def member_team(event: Event, user) -> Team | None:
     if not user or not user.is_authenticated:
         return None
@@ -34,8 +46,11 @@ def can_see_private_scores(event: Event, user) -> bool:
 
 
 def is_team_member(submission: Submission, user) -> bool:
-    return bool(user and user.is_authenticated
-                and submission.team.memberships.filter(user=user).exists())
+    if not user or not user.is_authenticated:
+        return False
+    if submission.__dict__.get("viewer_id") == user.id:  # SubmissionQuerySet.seen_by
+        return submission.viewer_is_member
+    return submission.team.memberships.filter(user=user).exists()
 
 
 def can_view_submission(submission: Submission, user) -> bool:

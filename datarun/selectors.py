@@ -71,25 +71,41 @@ def _fold_row(fr: FoldRun, scores: dict) -> dict:
 
 
 def evaluation_detail(evaluation_id: int) -> dict:
-    evaluation = Evaluation.objects.select_related("problem").get(id=evaluation_id)
+    return evaluation_history(evaluation_id, [])[0]
+
+
+def evaluation_history(evaluation_id: int, earlier_ids) -> tuple[dict, dict[int, dict]]:
+    """An evaluation's detail, and the summaries with scores of ``earlier_ids``
+    (the evaluations its re-runs replaced): four queries however many."""
+    ids = [evaluation_id, *earlier_ids]
+    evaluations = {e.id: e for e in Evaluation.objects.filter(id__in=ids)
+                   .select_related("problem")}
+    if evaluation_id not in evaluations:
+        raise Evaluation.DoesNotExist(f"no evaluation {evaluation_id}")
+    evaluation = evaluations[evaluation_id]
     fold_scores: dict[int, dict] = defaultdict(lambda: defaultdict(dict))
-    for fs in FoldScore.objects.filter(fold_run__evaluation=evaluation).select_related(
-        "score_type"
-    ):
-        fold_scores[fs.fold_run_id][fs.score_type.name][fs.step] = _clean(fs.value)
-    fold_runs = list(evaluation.fold_runs.order_by("fold_index").defer(
-        "stdout", "stderr", "environment"))
-    folds = [_fold_row(fr, fold_scores.get(fr.id, {})) for fr in fold_runs]
-    return {
-        **evaluation_summary(evaluation, fold_runs),
+    for fold_run_id, name, step, value in FoldScore.objects.filter(
+            fold_run__evaluation_id=evaluation_id).values_list(
+            "fold_run_id", "score_type__name", "step", "value"):
+        fold_scores[fold_run_id][name][step] = _clean(value)
+    fold_runs = defaultdict(list)
+    for fr in FoldRun.objects.filter(evaluation_id__in=ids).defer(
+            "stdout", "stderr", "environment").order_by("evaluation_id", "fold_index"):
+        fold_runs[fr.evaluation_id].append(fr)
+    scores = _evaluation_scores(ids)
+    detail = {
+        **evaluation_summary(evaluation, fold_runs[evaluation_id]),
         "limits": evaluation.limits,
         "sandbox_backend": evaluation.sandbox_backend,
         "code_hash": evaluation.code_hash,
         "files": evaluation.files,
         "error_traceback": evaluation.error_traceback,
-        "folds": folds,
-        "scores": _evaluation_scores([evaluation.id]).get(evaluation.id, {}),
+        "folds": [_fold_row(fr, fold_scores.get(fr.id, {})) for fr in fold_runs[evaluation_id]],
+        "scores": scores.get(evaluation_id, {}),
     }
+    earlier = {i: {**evaluation_summary(evaluations[i], fold_runs[i]), "scores": scores.get(i, {})}
+               for i in earlier_ids if i in evaluations}
+    return detail, earlier
 
 
 def _fold_totals(fold_runs) -> dict:
@@ -161,19 +177,20 @@ def evaluation_states(evaluation_ids) -> dict[int, dict]:
 
 def queue_positions(evaluation_ids) -> dict[int, int]:
     """For queued evaluations: how many fold runs of other evaluations are
-    queued ahead of their first queued fold (the sandbox queue is shared)."""
-    from django.db.models import Min
+    queued ahead of their first queued fold (the sandbox queue is shared).
+    One query, with the count for each evaluation as a subquery."""
+    from django.db.models import Count, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
 
-    firsts = dict(
-        FoldRun.objects.filter(evaluation_id__in=evaluation_ids, state="queued")
-        .values("evaluation_id").annotate(first=Min("queued_at"))
-        .values_list("evaluation_id", "first")
-    )
-    out = {}
-    for evaluation_id, first in firsts.items():
-        out[evaluation_id] = FoldRun.objects.filter(
-            state="queued", queued_at__lt=first).exclude(evaluation_id=evaluation_id).count()
-    return out
+    queued = FoldRun.objects.filter(state="queued")
+    first = (queued.filter(evaluation_id=OuterRef("evaluation_id"))
+             .order_by("queued_at").values("queued_at")[:1])
+    ahead = (queued.filter(queued_at__lt=OuterRef("queued_at"))
+             .exclude(evaluation_id=OuterRef("evaluation_id"))
+             .order_by().values("state").annotate(n=Count("id")).values("n"))
+    return dict(queued.filter(evaluation_id__in=evaluation_ids, queued_at=Subquery(first))
+                .annotate(ahead=Coalesce(Subquery(ahead), 0))
+                .values_list("evaluation_id", "ahead"))
 
 
 def evaluation_files(evaluation_id: int) -> dict[str, bytes]:

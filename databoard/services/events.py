@@ -25,7 +25,7 @@ def audit(*, event: Event | None, user, action: str, **data) -> None:
 
 
 def event_get(*, name: str, user=None) -> Event:
-    event = Event.objects.filter(name=name).first()
+    event = Event.objects.seen_by(user).filter(name=name).first()
     if event is None or not can_view_event(event, user):
         raise NotFound(f"no event named {name!r}")
     return event

@@ -35,8 +35,10 @@ class SubmissionRefused(ApplicationError):
 
 def submission_get(*, submission_id: int, user) -> Submission:
     """A submission the user may see in detail (their team's, or as event admin)."""
-    submission = (Submission.objects.select_related("team__event", "submitted_by")
+    submission = (Submission.objects.seen_by(user).select_related("team__event", "submitted_by")
                   .filter(id=submission_id).first())
+    if submission is not None and "viewer_is_admin" in submission.__dict__:
+        submission.team.event.remember_admin(user, submission.viewer_is_admin)
     if submission is None or not permissions.can_view_submission(submission, user):
         raise NotFound(f"no submission {submission_id} of yours")
     return submission

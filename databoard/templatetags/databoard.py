@@ -4,6 +4,8 @@ import nh3
 from django import template
 from django.utils.safestring import mark_safe
 
+from databoard import permissions
+
 register = template.Library()
 
 _ALLOWED_TAGS = {
@@ -19,6 +21,12 @@ def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
             value.startswith("/") and not value.startswith("//")):
         return None
     return value
+
+
+@register.filter
+def organises(user) -> bool:
+    """Whether the navigation links to the organiser pages."""
+    return permissions.is_organiser(user)
 
 
 @register.filter

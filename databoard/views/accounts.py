@@ -38,7 +38,7 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="databoard.backends.ViewerBackend")
         messages.success(request, f"Welcome, {user.username}: your account is ready. "
                                   f"Set your time zone and affiliation below.")
         return redirect(safe_next(request, reverse_lazy("profile")))

@@ -219,11 +219,12 @@ def my_submissions(request):
     return render(request, "databoard/submissions/list.html", {"rows": rows, "event": event})
 
 
-def _status_context(submission, user) -> dict:
+def _status_context(submission, user, detail: dict | None = None) -> dict:
     """What the live part of the submission page shows (also polled alone)."""
     event = submission.team.event
-    detail = selectors.evaluation_as_seen_by(
-        datarun_selectors.evaluation_detail(submission.evaluation_id), event=event, user=user)
+    if detail is None:
+        detail = datarun_selectors.evaluation_detail(submission.evaluation_id)
+    detail = selectors.evaluation_as_seen_by(detail, event=event, user=user)
     private_ok = permissions.can_see_private_scores(event, user)
     queue_position = None
     if detail["state"] in ("new", "queued"):
@@ -242,14 +243,14 @@ def _status_context(submission, user) -> dict:
 @shows_errors
 def submission_detail(request, pk):
     submission = services.submission_get(submission_id=pk, user=request.user)
-    context = _status_context(submission, request.user)
+    # Re-runs: the earlier evaluations of the same files, read with the current one.
+    detail, earlier = datarun_selectors.evaluation_history(
+        submission.evaluation_id, submission.previous_evaluation_ids)
+    context = _status_context(submission, request.user, detail)
     event, kind = context["event"], context["event"].leaderboard_kind
     official = next(iter(context["score_types"]), None)
-    # Re-runs: the earlier evaluations of the same files, newest first.
-    summaries = {
-        i: selectors.evaluation_as_seen_by(summary, event=event, user=request.user)
-        for i, summary in datarun_selectors.evaluation_summaries(
-            submission.previous_evaluation_ids).items()}
+    summaries = {i: selectors.evaluation_as_seen_by(summary, event=event, user=request.user)
+                 for i, summary in earlier.items()}
     context["previous"] = [
         {"summary": summaries[i], "score": _official_score(summaries[i], official, kind)}
         for i in reversed(submission.previous_evaluation_ids) if i in summaries

@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from databoard import services
+from databoard import permissions, services
 from databoard.forms.organiser import EventCreateForm, EventRulesForm, SubmissionFilterForm
 from databoard.models import Event, Submission, Team
 from databoard.services.events import EDITABLE_FIELDS
@@ -38,17 +38,13 @@ def _admin_event(request, name: str) -> Event:
     return event
 
 
-def _is_organiser(user) -> bool:
-    return user.is_superuser or user.administered_events.exists()
-
-
 # --- the organiser's home and a new event ------------------------------------
 
 @login_required
 @require_GET
 @shows_errors
 def organiser_home(request):
-    if not _is_organiser(request.user):
+    if not permissions.is_organiser(request.user):
         raise PermissionDenied("only event admins organise events")
     events = Event.objects.all() if request.user.is_superuser else \
         request.user.administered_events.all()
@@ -251,7 +247,7 @@ def queue(request):
     """Folds queued and running, and the Celery workers that answer now.
     Event admins see the running folds of their own events' submissions."""
     user = request.user
-    if not _is_organiser(user):
+    if not permissions.is_organiser(user):
         raise PermissionDenied("only event admins see the queue")
     running = datarun_selectors.running_fold_runs()
     submissions = {s.evaluation_id: s for s in Submission.objects.filter(

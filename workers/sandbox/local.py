@@ -274,7 +274,10 @@ class _ForkServer:
         differ when the server runs in its own pid namespace (bubblewrap)."""
         if not self.bwrap:
             return pid
-        for _ in range(100):
+        # Generous: on a loaded host a new process can take a while to show
+        # in /proc (one second was seen to be too short).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             for child in psutil.Process(self.proc.pid).children(recursive=True):
                 try:
                     with open(f"/proc/{child.pid}/status") as f:

@@ -50,8 +50,8 @@ class Command(BaseCommand):
             env=env,
         )
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application",
-             "-b", f"{host}:{port}", "-w", "2", "--threads", "4", "--access-logfile", "-"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
+             "config.wsgi:application", "-b", f"{host}:{port}", "--access-logfile", "-"],
             env=env,
         )
         self.stdout.write(self.style.SUCCESS(
