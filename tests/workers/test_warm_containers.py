@@ -92,17 +92,19 @@ def slot_dirs(work_dir: Path) -> list[Path]:
     return sorted(work_dir.glob("warm-*"))
 
 
-def test_a_warm_container_never_given_a_fold_is_removed_with_its_worker(prepared, node,
-                                                                       work_dir):
-    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0)
+@pytest.mark.parametrize("kept", [1, 2])
+def test_warm_containers_never_given_a_fold_are_removed_with_their_worker(prepared, node,
+                                                                          work_dir, kept):
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=kept)
     try:
         first, outcome = run_one(backend, prepared)
         assert outcome.error == ""
         second, outcome = run_one(backend, prepared)  # on the container warmed meanwhile
         assert outcome.error == ""
-        # The third fold's container waits, started, and will get no fold.
-        wait_for(lambda: len(containers(node)) == 1, "the next container is started")
-        assert slot_dirs(work_dir) != []
+        # The next folds' containers wait, started, and will get no fold.
+        backend.wait_until_warm()
+        wait_for(lambda: len(containers(node)) == kept, "the next containers are started")
+        assert len(slot_dirs(work_dir)) == kept
     finally:
         backend.close()
     assert containers(node) == []

@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import sys
+import time
 import traceback
 
 from workers.harness import layout
@@ -28,21 +29,26 @@ WORK = "/work"
 
 
 def wait_for_go(path: str, idle_s: float) -> bool:
-    """Block until the worker writes to the pipe and closes it (or ``idle_s`` pass)."""
-    # Open without blocking: the worker's own non-blocking open for writing
-    # succeeds only once this end is open, which is how it knows we are ready.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        ready, _, _ = select.select([fd], [], [], idle_s)
-        if not ready:
-            return False
-        os.set_blocking(fd, True)
-        message = b""
-        while chunk := os.read(fd, 64):
-            message += chunk
-        return message.strip() == b"go"
-    finally:
-        os.close(fd)
+    """Block until the worker writes "go" to the pipe (False: ``idle_s`` passed)."""
+    deadline = time.monotonic() + idle_s
+    while True:
+        # Open without blocking: the worker's own non-blocking open for
+        # writing succeeds only while this end is open, which is how it knows
+        # we are ready.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return False
+            os.set_blocking(fd, True)
+            message = b""
+            while chunk := os.read(fd, 64):
+                message += chunk
+        finally:
+            os.close(fd)
+        if message.strip() == b"go":
+            return True
+        # A writer that only checked we were listening: listen again.
 
 
 def _child() -> None:

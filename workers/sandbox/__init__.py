@@ -18,7 +18,7 @@ _backends: dict[tuple, SandboxBackend] = {}
 
 
 def get_backend(name: str, *, heartbeat_interval_s: float = 5.0, image: str = "",
-                work_dir: Path | None = None, warm_containers: bool = True) -> SandboxBackend:
+                work_dir: Path | None = None, warm_containers: int = 1) -> SandboxBackend:
     """The backend called ``name``, one instance per process and configuration
     (``warm_containers``: the Docker backend's, see its module)."""
     key = (name, heartbeat_interval_s, image, work_dir, warm_containers)

@@ -12,9 +12,9 @@ kill becomes a memory-limit error. The container is removed when the run
 ends, when the worker is told to stop, and (for a worker killed outright) by
 :func:`remove_orphans` when the worker node starts again.
 
-Warm containers (the default; ``warm=False`` for one cold container per
-fold): each worker slot starts its next fold's container, with the same
-options, while the current fold runs; it imports the scientific stack and
+Warm containers (the default; ``warm=0`` for one cold container per fold):
+each worker slot starts its next fold's container (``warm`` of them), with
+the same options, while the current fold runs; it imports the scientific stack and
 waits (:mod:`workers.sandbox.warm_container`, :mod:`workers.harness.warm`).
 It runs exactly one fold and is removed with it; its CPU time and peak
 memory count from the fold's start, not the warm-up's. One that never got a
@@ -28,6 +28,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -129,16 +130,16 @@ class DockerSandbox:
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
                  heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05,
-                 warm: bool = True) -> None:
+                 warm: int = 1) -> None:
         self.image = image or runtime_image()
         self.work_dir = Path(work_dir or tempfile.gettempdir())
         self.heartbeat_interval_s = heartbeat_interval_s
         self.poll_interval_s = poll_interval_s
-        # Warm containers: the next fold's container is started (and has
-        # imported the stack) while this one runs.
-        self.warm = warm
+        # Warm containers kept started for this slot's next folds (0: a cold
+        # container per fold); they are started while a fold runs.
+        self.warm = int(warm)
         self._image_ref: str | None = None
-        self._next: Future | None = None
+        self._next: deque[Future] = deque()
         self._executor: ThreadPoolExecutor | None = None
         self._closing_at_exit = False
 
@@ -167,13 +168,14 @@ class DockerSandbox:
         self.image_ref()
 
     def close(self) -> None:
-        """Remove the warm container waiting for a next fold, if any."""
-        warm = self._take_next()
+        """Remove the warm containers waiting for next folds, if any."""
+        waiting = [self._take_next() for _ in range(len(self._next))]
         if self._executor is not None:
             self._executor.shutdown(wait=True)  # containers being removed are gone
             self._executor = None
-        if warm is not None:
-            warm.discard()
+        for warm in waiting:
+            if warm is not None:
+                warm.discard()
 
     def cleanup(self, workdir: Path) -> None:
         """Remove ``workdir``, with the sandbox user's help for what it left."""
@@ -259,9 +261,10 @@ class DockerSandbox:
         return self._executor
 
     def _start_next(self, limits: Limits) -> None:
-        """Start the next fold's container in the background."""
-        self._next = self._background().submit(
-            self._start_warm, _background_client(start=True), limits)
+        """Start the next folds' containers in the background (up to ``warm``)."""
+        while len(self._next) < self.warm:
+            self._next.append(self._background().submit(
+                self._start_warm, _background_client(start=True), limits))
 
     def _discard_later(self, warm: WarmContainer) -> None:
         """Remove a container whose fold is over (it has exited: nothing of
@@ -272,10 +275,15 @@ class DockerSandbox:
 
         self._background().submit(discard)
 
+    def wait_until_warm(self, timeout_s: float = 120.0) -> None:
+        """Block until the next folds' containers listen for them (benchmarks)."""
+        for future in list(self._next):
+            os.close(future.result().wait_ready(lambda: None, timeout_s))
+
     def _take_next(self) -> WarmContainer | None:
-        future, self._next = self._next, None
-        if future is None:
+        if not self._next:
             return None
+        future = self._next.popleft()
         try:
             return future.result()
         except SandboxFailure:
@@ -285,9 +293,9 @@ class DockerSandbox:
     def _warm_container(self, workdir: Path, limits: Limits, heartbeat: Heartbeat):
         """The fold's container, started and listening; returns it and the pipe's end."""
         warm = self._take_next()
-        if warm is not None and warm.limits != limits:
-            warm.discard()  # made for another problem's limits
-            warm = None
+        while warm is not None and warm.limits != limits:
+            warm.discard()  # made for another problem's limits (so are the others)
+            warm = self._take_next()
         for attempt in range(2):
             if warm is None:
                 warm = self._start_warm(docker_client(), limits)

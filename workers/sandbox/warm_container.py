@@ -84,7 +84,8 @@ class WarmContainer:
         return self.slot_dir / CONTROL_DIR / GO
 
     def wait_ready(self, heartbeat: Heartbeat, timeout_s: float = READY_TIMEOUT_S) -> int:
-        """Wait until the container listens for its fold; returns the pipe's write end."""
+        """Wait until the container listens for its fold; returns the pipe's write
+        end (closed without writing, the container goes on waiting)."""
         deadline = time.monotonic() + timeout_s
         next_check = 0.0
         while True:
@@ -125,9 +126,9 @@ class WarmContainer:
             os.close(fd)
 
     def discard(self) -> None:
-        """Remove the container and what is left of its slot dir."""
-        remove_container(self.container)
+        """Remove what is left of its slot dir, and the container."""
         shutil.rmtree(self.slot_dir, ignore_errors=True)
+        remove_container(self.container)
 
 
 def remove_container(container) -> None:
