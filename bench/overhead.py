@@ -164,7 +164,8 @@ def main() -> None:
     if "warm containers" in overheads:
         warm_ms, cold_ms = overheads["warm containers"], overheads["cold containers"]
         print(f"\nDocker per-fold sandbox overhead: warm {warm_ms:.0f} ms, cold {cold_ms:.0f} ms "
-              f"({warm_ms / cold_ms:.2f}x)")
+              f"({warm_ms / cold_ms:.2f}x). A warm fold's wall time starts at its go: "
+              "waiting for a container still importing shows in the whole fold span only.")
 
 
 if __name__ == "__main__":

@@ -190,6 +190,7 @@ class DockerSandbox:
     def workdir_parent(self) -> Path:
         # With a containerised worker this directory must have the same path
         # on the host: the daemon mounts fold dirs by host path.
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.work_dir
 
     def _options(self, limits: Limits) -> dict:
@@ -249,7 +250,7 @@ class DockerSandbox:
             # container with it (one killed outright: remove_orphans).
             atexit.register(self.close)
             self._closing_at_exit = True
-        return WarmContainer.start(client, self.image, self.work_dir, limits,
+        return WarmContainer.start(client, self.image, self.workdir_parent(), limits,
                                    self._options(limits), {LABEL_WARM: node_name()})
 
     def _background(self) -> ThreadPoolExecutor:
