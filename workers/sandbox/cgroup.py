@@ -23,18 +23,22 @@ class ContainerCgroup:
         self.peak = 0
         self.source = "stats API"
         self._reader = None
+        # The file that weighs its CPU against other processes', and its default.
+        self._cpu_weight: tuple[Path, str] | None = None
         v1 = [("docker", container_id), ("system.slice", f"docker-{container_id}.scope")]
         for parent, name in v1:
             mem = self.ROOT / "memory" / parent / name
             cpu = self.ROOT / "cpuacct" / parent / name
             if (mem / "memory.stat").exists() and (cpu / "cpuacct.usage").exists():
                 self._reader = lambda mem=mem, cpu=cpu: self._read_v1(mem, cpu)
+                self._cpu_weight = (self.ROOT / "cpu" / parent / name / "cpu.shares", "1024")
                 self.source = "cgroup v1"
                 return
         for parent, name in v1:
             path = self.ROOT / parent / name
             if (path / "cpu.stat").exists() and (path / "memory.stat").exists():
                 self._reader = lambda path=path: self._read_v2(path)
+                self._cpu_weight = (path / "cpu.weight", "100")
                 self.source = "cgroup v2"
                 return
 
@@ -88,6 +92,18 @@ class ContainerCgroup:
             pass  # the cgroup goes away with the container's last process
         except Exception:  # noqa: BLE001 - stats API errors once the container is gone
             pass
+
+    def set_default_cpu_weight(self) -> bool:
+        """Give the container the CPU weight of any other process (False:
+        this worker cannot write its cgroup; ask the daemon)."""
+        if self._cpu_weight is None:
+            return False
+        path, value = self._cpu_weight
+        try:
+            path.write_text(value)
+        except OSError:
+            return False
+        return True
 
     def start_fold(self) -> None:
         """Count from now on: what the container used before is its warm-up's."""

@@ -44,7 +44,12 @@ from workers.sandbox.base import (
 )
 from workers.sandbox.cgroup import ContainerCgroup
 from workers.sandbox.image import runtime_image
-from workers.sandbox.warm_container import WarmContainer, WarmContainerGone, remove_container
+from workers.sandbox.warm_container import (
+    DEFAULT_CPU_SHARES,
+    WarmContainer,
+    WarmContainerGone,
+    remove_container,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -244,14 +249,14 @@ class DockerSandbox:
 
     # --- warm containers ------------------------------------------------------------
 
-    def _start_warm(self, client, limits: Limits) -> WarmContainer:
+    def _start_warm(self, client, limits: Limits, **start) -> WarmContainer:
         if not self._closing_at_exit:
             # A worker process that exits between folds takes its warm
             # container with it (one killed outright: remove_orphans).
             atexit.register(self.close)
             self._closing_at_exit = True
         return WarmContainer.start(client, self.image, self.workdir_parent(), limits,
-                                   self._options(limits), {LABEL_WARM: node_name()})
+                                   self._options(limits), {LABEL_WARM: node_name()}, **start)
 
     def _background(self) -> ThreadPoolExecutor:
         # One thread, with a Docker client of its own, starts the next
@@ -299,7 +304,8 @@ class DockerSandbox:
             warm = self._take_next()
         for attempt in range(2):
             if warm is None:
-                warm = self._start_warm(docker_client(), limits)
+                # The fold waits for this one: it imports at full weight.
+                warm = self._start_warm(docker_client(), limits, cpu_shares=DEFAULT_CPU_SHARES)
             # The main thread's own client from here on (the next one is
             # started on the background thread's meanwhile).
             warm.container = docker_client().containers.prepare_model(warm.container.attrs)

@@ -29,6 +29,11 @@ GO = "go"
 WORK = "/work"
 # A container still importing when its fold comes is waited for this long.
 READY_TIMEOUT_S = 120.0
+# CPU weight while it warms up: the least, so that importing the stack takes
+# no CPU from folds running on the same cores (their wall-time limit runs);
+# the default (1024) from "go" on.
+WARM_UP_CPU_SHARES = 2
+DEFAULT_CPU_SHARES = 1024
 
 
 class WarmContainerGone(SandboxFailure):
@@ -44,8 +49,9 @@ class WarmContainer:
 
     @classmethod
     def start(cls, client, image: str, parent: Path, limits: Limits, options: dict,
-              labels: dict) -> "WarmContainer":
-        """Create and start one (raises SandboxFailure saying why it could not)."""
+              labels: dict, cpu_shares: int = WARM_UP_CPU_SHARES) -> "WarmContainer":
+        """Create and start one (raises SandboxFailure saying why it could not);
+        ``cpu_shares``: its weight until "go" (a fold waiting for it: the default)."""
         import docker.errors
 
         slot_dir = Path(tempfile.mkdtemp(prefix="warm-", dir=parent))
@@ -69,7 +75,7 @@ class WarmContainer:
                     str(slot_dir / CONTROL_DIR): {"bind": f"{WORK}/{CONTROL_DIR}", "mode": "ro"},
                 },
                 labels=labels,
-                **options,
+                **{**options, "cpu_shares": cpu_shares},
             )
             container.start()
         except docker.errors.DockerException as exc:
@@ -119,6 +125,8 @@ class WarmContainer:
 
     def go(self, fd: int) -> None:
         """Start the fold: its CPU time and peak memory count from here."""
+        if not self.cgroup.set_default_cpu_weight():
+            self.container.update(cpu_shares=DEFAULT_CPU_SHARES)
         self.cgroup.start_fold()
         try:
             os.write(fd, b"go\n")
