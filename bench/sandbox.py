@@ -12,7 +12,13 @@ For one fold of an example kit's starting kit, prints for each backend:
     this process, its imports already loaded (what the fold costs at best).
 
 Backends: local (bubblewrap, when bwrap works here), local without
-bubblewrap, and docker (when a daemon and the runtime image are there).
+bubblewrap, and docker (when a daemon and the runtime image are there) three
+ways: a cold container per fold (DATARUN_WARM_CONTAINERS=0), a warm container
+that is ready when the fold comes (the slot was idle, or its last fold ran
+longer than the warm-up), and warm containers for folds back to back (the
+next one still importing when its fold comes). "overhead" is the issue's
+per-fold figure: total minus the fold's compute (train + validate + test;
+a cold container's imports are overhead).
 Usage: python bench/sandbox.py [--kit iris] [--repeat 10]
 """
 import argparse
@@ -85,16 +91,19 @@ def main() -> None:
     if bwrap_available():
         backends.append(("local (bubblewrap)", "auto", lambda: LocalSandbox(work_dir=home)))
     backends.append(("local (rlimits only)", "off", lambda: LocalSandbox(work_dir=home)))
-    backends.append(("docker", None, lambda: DockerSandbox(work_dir=home)))
+    backends.append(("docker, cold", None, lambda: DockerSandbox(work_dir=home, warm=False)))
+    backends.append(("docker, warm, ready", "ready", lambda: DockerSandbox(work_dir=home)))
+    backends.append(("docker, warm, back to back", None, lambda: DockerSandbox(work_dir=home)))
 
     print(f"kit {args.kit}, fold 0 of the starting kit ({len(train_is)} training rows); "
           f"bare in-process run, median of {args.repeat}: {bare_s * 1000:.1f} ms\n")
-    header = (f"{'backend':22} {'cold total':>11} {'start-up':>9} {'wind-down':>10} "
-              f"{'total':>8} {'harness':>8} {'ratio':>7}")
+    header = (f"{'backend':27} {'cold total':>11} {'start-up':>9} {'wind-down':>10} "
+              f"{'total':>8} {'harness':>8} {'overhead':>9} {'ratio':>7}")
     print(header)
-    print(f"{'':22} {'(ms)':>11} {'(ms, median of repeated folds)':>36}")
+    print(f"{'':27} {'(ms)':>11} {'(ms, median of repeated folds)':>46}")
+    overheads = {}
     for name, bwrap, make in backends:
-        if bwrap is not None:
+        if bwrap in ("auto", "off"):
             os.environ["DATARUN_LOCAL_BWRAP"] = bwrap
             LocalSandbox._bwrap = None
             if LocalSandbox._server is not None:
@@ -102,10 +111,14 @@ def main() -> None:
                 LocalSandbox._server = None
         try:
             backend = make()
-            rows = [_one_fold(backend, spec, limits, layout, lay_out, read_outcome)
-                    for _ in range(args.repeat + 1)]
+            rows = []
+            for _ in range(args.repeat + 1):
+                if bwrap == "ready":
+                    backend.wait_until_warm()
+                rows.append(_one_fold(backend, spec, limits, layout, lay_out, read_outcome))
+            backend.close()
         except SandboxFailure as exc:
-            print(f"{name:22} unavailable: {exc}")
+            print(f"{name:27} unavailable: {exc}")
             continue
         cold, repeated = rows[0], rows[1:]
 
@@ -113,11 +126,17 @@ def main() -> None:
             return statistics.median(r[key] for r in repeated) * 1000
 
         total = med("total")
-        print(f"{name:22} {cold['total'] * 1000:11.0f} {med('start'):9.1f} "
+        overheads[name] = statistics.median(r["total"] - r["compute"] for r in repeated) * 1000
+        print(f"{name:27} {cold['total'] * 1000:11.0f} {med('start'):9.1f} "
               f"{med('end'):10.1f} {total:8.1f} {med('harness'):8.1f} "
-              f"{total / (bare_s * 1000):7.2f}")
+              f"{overheads[name]:9.1f} {total / (bare_s * 1000):7.2f}")
     print("\nratio = repeated total / bare in-process run. start-up + harness + wind-down "
-          "= total.")
+          "= total; overhead = total - (train + validate + test).")
+    cold_ms = overheads.get("docker, cold")
+    for name in ("docker, warm, ready", "docker, warm, back to back"):
+        if cold_ms and name in overheads:
+            print(f"{name}: per-fold overhead {overheads[name]:.0f} ms against "
+                  f"{cold_ms:.0f} ms cold ({overheads[name] / cold_ms:.2f}x)")
     if LocalSandbox._server is not None:
         LocalSandbox._server.close()
     shutil.rmtree(home, ignore_errors=True)
@@ -139,6 +158,7 @@ def _one_fold(backend, spec, limits, layout, lay_out, read_outcome) -> dict:
         "start": harness["harness_started"] - t0,
         "end": t1 - harness["harness_ended"],
         "harness": harness["harness_ended"] - harness["harness_started"],
+        "compute": harness["train_time"] + harness["valid_time"] + harness["test_time"],
     }
 
 

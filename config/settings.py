@@ -258,6 +258,9 @@ DATARUN_SANDBOX = env("DATARUN_SANDBOX", "local")
 # Docker backend: the image fold containers run (default: the one whose tag
 # matches this checkout's harness, built by deploy/runtime/build.py).
 DATARUN_RUNTIME_IMAGE = env("DATARUN_RUNTIME_IMAGE", "")
+# Docker backend: containers each worker slot keeps started for its next
+# folds, the scientific stack imported (0: one container started per fold).
+DATARUN_WARM_CONTAINERS = env_int("DATARUN_WARM_CONTAINERS", 1)
 # Default per-fold limits; an event can set its own.
 DATARUN_FOLD_TIME_LIMIT = env_float("DATARUN_FOLD_TIME_LIMIT", 600.0)
 DATARUN_FOLD_MEMORY_LIMIT_MB = env_int("DATARUN_FOLD_MEMORY_LIMIT_MB", 2048)

@@ -209,7 +209,8 @@ def worker_backend():
     return get_backend(settings.DATARUN_SANDBOX,
                        heartbeat_interval_s=min(settings.DATARUN_HEARTBEAT_INTERVAL,
                                                 settings.DATARUN_LOG_POLL_INTERVAL),
-                       image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR)
+                       image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR,
+                       warm_containers=settings.DATARUN_WARM_CONTAINERS)
 
 
 def limits_from(limits: dict, log_bytes: int, gpu_devices: tuple[str, ...] = ()) -> Limits:

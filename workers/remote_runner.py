@@ -70,6 +70,16 @@ def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
                           heartbeat_interval_s=min(1.0, config.heartbeat_interval_s),
                           work_dir=config.home / "work" / f"slot-{slot}")
     backend.warm_up()
+    try:
+        _claim_and_run(config, slot, client, backend, stop)
+    finally:
+        # A slot process ends without atexit handlers: its warm container
+        # (Docker backend) is removed here.
+        backend.close()
+
+
+def _claim_and_run(config: RunnerConfig, slot: int, client: RunnerClient, backend,
+                   stop) -> None:
     cache = InputCache(config.home / "cache")
     slot_gpus = gpus.for_slot(config.gpus, slot, config.slots)
     described = {**environment(config),

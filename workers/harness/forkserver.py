@@ -32,7 +32,7 @@ DEFAULT_PRELOAD = (
 EXIT_HARNESS_CRASH = 70
 
 
-def _preload() -> None:
+def preload() -> None:
     for name in os.environ.get("DATARUN_SANDBOX_PRELOAD", DEFAULT_PRELOAD).split(","):
         if name.strip():
             try:
@@ -154,7 +154,7 @@ def _wipe_private_tmp() -> None:
 
 def serve() -> None:
     _become_subreaper()
-    _preload()
+    preload()
     requests = sys.stdin.buffer
     # Answer on a private copy of stdout so that nothing a child prints can
     # reach the protocol stream.

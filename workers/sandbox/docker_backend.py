@@ -11,7 +11,16 @@ while the container runs (the participant's code cannot touch them); an OOM
 kill becomes a memory-limit error. The container is removed when the run
 ends, when the worker is told to stop, and (for a worker killed outright) by
 :func:`remove_orphans` when the worker node starts again.
+
+Warm containers (the default; ``warm=0`` for one cold container per fold):
+each worker slot starts its next fold's container (``warm`` of them), with
+the same options, while the current fold runs; it imports the scientific stack and
+waits (:mod:`workers.sandbox.warm_container`, :mod:`workers.harness.warm`).
+It runs exactly one fold and is removed with it; its CPU time and peak
+memory count from the fold's start, not the warm-up's. One that never got a
+fold is removed when the worker process stops.
 """
+import atexit
 import logging
 import os
 import shutil
@@ -19,6 +28,8 @@ import signal
 import tempfile
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from workers.harness import layout
@@ -32,7 +43,14 @@ from workers.sandbox.base import (
     dir_size,
     read_capped,
 )
+from workers.sandbox.cgroup import ContainerCgroup
 from workers.sandbox.image import runtime_image
+from workers.sandbox.warm_container import (
+    DEFAULT_CPU_SHARES,
+    WarmContainer,
+    WarmContainerGone,
+    remove_container,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +58,9 @@ SANDBOX_UID = 10001
 WORK = "/work"
 LABEL_NODE = "org.datarun.node"
 LABEL_WORKDIR = "org.datarun.workdir"
+# A warm container waiting for its fold: labelled apart from fold containers,
+# since no fold's code has run in it yet.
+LABEL_WARM = "org.datarun.warm"
 # Extra seconds the in-container backstop waits past the wall-time limit: it
 # only matters when the worker that should kill the container has died.
 BACKSTOP_GRACE_S = 60
@@ -47,6 +68,7 @@ NODE_ENV = "DATARUN_WORKER_NODE"
 
 _client = None
 _client_lock = threading.Lock()
+_background = None
 
 
 def docker_client():
@@ -69,6 +91,20 @@ def docker_client():
         return _client
 
 
+def _background_client(*, start: bool = False):
+    """A client of its own for the thread that starts and removes warm
+    containers (``start``: make sure the daemon answers, in the caller's thread)."""
+    global _background
+    with _client_lock:
+        if _background is None:
+            import docker
+
+            _background = docker.from_env(timeout=30)
+    if start:
+        docker_client()
+    return _background
+
+
 def node_name() -> str:
     return os.environ.get(NODE_ENV) or os.uname().nodename
 
@@ -77,7 +113,9 @@ def remove_orphans(node: str) -> int:
     """Remove fold containers a previous run of worker ``node`` left behind."""
     client = docker_client()
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+    leftovers = [c for label in (LABEL_NODE, LABEL_WARM)
+                 for c in client.containers.list(all=True, filters={"label": f"{label}={node}"})]
+    for container in leftovers:
         try:
             container.remove(force=True)
             removed += 1
@@ -86,160 +124,6 @@ def remove_orphans(node: str) -> int:
     if removed:
         logger.warning("removed %d fold container(s) left behind by %s", removed, node)
     return removed
-
-
-# Memory pressure: with swap equal to memory the kernel does not kill a
-# process that fills its memory while it can still evict page cache (its own
-# code pages among them); it crawls until the time limit instead. A fold
-# stopped or failed while its own memory was this close to the limit and the
-# cgroup at its limit, within this many seconds of its end, ran out of memory.
-PRESSURE_SHARE = 0.9
-# The cgroup is at its limit (the kernel reclaiming) at this share of it: on
-# cgroup v1 the failure counters stay at 0 while the kernel reclaims.
-AT_LIMIT_SHARE = 0.99
-PRESSURE_WINDOW_S = 2.0
-
-
-class _Cgroup:
-    """CPU, memory and process counters of one container, read from the
-    host's cgroup fs.
-
-    Knows cgroup v1 (cgroupfs and systemd drivers) and v2. When the worker
-    cannot see the container's cgroup (a worker in a container without the
-    host's /sys/fs/cgroup), falls back to the Docker stats API.
-
-    Besides CPU time and peak memory it counts the times the container hit
-    its memory limit, the OOM kills in it and the forks its pids limit
-    refused, so that a fold stopped at the time limit while it was out of
-    memory or processes is reported as such.
-    """
-
-    ROOT = Path("/sys/fs/cgroup")
-
-    def __init__(self, container, container_id: str, memory_limit: int = 0):
-        self.container = container
-        self.memory_limit = memory_limit
-        self.cpu_ns = 0
-        self.peak = 0
-        self.memory = 0
-        # What the kernel cannot reclaim without swap: the processes' memory
-        # and the files in the size-capped /tmp (a tmpfs).
-        self.held = 0
-        # Everything charged to the container, page cache included.
-        self.usage = 0
-        self.limit_hits = 0
-        self.oom_kills = 0
-        self.fork_refusals = 0
-        self.source = "stats API"
-        self._reader = None
-        self._pressed_at: float | None = None
-        v1 = [("docker", container_id), ("system.slice", f"docker-{container_id}.scope")]
-        for parent, name in v1:
-            mem = self.ROOT / "memory" / parent / name
-            cpu = self.ROOT / "cpuacct" / parent / name
-            pids = self.ROOT / "pids" / parent / name
-            if (mem / "memory.stat").exists() and (cpu / "cpuacct.usage").exists():
-                self._reader = lambda mem=mem, cpu=cpu, pids=pids: self._read_v1(mem, cpu, pids)
-                self.source = "cgroup v1"
-                return
-        for parent, name in v1:
-            path = self.ROOT / parent / name
-            if (path / "cpu.stat").exists() and (path / "memory.stat").exists():
-                self._reader = lambda path=path: self._read_v2(path)
-                self.source = "cgroup v2"
-                return
-
-    @staticmethod
-    def _read_int(path: Path) -> int:
-        return int(path.read_text().split()[0])
-
-    @staticmethod
-    def _stat(path: Path) -> dict[str, int]:
-        stat = {}
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            stat[key] = int(value)
-        return stat
-
-    @classmethod
-    def _stat_if(cls, path: Path) -> dict[str, int]:
-        return cls._stat(path) if path.exists() else {}
-
-    def _count(self, name: str, value: int) -> None:
-        # Counters only grow: a read after the cgroup is gone changes nothing.
-        setattr(self, name, max(getattr(self, name), value))
-
-    # Peak memory is the processes' own memory (anonymous pages and swap), as
-    # on the local backend, not the page cache of the files they read, which
-    # the kernel reclaims before it kills anything.
-    def _read_v1(self, mem: Path, cpu: Path, pids: Path) -> None:
-        stat = self._stat(mem / "memory.stat")
-        self.memory = stat.get("total_rss", 0) + stat.get("total_swap", 0)
-        self.held = self.memory + stat.get("total_shmem", 0)
-        self.cpu_ns = max(self.cpu_ns, self._read_int(cpu / "cpuacct.usage"))
-        self.usage = self._read_int(mem / "memory.usage_in_bytes")
-        hits = self._read_int(mem / "memory.failcnt")
-        if (mem / "memory.memsw.failcnt").exists():
-            hits += self._read_int(mem / "memory.memsw.failcnt")
-        self._count("limit_hits", hits)
-        self._count("oom_kills", self._stat_if(mem / "memory.oom_control").get("oom_kill", 0))
-        self._count("fork_refusals", self._stat_if(pids / "pids.events").get("max", 0))
-
-    def _read_v2(self, path: Path) -> None:
-        stat = self._stat(path / "memory.stat")
-        self.memory = stat.get("anon", 0)
-        swap = path / "memory.swap.current"
-        if swap.exists():
-            self.memory += self._read_int(swap)
-        self.held = self.memory + stat.get("shmem", 0)
-        self.usage = self._read_int(path / "memory.current")
-        for line in (path / "cpu.stat").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "usage_usec":
-                self.cpu_ns = max(self.cpu_ns, int(value) * 1000)
-        events = self._stat_if(path / "memory.events")
-        self._count("limit_hits", events.get("max", 0))
-        self._count("oom_kills", events.get("oom_kill", 0))
-        self._count("fork_refusals", self._stat_if(path / "pids.events").get("max", 0))
-
-    def _read_stats(self) -> None:
-        stats = self.container.stats(stream=False, one_shot=True)
-        mem = stats.get("memory_stats") or {}
-        stat = mem.get("stats") or {}
-        rss = stat.get("total_rss", stat.get("rss", stat.get("anon")))
-        self.memory = self.held = int(rss if rss is not None else mem.get("usage") or 0)
-        self.usage = int(mem.get("usage") or 0)
-        self._count("limit_hits", int(mem.get("failcnt") or 0))
-        usage = (stats.get("cpu_stats") or {}).get("cpu_usage") or {}
-        self.cpu_ns = max(self.cpu_ns, int(usage.get("total_usage") or 0))
-
-    def sample(self) -> None:
-        hits = self.limit_hits
-        try:
-            if self._reader is not None:
-                self._reader()
-            else:
-                self._read_stats()
-        except (OSError, ValueError):
-            return  # the cgroup goes away with the container's last process
-        except Exception:  # noqa: BLE001 - stats API errors once the container is gone
-            return
-        self.peak = max(self.peak, self.memory)
-        at_limit = self.limit_hits > hits or self.usage >= AT_LIMIT_SHARE * self.memory_limit
-        if at_limit and self.held >= PRESSURE_SHARE * self.memory_limit:
-            self._pressed_at = time.monotonic()
-
-    def out_of_memory(self) -> bool:
-        """Whether the fold ran out of memory: an OOM kill happened in it, or
-        its memory was at the limit, the limit being hit, in its last
-        :data:`PRESSURE_WINDOW_S` seconds."""
-        return bool(self.oom_kills) or (
-            self._pressed_at is not None
-            and time.monotonic() - self._pressed_at <= PRESSURE_WINDOW_S)
-
-    @property
-    def cpu_time(self) -> float:
-        return self.cpu_ns / 1e9
 
 
 class _Interrupted(BaseException):
@@ -251,12 +135,19 @@ class DockerSandbox:
     inputs_read_only = True
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
-                 heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05) -> None:
+                 heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05,
+                 warm: int = 1) -> None:
         self.image = image or runtime_image()
         self.work_dir = Path(work_dir or tempfile.gettempdir())
         self.heartbeat_interval_s = heartbeat_interval_s
         self.poll_interval_s = poll_interval_s
+        # Warm containers kept started for this slot's next folds (0: a cold
+        # container per fold); they are started while a fold runs.
+        self.warm = int(warm)
         self._image_ref: str | None = None
+        self._next: deque[Future] = deque()
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing_at_exit = False
 
     @property
     def isolation(self) -> str:
@@ -283,7 +174,14 @@ class DockerSandbox:
         self.image_ref()
 
     def close(self) -> None:
-        pass  # nothing outlives a fold: each has its own container
+        """Remove the warm containers waiting for next folds, if any."""
+        waiting = [self._take_next() for _ in range(len(self._next))]
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)  # containers being removed are gone
+            self._executor = None
+        for warm in waiting:
+            if warm is not None:
+                warm.discard()
 
     def cleanup(self, workdir: Path) -> None:
         """Remove ``workdir``, with the sandbox user's help for what it left."""
@@ -298,28 +196,21 @@ class DockerSandbox:
     def workdir_parent(self) -> Path:
         # With a containerised worker this directory must have the same path
         # on the host: the daemon mounts fold dirs by host path.
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         return self.work_dir
 
-    def _create(self, workdir: Path, limits: Limits):
+    def _options(self, limits: Limits) -> dict:
+        """What a fold container is, cold or warm, but its mounts and command."""
         from docker.types import DeviceRequest, LogConfig, Ulimit
 
-        out = workdir / layout.OUTPUT_DIR
-        # The container's user owns nothing on the host: let it write here only.
-        os.chmod(out, 0o777)
         threads = str(max(1, int(limits.cpus)))
         tmp_mb = max(1, limits.disk_bytes // 2**20)
-        return docker_client().containers.create(
-            self.image,
+        return dict(
             user=f"{SANDBOX_UID}:{SANDBOX_UID}",
             network_mode="none",
             hostname="sandbox",
             read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={tmp_mb}m,mode=1777"},
-            volumes={
-                str(workdir / layout.INPUT_DIR): {"bind": f"{WORK}/input", "mode": "ro"},
-                str(workdir / layout.SUBMISSION_DIR): {"bind": f"{WORK}/submission", "mode": "ro"},
-                str(out): {"bind": f"{WORK}/output", "mode": "rw"},
-            },
             mem_limit=limits.memory_bytes,
             memswap_limit=limits.memory_bytes,
             nano_cpus=int(limits.cpus * 1e9),
@@ -343,73 +234,134 @@ class DockerSandbox:
             **({"device_requests": [DeviceRequest(device_ids=list(limits.gpu_devices),
                                                   capabilities=[["gpu"]])]}
                if limits.gpu_devices else {}),
-            labels={LABEL_NODE: node_name(), LABEL_WORKDIR: str(workdir)},
             log_config=LogConfig(type="none"),
             stop_signal="SIGKILL",
         )
 
+    def _create(self, workdir: Path, limits: Limits):
+        out = workdir / layout.OUTPUT_DIR
+        # The container's user owns nothing on the host: let it write here only.
+        os.chmod(out, 0o777)
+        return docker_client().containers.create(
+            self.image,
+            volumes={
+                str(workdir / layout.INPUT_DIR): {"bind": f"{WORK}/input", "mode": "ro"},
+                str(workdir / layout.SUBMISSION_DIR): {"bind": f"{WORK}/submission", "mode": "ro"},
+                str(out): {"bind": f"{WORK}/output", "mode": "rw"},
+            },
+            labels={LABEL_NODE: node_name(), LABEL_WORKDIR: str(workdir)},
+            **self._options(limits),
+        )
+
+    # --- warm containers ------------------------------------------------------------
+
+    def _start_warm(self, client, limits: Limits, **start) -> WarmContainer:
+        if not self._closing_at_exit:
+            # A worker process that exits between folds takes its warm
+            # container with it (one killed outright: remove_orphans).
+            atexit.register(self.close)
+            self._closing_at_exit = True
+        return WarmContainer.start(client, self.image, self.workdir_parent(), limits,
+                                   self._options(limits), {LABEL_WARM: node_name()}, **start)
+
+    def _background(self) -> ThreadPoolExecutor:
+        # One thread, with a Docker client of its own, starts the next
+        # fold's container and removes the last one off the fold's path.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1,
+                                                thread_name_prefix="warm-containers")
+        return self._executor
+
+    def _start_next(self, limits: Limits) -> None:
+        """Start the next folds' containers in the background (up to ``warm``)."""
+        while len(self._next) < self.warm:
+            self._next.append(self._background().submit(
+                self._start_warm, _background_client(start=True), limits))
+
+    def _discard_later(self, warm: WarmContainer) -> None:
+        """Remove a container whose fold is over (it has exited: nothing of
+        the fold runs any more) without keeping the fold's result waiting."""
+        def discard() -> None:
+            warm.container = _background_client().containers.prepare_model(warm.container.attrs)
+            warm.discard()
+
+        self._background().submit(discard)
+
+    def wait_until_warm(self, timeout_s: float = 120.0) -> None:
+        """Block until the next folds' containers listen for them (benchmarks)."""
+        for future in list(self._next):
+            os.close(future.result().wait_ready(lambda: None, timeout_s))
+
+    def _take_next(self) -> WarmContainer | None:
+        if not self._next:
+            return None
+        future = self._next.popleft()
+        try:
+            return future.result()
+        except SandboxFailure:
+            logger.exception("could not start the warm container; the fold starts its own")
+            return None
+
+    def _warm_container(self, workdir: Path, limits: Limits, heartbeat: Heartbeat):
+        """The fold's container, started and listening; returns it and the pipe's end."""
+        warm = self._take_next()
+        while warm is not None and warm.limits != limits:
+            warm.discard()  # made for another problem's limits (so are the others)
+            warm = self._take_next()
+        for attempt in range(2):
+            if warm is None:
+                # The fold waits for this one: it imports at full weight.
+                warm = self._start_warm(docker_client(), limits, cpu_shares=DEFAULT_CPU_SHARES)
+            # The main thread's own client from here on (the next one is
+            # started on the background thread's meanwhile).
+            warm.container = docker_client().containers.prepare_model(warm.container.attrs)
+            warm.cgroup.container = warm.container
+            self._fold_container = warm
+            try:
+                fd = warm.wait_ready(heartbeat)
+            except WarmContainerGone:
+                if attempt:
+                    raise
+                logger.warning("warm container %s had exited; starting another",
+                               warm.container.id[:12])
+                warm.discard()
+                warm = None
+                continue
+            warm.adopt(workdir)
+            return warm, fd
+        raise AssertionError("unreachable")
+
+    # --- a fold ---------------------------------------------------------------------
+
     def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
         import docker.errors
-        import requests.exceptions
 
         image_ref = self.image_ref()
-        try:
-            container = self._create(workdir, limits)
-        except docker.errors.DockerException as exc:
-            raise SandboxFailure(f"could not create the fold's container: {exc}") from exc
         previous = _install_stop_handler()
+        container = warm = exit_code = None
+        self._fold_container = None
         try:
-            try:
-                container.start()
-            except docker.errors.DockerException as exc:
-                raise SandboxFailure(f"could not start the fold's container: {exc}") from exc
-            t0 = time.monotonic()
-            cgroup = _Cgroup(container, container.id, limits.memory_bytes)
-            terminated = None
-            last_beat = t0
-            exit_code = None
-            while exit_code is None:
-                cgroup.sample()
-                now = time.monotonic()
-                if terminated is None:
-                    if now - t0 > limits.wall_time_s:
-                        terminated = Termination.TIME
-                    elif cgroup.fork_refusals:
-                        terminated = Termination.PROCESSES
-                    elif dir_size(workdir / layout.OUTPUT_DIR, limits.disk_bytes) > \
-                            limits.disk_bytes:
-                        terminated = Termination.DISK
-                    if terminated is not None:
-                        _kill(container)
-                if now - last_beat >= self.heartbeat_interval_s:
-                    try:
-                        heartbeat()
-                    except FoldStopped:
-                        if terminated is None:
-                            terminated = Termination.STOPPED
-                            _kill(container)
-                    last_beat = now
+            if self.warm:
+                warm, fd = self._warm_container(workdir, limits, heartbeat)
+                container, cgroup = warm.container, warm.cgroup
+                warm.go(fd)
+                self._start_next(limits)
+            else:
                 try:
-                    exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]
-                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
-                    continue  # still running (the wait timed out)
-                except docker.errors.NotFound as exc:
-                    raise SandboxFailure("the fold's container disappeared") from exc
-            wall = time.monotonic() - t0
-            cgroup.sample()
-            container.reload()
-            state = container.attrs.get("State", {})
-            # Stopped at the time limit, or failed on its own, while out of
-            # memory or processes: that limit is what it ran into.
-            failed = terminated == Termination.TIME or (terminated is None and exit_code != 0)
-            if terminated is None and state.get("OOMKilled"):
-                terminated = Termination.MEMORY
-            elif failed and cgroup.out_of_memory():
-                terminated = Termination.MEMORY
-            elif failed and cgroup.fork_refusals:
-                terminated = Termination.PROCESSES
-            if terminated is None and exit_code == 128 + signal.SIGXFSZ:
-                terminated = Termination.FILE_SIZE
+                    container = self._create(workdir, limits)
+                    container.start()
+                except docker.errors.DockerException as exc:
+                    raise SandboxFailure(f"could not start the fold's container: {exc}") \
+                        from exc
+                cgroup = ContainerCgroup(container, container.id, limits.memory_bytes)
+            exit_code, wall, terminated = self._supervise(container, cgroup, workdir, limits,
+                                                          heartbeat)
+        except FoldStopped:
+            # Cancelled while its warm container was still getting ready:
+            # it never ran (its container goes below).
+            return SandboxResult(exit_code=None, wall_time=0.0, cpu_time=0.0, peak_memory=0,
+                                 isolation=self.isolation, runtime_image=image_ref,
+                                 terminated=Termination.STOPPED)
         except _Interrupted:
             raise SystemExit(1) from None
         except docker.errors.DockerException as exc:
@@ -417,7 +369,13 @@ class DockerSandbox:
                 from exc
         finally:
             _restore_stop_handler(previous)
-            _remove(container)
+            warm = warm or self._fold_container
+            if warm is not None and exit_code is not None:
+                self._discard_later(warm)
+            elif warm is not None:
+                warm.discard()
+            elif container is not None:
+                remove_container(container)
         stdout, cut_out = read_capped(workdir / layout.STDOUT, limits.log_bytes)
         stderr, cut_err = read_capped(workdir / layout.STDERR, limits.log_bytes)
         return SandboxResult(
@@ -433,6 +391,61 @@ class DockerSandbox:
             stderr=stderr,
             logs_truncated=cut_out or cut_err,
         )
+
+    def _supervise(self, container, cgroup: ContainerCgroup, workdir: Path, limits: Limits,
+                   heartbeat: Heartbeat) -> tuple[int, float, Termination | None]:
+        """Wait for the started fold, enforcing its limits; its exit status,
+        wall time and why it was stopped."""
+        import docker.errors
+        import requests.exceptions
+
+        t0 = time.monotonic()
+        terminated = None
+        last_beat = t0
+        exit_code = None
+        while exit_code is None:
+            cgroup.sample()
+            now = time.monotonic()
+            if terminated is None:
+                if now - t0 > limits.wall_time_s:
+                    terminated = Termination.TIME
+                elif cgroup.fork_refusals:
+                    terminated = Termination.PROCESSES
+                elif dir_size(workdir / layout.OUTPUT_DIR, limits.disk_bytes) > \
+                        limits.disk_bytes:
+                    terminated = Termination.DISK
+                if terminated is not None:
+                    _kill(container)
+            if now - last_beat >= self.heartbeat_interval_s:
+                try:
+                    heartbeat()
+                except FoldStopped:
+                    if terminated is None:
+                        terminated = Termination.STOPPED
+                        _kill(container)
+                last_beat = now
+            try:
+                exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+                continue  # still running (the wait timed out)
+            except docker.errors.NotFound as exc:
+                raise SandboxFailure("the fold's container disappeared") from exc
+        wall = time.monotonic() - t0
+        cgroup.sample()
+        container.reload()
+        state = container.attrs.get("State", {})
+        # Stopped at the time limit, or failed on its own, while out of
+        # memory or processes: that limit is what it ran into.
+        failed = terminated == Termination.TIME or (terminated is None and exit_code != 0)
+        if terminated is None and state.get("OOMKilled"):
+            terminated = Termination.MEMORY
+        elif failed and cgroup.out_of_memory():
+            terminated = Termination.MEMORY
+        elif failed and cgroup.fork_refusals:
+            terminated = Termination.PROCESSES
+        if terminated is None and exit_code == 128 + signal.SIGXFSZ:
+            terminated = Termination.FILE_SIZE
+        return exit_code, wall, terminated
 
 
 def remove_as_sandbox_user(image: str, path: Path) -> None:
@@ -466,17 +479,3 @@ def _kill(container) -> None:
         container.kill()
     except Exception:  # noqa: BLE001 - it may have exited on its own meanwhile
         pass
-
-
-def _remove(container) -> None:
-    import docker.errors
-
-    for attempt in range(3):
-        try:
-            container.remove(force=True)
-            return
-        except docker.errors.NotFound:
-            return
-        except Exception:  # noqa: BLE001 - retried, then logged
-            time.sleep(0.2 * (attempt + 1))
-    logger.error("could not remove fold container %s", container.id[:12])

@@ -1,0 +1,195 @@
+"""Warm Docker containers: started before their fold, gone after it.
+
+A real Docker daemon and the runtime image; the worker side is this process
+(in-process tests) or a real worker process that is stopped the way Celery
+stops a fold it cancels (SIGTERM) or that is killed outright.
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from datarun import ramp_kits
+from tests.conftest import EXAMPLES, ROOT, docker_unavailable
+from tests.workers.folds import fold_ticket, lay_out
+from workers.fold_io import read_outcome
+from workers.sandbox import Limits
+from workers.sandbox.docker_backend import LABEL_WARM, NODE_ENV, DockerSandbox, remove_orphans
+
+pytestmark = pytest.mark.skipif(docker_unavailable() is not None,
+                                reason=str(docker_unavailable()))
+
+GOOD = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_bytes()
+SLEEPING = b"""
+import time
+from sklearn.linear_model import LogisticRegression
+
+print("fold started", flush=True)
+time.sleep(120)
+
+
+def get_estimator():
+    return LogisticRegression()
+"""
+LIMITS = Limits(wall_time_s=60, memory_mb=600)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("iris") / "prepared"
+    ramp_kits.prepare_kit(EXAMPLES / "iris", out)
+    return out
+
+
+@pytest.fixture
+def node(monkeypatch) -> str:
+    """A worker node name of this test's own: its containers carry it."""
+    name = f"warm-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv(NODE_ENV, name)
+    yield name
+    remove_orphans(name)
+
+
+@pytest.fixture
+def work_dir() -> Path:
+    # Outside /tmp, as a deployment's work dir (the daemon mounts by host path).
+    path = Path(tempfile.mkdtemp(prefix="datarun-warm-", dir="/var/tmp"))
+    yield path
+    subprocess.run(["rm", "-rf", str(path)])
+
+
+def containers(node: str) -> list[str]:
+    """Every container (any state) of this node's warm slots."""
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={LABEL_WARM}={node}"],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def fold_workdir(prepared: Path, parent: Path, code: bytes):
+    files = {"estimator.py": code}
+    ticket = fold_ticket(prepared, files)
+    workdir = Path(tempfile.mkdtemp(dir=parent))
+    lay_out(ticket, workdir, prepared, files, link_inputs=True)
+    return ticket, workdir
+
+
+def run_one(backend: DockerSandbox, prepared: Path, code: bytes = GOOD):
+    ticket, workdir = fold_workdir(prepared, backend.workdir_parent(), code)
+    try:
+        result = backend.run(workdir, LIMITS, heartbeat=lambda: None)
+        return result, read_outcome(ticket, workdir, result, LIMITS)
+    finally:
+        backend.cleanup(workdir)
+
+
+def slot_dirs(work_dir: Path) -> list[Path]:
+    return sorted(work_dir.glob("warm-*"))
+
+
+@pytest.mark.parametrize("kept", [1, 2])
+def test_warm_containers_never_given_a_fold_are_removed_with_their_worker(prepared, node,
+                                                                          work_dir, kept):
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=kept)
+    try:
+        first, outcome = run_one(backend, prepared)
+        assert outcome.error == ""
+        second, outcome = run_one(backend, prepared)  # on the container warmed meanwhile
+        assert outcome.error == ""
+        # The next folds' containers wait, started, and will get no fold.
+        backend.wait_until_warm()
+        wait_for(lambda: len(containers(node)) == kept, "the next containers are started")
+        assert len(slot_dirs(work_dir)) == kept
+    finally:
+        backend.close()
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+
+
+def test_a_warm_fold_counts_only_its_own_cpu_time(
+        prepared, node, work_dir):
+    warm = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0)
+    cold = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=False)
+    try:
+        run_one(warm, prepared)
+        result, outcome = run_one(warm, prepared)
+        cold_result, cold_outcome = run_one(cold, prepared)
+    finally:
+        warm.close()
+    assert outcome.error == cold_outcome.error == ""
+    # A cold fold pays for importing the scientific stack; a warm one did
+    # that before its fold and is not charged for it.
+    assert result.cpu_time < 0.5 * cold_result.cpu_time
+    assert result.peak_memory > 20 * 2**20
+    assert containers(node) == []
+
+
+WORKER = """
+import sys
+from pathlib import Path
+from workers.sandbox import Limits
+from workers.sandbox.docker_backend import DockerSandbox
+
+backend = DockerSandbox(work_dir=Path(sys.argv[1]), heartbeat_interval_s=1.0)
+limits = Limits(wall_time_s=60, memory_mb=600)
+for workdir in sys.argv[2:]:
+    backend.run(Path(workdir), limits, heartbeat=lambda: None)
+    print("fold done", flush=True)
+sys.stdin.read()  # a worker between folds, until it is stopped
+"""
+
+
+def start_worker(work_dir: Path, *workdirs: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WORKER, str(work_dir), *map(str, workdirs)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.2)
+
+
+def test_a_fold_cancelled_while_it_runs_leaves_nothing(prepared, node, work_dir):
+    _, workdir = fold_workdir(prepared, work_dir, SLEEPING)
+    worker = start_worker(work_dir, workdir)
+    try:
+        # Running: its output says so, and the next fold's container is
+        # being started beside it.
+        wait_for(lambda: "fold started" in (workdir / "output" / "stdout.log").read_text()
+                 if (workdir / "output" / "stdout.log").exists() else False,
+                 "the fold runs")
+        wait_for(lambda: len(containers(node)) == 2, "the next container is started")
+        # How Celery stops a fold it revokes with terminate=True.
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+
+
+def test_a_worker_killed_outright_leaves_its_warm_container_to_the_sweep(prepared, node,
+                                                                        work_dir):
+    _, workdir = fold_workdir(prepared, work_dir, GOOD)
+    worker = start_worker(work_dir, workdir)
+    try:
+        assert worker.stdout.readline().strip() == "fold done"
+        wait_for(lambda: len(containers(node)) == 1, "the next container is started")
+        worker.kill()
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert len(containers(node)) == 1
+    # What a worker node does when it starts again (celeryd_init).
+    assert remove_orphans(node) == 1
+    assert containers(node) == []

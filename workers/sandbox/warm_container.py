@@ -1,0 +1,155 @@
+"""A warm container: started before its fold, the scientific stack imported.
+
+The container (see :mod:`workers.harness.warm`) has the same options as a
+cold fold container; only what it mounts differs. Its ``/work/input``,
+``/work/submission`` and ``/work/output`` are directories of a slot dir made
+when it starts, since the fold's work dir does not exist yet; when the fold
+comes, :meth:`WarmContainer.adopt` moves the work dir's files into them and
+puts them in the work dir's place (renames on one filesystem), so that the
+caller finds the fold's output where it always does. A named pipe, mounted
+read-only, says "go".
+"""
+import errno
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from workers.harness import layout
+from workers.sandbox.base import Heartbeat, Limits, SandboxFailure
+from workers.sandbox.cgroup import ContainerCgroup
+
+logger = logging.getLogger(__name__)
+
+CONTROL_DIR = "control"
+GO = "go"
+WORK = "/work"
+# A container still importing when its fold comes is waited for this long.
+READY_TIMEOUT_S = 120.0
+# CPU weight while it warms up: the least, so that importing the stack takes
+# no CPU from folds running on the same cores (their wall-time limit runs);
+# the default (1024) from "go" on.
+WARM_UP_CPU_SHARES = 2
+DEFAULT_CPU_SHARES = 1024
+
+
+class WarmContainerGone(SandboxFailure):
+    """The warm container exited before its fold was given to it."""
+
+
+@dataclass
+class WarmContainer:
+    container: object
+    slot_dir: Path
+    limits: Limits
+    cgroup: ContainerCgroup
+
+    @classmethod
+    def start(cls, client, image: str, parent: Path, limits: Limits, options: dict,
+              labels: dict, cpu_shares: int = WARM_UP_CPU_SHARES) -> "WarmContainer":
+        """Create and start one (raises SandboxFailure saying why it could not);
+        ``cpu_shares``: its weight until "go" (a fold waiting for it: the default)."""
+        import docker.errors
+
+        slot_dir = Path(tempfile.mkdtemp(prefix="warm-", dir=parent))
+        for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, CONTROL_DIR):
+            (slot_dir / sub).mkdir()
+        # The container's user owns nothing on the host: let it write here only.
+        os.chmod(slot_dir / layout.OUTPUT_DIR, 0o777)
+        go = slot_dir / CONTROL_DIR / GO
+        os.mkfifo(go)
+        os.chmod(go, 0o644)
+        container = None
+        try:
+            container = client.containers.create(
+                image,
+                entrypoint=["python", "-m", "workers.harness.warm", f"{WORK}/{CONTROL_DIR}/{GO}"],
+                volumes={
+                    str(slot_dir / layout.INPUT_DIR): {"bind": f"{WORK}/input", "mode": "ro"},
+                    str(slot_dir / layout.SUBMISSION_DIR): {"bind": f"{WORK}/submission",
+                                                            "mode": "ro"},
+                    str(slot_dir / layout.OUTPUT_DIR): {"bind": f"{WORK}/output", "mode": "rw"},
+                    str(slot_dir / CONTROL_DIR): {"bind": f"{WORK}/{CONTROL_DIR}", "mode": "ro"},
+                },
+                labels=labels,
+                **{**options, "cpu_shares": cpu_shares},
+            )
+            container.start()
+        except docker.errors.DockerException as exc:
+            if container is not None:
+                remove_container(container)
+            shutil.rmtree(slot_dir, ignore_errors=True)
+            raise SandboxFailure(f"could not start a warm fold container: {exc}") from exc
+        return cls(container, slot_dir, limits, ContainerCgroup(container, container.id,
+                                                                   limits.memory_bytes))
+
+    @property
+    def go_path(self) -> Path:
+        return self.slot_dir / CONTROL_DIR / GO
+
+    def wait_ready(self, heartbeat: Heartbeat, timeout_s: float = READY_TIMEOUT_S) -> int:
+        """Wait until the container listens for its fold; returns the pipe's write
+        end (closed without writing, the container goes on waiting)."""
+        deadline = time.monotonic() + timeout_s
+        next_check = 0.0
+        while True:
+            try:
+                return os.open(self.go_path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO:  # ENXIO: nobody reads the pipe yet
+                    raise SandboxFailure(f"cannot signal the warm container: {exc}") from exc
+            now = time.monotonic()
+            if now >= next_check:
+                self.container.reload()
+                if self.container.status not in ("created", "running"):
+                    raise WarmContainerGone(
+                        f"the warm fold container exited before its fold ({self.container.status},"
+                        f" status {self.container.attrs.get('State', {}).get('ExitCode')})")
+                heartbeat()
+                next_check = now + 0.5
+            if now > deadline:
+                raise SandboxFailure(f"the warm fold container was not ready after {timeout_s:g} s"
+                                     " (the runtime image's imports hang?)")
+            time.sleep(0.005)
+
+    def adopt(self, workdir: Path) -> None:
+        """Make the fold's work dir this container's ``/work``."""
+        for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR):
+            mounted, given = self.slot_dir / sub, workdir / sub
+            for entry in os.scandir(given):
+                os.rename(entry.path, mounted / entry.name)
+            given.rmdir()
+            mounted.rename(given)
+
+    def go(self, fd: int) -> None:
+        """Start the fold: its CPU time and peak memory count from here."""
+        if not self.cgroup.set_default_cpu_weight():
+            self.container.update(cpu_shares=DEFAULT_CPU_SHARES)
+        self.cgroup.start_fold()
+        try:
+            os.write(fd, b"go\n")
+        finally:
+            os.close(fd)
+
+    def discard(self) -> None:
+        """Remove what is left of its slot dir, and the container."""
+        shutil.rmtree(self.slot_dir, ignore_errors=True)
+        remove_container(self.container)
+
+
+def remove_container(container) -> None:
+    """Remove a container, running or not (retried; logged if it stays)."""
+    import docker.errors
+
+    for attempt in range(3):
+        try:
+            container.remove(force=True)
+            return
+        except docker.errors.NotFound:
+            return
+        except Exception:  # noqa: BLE001 - retried, then left to the orphan sweep
+            time.sleep(0.2 * (attempt + 1))
+    logger.error("could not remove fold container %s", container.id[:12])
