@@ -25,10 +25,14 @@ from pathlib import Path, PurePosixPath
 
 import requests
 
+from datarun.precheck import first_syntax_problem
+
 FINAL_STATES = frozenset({"scored", "error", "cancelled"})
 DEFAULT_TIMEOUT_S = 30.0
 # The API pages every list; the client reads them whole, this many at a time.
 MAX_PAGE_SIZE = 500
+# Bigger .py files in a zip are left to the server, which caps what it reads.
+ZIP_PRECHECK_MAX_BYTES = 10 * 1024 * 1024
 
 
 # A submission is sent again this many times (after 1, 2, 4, 8 s) when the
@@ -269,12 +273,15 @@ class Client:
         workflow needs are taken from it), a .zip file, or ``{file name: content}``."""
         if isinstance(path_or_files, Mapping):
             files = [("files", (n, _as_bytes(c))) for n, c in path_or_files.items()]
+            _precheck({n: c for _, (n, c) in files})
         else:
             path = Path(path_or_files)
             if path.is_dir():
                 files = [("files", (n, c)) for n, c in self._folder_files(event, path).items()]
+                _precheck({n: c for _, (n, c) in files})
             elif path.is_file():
                 files = [("archive", (path.name, path.read_bytes()))]
+                _precheck(_zip_python_files(files[0][1][1]))
             else:
                 raise BadInputError(f"{path} is neither a folder nor a .zip file")
         # Sent again after a dropped connection or a 502/503/504 with the same
@@ -405,6 +412,29 @@ def _json(response: requests.Response):
             f"{response.url} answered {response.headers.get('Content-Type') or 'something'}, "
             "not JSON: is the URL a Datarun server's?", status=response.status_code,
             url=response.url) from exc
+
+
+def _precheck(files: dict[str, bytes]) -> None:
+    """Refuse here, before sending, what the server would refuse for its
+    syntax (the server checks again)."""
+    problem = first_syntax_problem(files)
+    if problem is not None:
+        raise BadInputError(str(problem), code="invalid_submission",
+                            details=problem.as_details())
+
+
+def _zip_python_files(data: bytes) -> dict[str, bytes]:
+    """The .py files of a zip to submit, by base name (the server reads the
+    archive itself and says what else is wrong with it)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {PurePosixPath(info.filename).name: archive.read(info)
+                    for info in archive.infolist()
+                    if info.filename.endswith(".py") and not info.is_dir()
+                    and not info.filename.startswith("__MACOSX")
+                    and info.file_size <= ZIP_PRECHECK_MAX_BYTES}
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError):
+        return {}
 
 
 def _as_bytes(content: bytes | str) -> bytes:
