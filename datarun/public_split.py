@@ -11,7 +11,10 @@ test`` and ``ramp-test`` as is, the kit ships a public split instead:
   training data, its training rows written as ``data/train*`` and its
   validation rows as ``data/test*``, in the kit's own file format (CSV,
   gzip/bzip2 CSV or ``.npy``, one row per sample, in the training data's
-  order).
+  order); other ``train*`` files (stored folds) are copied as is;
+- **carved, overlapping** when the kit's ``get_cv`` needs every training
+  row (a declarative problem's stored folds): the whole training set, and
+  fold 0's validation rows as ``data/test*`` (documented as optimistic).
 
 Either way the public files are loaded once with the kit's own
 ``get_train_data`` / ``get_test_data`` to check that they work, and the
@@ -39,6 +42,13 @@ CARVED_FOLD = 0
 
 CARVED_RULE = (f"fold {CARVED_FOLD} of the problem's get_cv on the training data: its "
                "training rows are data/train*, its validation rows data/test*")
+
+
+OVERLAPPING_RULE = (
+    f"the validation rows of fold {CARVED_FOLD} of the problem's get_cv, next to the whole "
+    "training set (the kit's get_cv needs every training row): data/test* rows are also in "
+    "data/train*, so local test scores are optimistic")
+ROW_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".npy")
 
 
 class CannotCarve(Exception):
@@ -106,16 +116,12 @@ def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
     cannot be made gets a record with ``source: "none"`` and the reason.
     """
     kit_dir, out_dir = Path(kit_dir), Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".public-", dir=out_dir.parent))
     try:
         data_dir = staging / "data"
-        data_dir.mkdir()
-        try:
-            record = _write(kit_dir, data_dir, n_train=n_train, fold=fold)
-            record.update(_check_loads(problem, staging))
-        except CannotCarve as exc:
-            shutil.rmtree(data_dir)
-            record = {"source": "none", "reason": str(exc)}
+        record = _first_that_works(kit_dir, staging, problem=problem, n_train=n_train,
+                                   fold=fold)
         record["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                            for p in sorted(data_dir.glob("*"))} if data_dir.is_dir() else {}
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -126,38 +132,86 @@ def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
     return record
 
 
-def _write(kit_dir: Path, data_dir: Path, *, n_train: int,
-           fold: tuple[np.ndarray, np.ndarray]) -> dict:
+def _first_that_works(kit_dir: Path, root: Path, *, problem, n_train: int,
+                      fold: tuple[np.ndarray, np.ndarray]) -> dict:
+    """The organiser's public data, else the training data carved by fold 0,
+    else (a get_cv that needs every training row, as a declarative problem's
+    stored folds do) fold 0's validation rows next to the whole training set."""
+    data_dir = root / "data"
     organiser = kit_dir / ORGANISER_FOLDER
-    if organiser.is_dir():
-        files = [p for p in sorted(organiser.iterdir()) if p.is_file()]
-        if not any(p.name.startswith("test") for p in files):
-            raise CannotCarve(f"{ORGANISER_FOLDER}/ holds no test* file (the public test set)")
-        for path in files:
-            shutil.copyfile(path, data_dir / path.name)
-        return {"source": "organiser",
-                "rule": f"the organiser's {ORGANISER_FOLDER}/ folder, as data/"}
-    train_files = sorted(p for p in (kit_dir / "data").glob("train*") if p.is_file())
-    if not train_files:
-        raise CannotCarve("the kit's data/ holds no train* file to carve a public test set from")
+    attempts = ([_organiser] if organiser.is_dir() else [_carved, _overlapping])
+    reasons = []
+    for attempt in attempts:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir()
+        try:
+            record = attempt(kit_dir, data_dir, n_train=n_train, fold=fold)
+            return {**record, **_check_loads(problem, root)}
+        except CannotCarve as exc:
+            reasons.append(str(exc))
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return {"source": "none", "reason": "; ".join(reasons)}
+
+
+def _organiser(kit_dir: Path, data_dir: Path, **_) -> dict:
+    files = [p for p in sorted((kit_dir / ORGANISER_FOLDER).iterdir()) if p.is_file()]
+    if not any(p.name.startswith("test") for p in files):
+        raise CannotCarve(f"{ORGANISER_FOLDER}/ holds no test* file (the public test set)")
+    for path in files:
+        shutil.copyfile(path, data_dir / path.name)
+    return {"source": "organiser",
+            "rule": f"the organiser's {ORGANISER_FOLDER}/ folder, as data/"}
+
+
+def _carved(kit_dir: Path, data_dir: Path, *, n_train: int,
+            fold: tuple[np.ndarray, np.ndarray]) -> dict:
     train_is, valid_is = fold
-    for path in train_files:
-        parts = carve_rows(path.read_bytes(), path.name, n_train,
-                           {"train": train_is, "test": valid_is})
-        (data_dir / path.name).write_bytes(parts["train"])
-        (data_dir / ("test" + path.name[len("train"):])).write_bytes(parts["test"])
+    for path, parts in _carved_files(kit_dir, n_train, {"train": train_is, "test": valid_is}):
+        (data_dir / path.name).write_bytes(parts["train"] if parts else path.read_bytes())
+        if parts:
+            (data_dir / ("test" + path.name[len("train"):])).write_bytes(parts["test"])
     return {"source": "carved", "rule": CARVED_RULE, "fold": CARVED_FOLD}
 
 
+def _overlapping(kit_dir: Path, data_dir: Path, *, n_train: int,
+                 fold: tuple[np.ndarray, np.ndarray]) -> dict:
+    for path, parts in _carved_files(kit_dir, n_train, {"test": fold[1]}):
+        shutil.copyfile(path, data_dir / path.name)
+        if parts:
+            (data_dir / ("test" + path.name[len("train"):])).write_bytes(parts["test"])
+    return {"source": "carved_overlapping", "rule": OVERLAPPING_RULE, "fold": CARVED_FOLD}
+
+
+def _carved_files(kit_dir: Path, n_train: int, parts: dict[str, np.ndarray]):
+    """Each ``data/train*`` file with its rows split into ``parts`` (None for
+    a file that is not row data, e.g. stored folds: it is copied as is)."""
+    train_files = sorted(p for p in (kit_dir / "data").glob("train*") if p.is_file())
+    if not train_files:
+        raise CannotCarve("the kit's data/ holds no train* file to carve a public test set from")
+    out, carved = [], False
+    for path in train_files:
+        if path.name.endswith(ROW_SUFFIXES):
+            out.append((path, carve_rows(path.read_bytes(), path.name, n_train, parts)))
+            carved = True
+        else:
+            out.append((path, None))
+    if not carved:
+        raise CannotCarve("no data/train* file is CSV (.csv, .csv.gz, .csv.bz2) or .npy, "
+                          f"so no public test set can be carved: add a {ORGANISER_FOLDER}/ "
+                          "folder holding the public train* and test* files")
+    return out
+
+
 def _check_loads(problem, root: Path) -> dict:
-    """Load the public files with the kit's own functions, as ``ramp-test`` would."""
+    """Load the public files with the kit's own functions and folds, as ``ramp-test`` does."""
     try:
-        _, y_train = problem.get_train_data(str(root))
+        X_train, y_train = problem.get_train_data(str(root))
         _, y_test = problem.get_test_data(str(root))
+        n_folds = len(list(problem.get_cv(X_train, y_train)))
     except Exception as exc:  # noqa: BLE001 - the organiser's code on the public files
-        raise CannotCarve(f"the kit's get_train_data / get_test_data failed on the public "
-                          f"files: {type(exc).__name__}: {exc}") from exc
-    return {"n_train": len(y_train), "n_test": len(y_test)}
+        raise CannotCarve(f"the kit's get_train_data / get_test_data / get_cv failed on "
+                          f"the public files: {type(exc).__name__}: {exc}") from exc
+    return {"n_train": len(y_train), "n_test": len(y_test), "n_folds": n_folds}
 
 
 def read_record(public_dir: Path) -> dict | None:

@@ -4,6 +4,7 @@ Through the real URLconf and PostgreSQL; submissions are created for real and
 stay queued (their tasks go out on commit, which these tests never reach).
 """
 import io
+import json
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from databoard import services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission
 from datarun.models import Evaluation
 from datarun.selectors import problem_summary
+from tests.conftest import EXAMPLES
 from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
 
 pytestmark = pytest.mark.django_db
@@ -165,8 +167,16 @@ def test_starting_kit_zip_holds_the_kit_and_never_the_test_data(client, event):
     assert "iris/problem.py" in names
     assert "iris/submissions/starting_kit/estimator.py" in names
     assert "iris/data/train.csv" in names
-    assert not [n for n in names if n.split("/")[1:2] == ["data"]
-                and n.split("/")[-1].startswith("test")]
+    # A public test set carved from the training data, never the private one.
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    public_test = archive.read("iris/data/test.csv")
+    assert public_test != (EXAMPLES / "iris" / "data" / "test.csv").read_bytes()
+    train_rows = set((EXAMPLES / "iris" / "data" / "train.csv").read_text().splitlines())
+    assert set(public_test.decode().splitlines()) <= train_rows
+    assert set(archive.read("iris/data/train.csv").decode().splitlines()[1:]).isdisjoint(
+        public_test.decode().splitlines()[1:])
+    record = json.loads(archive.read("iris/public_split.json"))
+    assert record["source"] == "carved" and record["n_test"] == 24
     assert zipfile.ZipFile(io.BytesIO(response.content)).read(
         "iris/submissions/starting_kit/estimator.py") == STARTING_KIT
 

@@ -1,0 +1,27 @@
+"""The syntax check run before a submission is queued."""
+from datarun.precheck import first_syntax_problem, syntax_problem
+
+
+def test_a_syntax_error_names_the_file_the_line_and_the_code():
+    problem = syntax_problem("estimator.py", b"import numpy\n\ndef get_estimator(:\n    pass\n")
+
+    assert (problem.file, problem.line) == ("estimator.py", 3)
+    assert str(problem).startswith("estimator.py, line 3: ")
+    assert "def get_estimator(:" in str(problem)
+    assert problem.as_details()["line"] == 3
+
+
+def test_correct_code_and_other_files_pass():
+    assert syntax_problem("estimator.py", b"def get_estimator():\n    return 1\n") is None
+    assert syntax_problem("external_data.csv", b"a,b\n1,(\n") is None
+
+
+def test_code_that_is_not_utf8_is_refused():
+    assert "not UTF-8" in str(syntax_problem("estimator.py", b"x = '\xff'\n"))
+
+
+def test_the_first_failing_file_by_name_is_reported():
+    problem = first_syntax_problem({"regressor.py": b"x = (", "classifier.py": b"y = )",
+                                    "ok.py": b"pass"})
+
+    assert problem.file == "classifier.py"
