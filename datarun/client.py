@@ -257,6 +257,40 @@ class Client:
         data = self._request("GET", f"events/{event}/starting-kit.zip").content
         return extract_zip(data, dest_dir, overwrite=overwrite)
 
+    # --- sign-up and teams ----------------------------------------------------
+
+    def signup(self, event: str) -> dict:
+        """Sign up to ``event``: your one-person team (``{"event", "team",
+        "approved"}``; not approved while it awaits an event admin)."""
+        return _json(self._request("POST", f"events/{event}/signup/"))
+
+    def team(self, event: str) -> dict:
+        """Your team in ``event``: ``id``, ``name``, ``approved``, ``members``."""
+        return self._get(f"events/{event}/team/")
+
+    def team_rename(self, event: str, name: str) -> dict:
+        return _json(self._request("PATCH", f"events/{event}/team/", json={"name": name}))
+
+    def team_invite(self, event: str, username: str) -> dict:
+        """Invite ``username`` into your team (up to the event's team size)."""
+        return _json(self._request("POST", f"events/{event}/team/invitations/",
+                                   json={"username": username}))
+
+    def team_leave(self, event: str) -> None:
+        """Leave your team (not once you have submitted with it)."""
+        self._request("POST", f"events/{event}/team/leave/")
+
+    def invitations(self) -> list[dict]:
+        """Invitations into a team, for you: ``id``, ``event``, ``team``, ``invited_by``."""
+        return self._get_all("invitations/")
+
+    def invitation_accept(self, invitation_id: int) -> dict:
+        """Join the team; your own one-person team goes if it has not submitted."""
+        return _json(self._request("POST", f"invitations/{invitation_id}/accept/"))
+
+    def invitation_decline(self, invitation_id: int) -> None:
+        self._request("POST", f"invitations/{invitation_id}/decline/")
+
     def leaderboard(self, event: str, board: str = "public", kind: str | None = None, *,
                     page: int | None = None, page_size: int | None = None,
                     team: str | None = None, search: str | None = None) -> dict:

@@ -95,7 +95,8 @@ def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True) -> Prepare
     """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
 
     ``public``: also write the data participants download (``public/``);
-    ``datarun test`` on a downloaded kit needs none. Raises :class:`InvalidKit` with a message naming what to fix. On error,
+    ``datarun test`` on a downloaded kit needs none. Raises
+    :class:`InvalidKit` with a message naming what to fix. On error,
     ``out_dir`` is removed.
     """
     kit_dir = Path(kit_dir).resolve()
