@@ -40,7 +40,10 @@ def test_participant_journey(cli):
     root = cli.cwd / "kit" / "iris-cli"
     assert (root / "problem.py").is_file()
     assert (root / "data" / "train.csv").is_file()
-    assert not (root / "data" / "test.csv").exists()  # never the test data
+    # A public test set carved from the training data, never the private test data.
+    assert (root / "data" / "test.csv").read_bytes() != (
+        EXAMPLES / "iris" / "data" / "test.csv").read_bytes()
+    assert json.loads((root / "public_split.json").read_text())["source"] == "carved"
     starting_kit = root / "submissions" / "starting_kit"
     assert (starting_kit / "estimator.py").is_file()
     assert f"datarun submit {starting_kit.relative_to(cli.cwd)}" in kit.stderr

@@ -312,6 +312,23 @@ def test_submit_without_a_name_says_so(client, alice):
     assert not Submission.objects.exists()
 
 
+def test_code_that_does_not_compile_is_refused_before_queueing_and_not_counted(client, alice):
+    broken = "def get_estimator(:\n    pass\n"
+    response = client.post(SANDBOX, {"file-estimator.py": broken, "name": "broken",
+                                     "action": "submit"})
+
+    assert response.status_code == 400
+    page = _text(response)
+    assert "estimator.py, line 1: " in page and "def get_estimator(:" in page
+    assert "nothing was queued and the submission was not counted" in page
+    assert not Submission.objects.exists() and not Evaluation.objects.exists()
+    # Not counted: the event's 15 minutes between submissions do not start.
+    fixed = client.post(SANDBOX, {"file-estimator.py": MY_ESTIMATOR, "name": "fixed",
+                                  "action": "submit"})
+    assert fixed.status_code == 302
+    assert Submission.objects.get().name == "fixed"
+
+
 def test_second_submission_within_the_interval_is_refused_with_429(client, alice):
     client.post(SANDBOX, {"name": "first", "action": "submit"})
     first = Submission.objects.get()
