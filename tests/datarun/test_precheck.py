@@ -1,4 +1,6 @@
 """The syntax check run before a submission is queued."""
+import pytest
+
 from datarun.precheck import first_syntax_problem, syntax_problem
 
 
@@ -25,3 +27,14 @@ def test_the_first_failing_file_by_name_is_reported():
                                     "ok.py": b"pass"})
 
     assert problem.file == "classifier.py"
+
+
+def test_the_client_refuses_in_the_servers_words():
+    from datarun.client import BadInputError, _precheck
+
+    code = b"x = 1\nif x\n    pass\n"
+    with pytest.raises(BadInputError) as refused:
+        _precheck({"estimator.py": code, "data.csv": b"("})
+
+    assert refused.value.message == str(syntax_problem("estimator.py", code))
+    assert refused.value.details == syntax_problem("estimator.py", code).as_details()
