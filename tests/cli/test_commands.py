@@ -68,6 +68,11 @@ def test_participant_journey(cli):
     assert [(s["name"], s["state"]) for s in mine] == [("first", "scored")]
     assert json.loads(cli("status", "--event", "other", "--json").stdout) == []
 
+    # The starting kit prints nothing: logs say so instead of printing nothing at all.
+    quiet = cli("logs", str(mine[0]["id"]))
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    assert "its code printed nothing" in quiet.stderr
+
     Team.objects.filter(event__name="iris-cli").update(name="the [red]best[/red] team")
     board = cli("leaderboard", "iris-cli")
     assert board.returncode == 0, board.stderr

@@ -155,6 +155,21 @@ def test_unlisted_event_is_404_for_outsiders(client):
     assert client.get("/events/no-such-event/").status_code == 404
 
 
+def test_the_site_serves_its_own_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert '<link rel="icon" href="/favicon.ico">' in _text(client.get("/events/"))
+
+
+def test_the_time_zone_is_named_once_per_page(client, event):
+    for url in ("/events/", f"/events/{EVENT}/", f"/events/{EVENT}/leaderboard/"):
+        page = _text(client.get(url))
+        assert page.lower().count("times in") + page.count("Times are shown in") == 1, url
+
+
 # --- the starting kit ------------------------------------------------------------
 
 def test_starting_kit_zip_holds_the_kit_and_never_the_test_data(client, event):
