@@ -298,6 +298,14 @@ class Client:
         return self._get(f"events/{event}/leaderboard/", board=board, kind=kind, page=page,
                          page_size=page_size, team=team, search=search)
 
+    def leaderboard_csv(self, event: str, board: str = "public",
+                        kind: str | None = None) -> str:
+        """The whole board as CSV text (for grading): rank, team, members,
+        submission, scores, times, contributivity."""
+        params = {k: v for k, v in {"board": board, "kind": kind}.items() if v is not None}
+        return self._request("GET", f"events/{event}/leaderboard.csv",
+                             params=params).content.decode("utf-8")
+
     # --- submissions ---------------------------------------------------------
 
     def submit(self, event: str, name: str,

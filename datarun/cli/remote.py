@@ -406,9 +406,15 @@ def leaderboard(
     team: Annotated[str | None, typer.Option("--team", help="Only this team's rows.")] = None,
     search: Annotated[str | None, typer.Option(
         "--search", help="Only rows whose team or submission name holds this.")] = None,
+    csv_out: Annotated[bool, typer.Option(
+        "--csv", help="Print the whole board as CSV (for grading), not a page.")] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """An event's leaderboard, a page at a time."""
+    """An event's leaderboard, a page at a time (or whole, as CSV)."""
+    if csv_out:
+        with _reported(json_out):
+            sys.stdout.write(_client().leaderboard_csv(event, board=board, kind=kind))
+        return
     with _reported(json_out):
         data = _client().leaderboard(event, board=board, kind=kind, page=page, team=team,
                                      search=search)

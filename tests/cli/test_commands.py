@@ -1,6 +1,8 @@
 """The ``datarun`` command against a live server with a real worker: log in,
 download the starting kit, submit it and see it scored, read the status, the
 leaderboard and the logs; and each way a command can fail, with its exit code."""
+import csv
+import io
 import json
 import shutil
 import stat
@@ -81,6 +83,11 @@ def test_participant_journey(cli):
     rows = json.loads(cli("leaderboard", "iris-cli", "--kind", "mean", "--json").stdout)
     assert rows["kind"] == "mean"
     assert [(r["rank"], r["submission"]) for r in rows["rows"]] == [(1, "first")]
+    graded = cli("leaderboard", "iris-cli", "--csv")
+    assert graded.returncode == 0, graded.stderr
+    (row,) = csv.DictReader(io.StringIO(graded.stdout))
+    assert (row["rank"], row["members"], row["submission"]) == ("1", "alice", "first")
+    assert 0.5 < float(row["acc_valid_bagged"]) <= 1
 
 
 def test_logs_show_what_the_submission_printed(cli):
