@@ -155,6 +155,14 @@ def test_unlisted_event_is_404_for_outsiders(client):
     assert client.get("/events/no-such-event/").status_code == 404
 
 
+def test_the_event_page_says_the_kit_runs_as_downloaded(client, event):
+    page = _text(client.get(f"/events/{EVENT}/"))
+
+    hint = page[page.index('id="kit-hint"'):]
+    assert "<code>datarun test iris</code>" in hint and "ramp-test" in hint
+    assert f"<code>datarun init {EVENT}</code>" in hint
+
+
 def test_the_site_serves_its_own_icon(client):
     response = client.get("/favicon.ico")
 
