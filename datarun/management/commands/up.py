@@ -18,9 +18,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
-from config.celery import WORKER_READY_FILE_ENV
-
 READY_TIMEOUT_S = 180
+# The worker writes this file once ready (config/celery.py reads the variable;
+# datarun does not import the project's wiring).
+WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
 
 
 def _stop(signum, frame):
