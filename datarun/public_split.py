@@ -17,7 +17,9 @@ test`` and ``ramp-test`` as is, the kit ships a public split instead:
   fold 0's validation rows as ``data/test*`` (documented as optimistic).
 
 Either way the public files are loaded once with the kit's own
-``get_train_data`` / ``get_test_data`` to check that they work, and the
+``get_train_data``, ``get_test_data`` and ``get_cv`` to check that they
+work (else the next way is tried, and in the end ``source: "none"`` with
+the reasons), and the
 result is recorded in ``public/split.json`` of the prepared problem (and in
 the download as ``public_split.json``).
 """
@@ -42,8 +44,6 @@ CARVED_FOLD = 0
 
 CARVED_RULE = (f"fold {CARVED_FOLD} of the problem's get_cv on the training data: its "
                "training rows are data/train*, its validation rows data/test*")
-
-
 OVERLAPPING_RULE = (
     f"the validation rows of fold {CARVED_FOLD} of the problem's get_cv, next to the whole "
     "training set (the kit's get_cv needs every training row): data/test* rows are also in "
@@ -61,24 +61,35 @@ def carve_rows(data: bytes, file_name: str, n_rows: int,
     part, the rows at its indices (kept in the file's order).
 
     ``n_rows`` is the number of samples the kit's ``get_train_data`` returns;
-    a file with another number of rows cannot be carved.
+    a file with another number of rows, or that cannot be read, raises
+    :class:`CannotCarve`.
     """
-    opener = _TEXT_CODECS.get(Path(file_name).suffix)
-    if file_name.endswith(".npy"):
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-        _check_rows(file_name, len(array), n_rows)
-        out = {}
-        for part, indices in parts.items():
-            buffer = io.BytesIO()
-            np.save(buffer, array[np.sort(indices)], allow_pickle=False)
-            out[part] = buffer.getvalue()
-        return out
-    if not (file_name.endswith(".csv") or (opener and file_name[:-len(
-            Path(file_name).suffix)].endswith(".csv"))):
+    if not file_name.endswith(ROW_SUFFIXES):
         raise CannotCarve(f"{file_name} is neither CSV (.csv, .csv.gz, .csv.bz2) nor .npy")
-    decompress, compress = opener or (bytes, bytes)
-    text = decompress(data).decode("utf-8")
-    records = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        if file_name.endswith(".npy"):
+            return _carve_npy(data, file_name, n_rows, parts)
+        return _carve_csv(data, file_name, n_rows, parts)
+    except (ValueError, OSError, EOFError, csv.Error) as exc:  # UnicodeDecodeError included
+        raise CannotCarve(f"{file_name} could not be read by rows: {exc}") from exc
+
+
+def _carve_npy(data: bytes, file_name: str, n_rows: int,
+               parts: dict[str, np.ndarray]) -> dict[str, bytes]:
+    array = np.load(io.BytesIO(data), allow_pickle=False)
+    _check_rows(file_name, len(array), n_rows)
+    out = {}
+    for part, indices in parts.items():
+        buffer = io.BytesIO()
+        np.save(buffer, array[np.sort(indices)], allow_pickle=False)
+        out[part] = buffer.getvalue()
+    return out
+
+
+def _carve_csv(data: bytes, file_name: str, n_rows: int,
+               parts: dict[str, np.ndarray]) -> dict[str, bytes]:
+    decompress, compress = _TEXT_CODECS.get(Path(file_name).suffix, (bytes, bytes))
+    records = list(csv.reader(io.StringIO(decompress(data).decode("utf-8"), newline="")))
     if not records:
         raise CannotCarve(f"{file_name} is empty")
     header, rows = records[0], [r for r in records[1:] if r]
@@ -125,8 +136,14 @@ def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
         record["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                            for p in sorted(data_dir.glob("*"))} if data_dir.is_dir() else {}
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(out_dir, ignore_errors=True)
-        staging.rename(out_dir)
+        try:
+            staging.rename(out_dir)
+        except OSError:
+            # Another process made it first (a download of a problem
+            # prepared before public splits): the same content, kept.
+            if read_record(out_dir) is None:
+                raise
+            return read_record(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record

@@ -93,3 +93,21 @@ def test_a_kit_whose_data_cannot_be_carved_says_why(tmp_path):
 
     assert kit.public_split["source"] == "none"
     assert "train.csv has 120 rows but get_train_data returns 119" in kit.public_split["reason"]
+
+
+def test_a_file_that_cannot_be_read_by_rows_cannot_be_carved():
+    with pytest.raises(CannotCarve, match="could not be read by rows"):
+        carve_rows(b"a,b\n\xff\xfe,1\n", "train.csv", 1, {"test": np.array([0])})
+    with pytest.raises(CannotCarve, match="neither CSV"):
+        carve_rows(b"...", "train.parquet", 1, {"test": np.array([0])})
+
+
+def test_a_problem_prepared_before_public_splits_gets_one_at_its_first_download(tmp_path):
+    ramp_kits.prepare_kit(EXAMPLES / "iris", tmp_path / "prepared", public=False)
+    assert not (tmp_path / "prepared" / "public").exists()
+
+    data_dir, record = ramp_kits.public_data(tmp_path / "prepared")
+    again_dir, again = ramp_kits.public_data(tmp_path / "prepared")  # read, not made again
+
+    assert sorted(p.name for p in data_dir.iterdir()) == ["test.csv", "train.csv"]
+    assert record["source"] == "carved" and again == record and again_dir == data_dir
