@@ -462,10 +462,8 @@ def _precheck(files: dict[str, bytes]) -> None:
     for name in sorted(n for n in files if n.endswith(".py")):
         line, message, text = None, "", ""
         try:
-            ast.parse(files[name].decode("utf-8"), filename=name)
+            ast.parse(files[name], filename=name)  # bytes: a coding line is honoured
             continue
-        except UnicodeDecodeError as exc:
-            message = f"is not UTF-8 text (byte {exc.start})"
         except SyntaxError as exc:
             line, message, text = exc.lineno, exc.msg, exc.text or ""
         except ValueError as exc:

@@ -18,8 +18,11 @@ def test_correct_code_and_other_files_pass():
     assert syntax_problem("external_data.csv", b"a,b\n1,(\n") is None
 
 
-def test_code_that_is_not_utf8_is_refused():
-    assert "not UTF-8" in str(syntax_problem("estimator.py", b"x = '\xff'\n"))
+def test_code_is_read_in_the_encoding_python_would_read_it_in():
+    problem = syntax_problem("estimator.py", b"x = '\xff'\n")
+    assert problem.line == 1 and "'utf-8' codec can't decode byte 0xff" in problem.message
+    latin1 = b"# -*- coding: latin-1 -*-\n# r\xe9gression logistique\nx = 1\n"
+    assert syntax_problem("estimator.py", latin1) is None
 
 
 def test_the_first_failing_file_by_name_is_reported():
