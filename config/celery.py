@@ -2,6 +2,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -10,3 +11,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Each app owns its tasks: datarun (trusted: scoring, reaper, datasets), databoard
 # (contributivity) and workers (folds, in the sandbox; no database).
 app.autodiscover_tasks(["datarun", "databoard", "workers"])
+
+# `manage.py up` says "Datarun is running" only once its worker consumes:
+# it names a file here, which the worker writes when it is ready.
+WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
+
+
+@worker_ready.connect
+def _write_ready_file(**kwargs) -> None:
+    path = os.environ.get(WORKER_READY_FILE_ENV)
+    if path:
+        with open(path, "w") as f:
+            f.write(f"{os.getpid()}\n")

@@ -34,6 +34,8 @@ api_v1 = [
     path("events/<slug:name>/submissions/", api.SubmissionCreateApi.as_view(),
          name="submission-create"),
     path("events/<slug:name>/leaderboard/", api.LeaderboardApi.as_view(), name="leaderboard"),
+    path("events/<slug:name>/leaderboard.csv", api.LeaderboardCsvApi.as_view(),
+         name="leaderboard-csv"),
     path("events/<slug:name>/starting-kit.zip", runs_api.EventStartingKitApi.as_view(),
          name="event-starting-kit"),
     path("events/<slug:name>/team/", api.MyTeamApi.as_view(), name="my-team"),

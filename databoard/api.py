@@ -4,6 +4,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in
 from django.db import DatabaseError, connection
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -566,12 +567,7 @@ class LeaderboardApi(APIView):
                    **error_responses(400, 403, 404)})
     def get(self, request, name):
         event = services.event_get(name=name, user=request.user)
-        kind = request.query_params.get("kind") or None
-        if kind not in (None, "bagged", "mean"):
-            raise ApplicationError("kind must be 'bagged' or 'mean'")
-        board = request.query_params.get("board", "public")
-        if board not in leaderboards.LEADERBOARDS:
-            raise ApplicationError("board must be 'public', 'private' or 'competition'")
+        board, kind = leaderboard_board_and_kind(request.query_params, event)
         page = page_request(request.query_params)
         etag = leaderboards.leaderboard_version(event=event, user=request.user,
                                                 query=request.GET.urlencode())
@@ -584,3 +580,40 @@ class LeaderboardApi(APIView):
             search=request.query_params.get("search", "").strip())
         return conditional.with_validators(Response(with_links(request, data)), etag=etag,
                                            last_modified=event.leaderboard_changed_at)
+
+
+class LeaderboardCsvApi(APIView):
+    """The whole board as CSV (``?board=``, ``?kind=`` as for the JSON board)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="leaderboard_csv", tags=["leaderboards"],
+        summary="An event's leaderboard as CSV, for grading",
+        description="Every ranked row of the board (not paginated): rank, team, its members, "
+                    "submission, submitted_at, each score as the board shows it, times and "
+                    "contributivity. The same permissions as the leaderboard.",
+        parameters=[OpenApiParameter("board", str, enum=list(leaderboards.LEADERBOARDS),
+                                     default="public"),
+                    OpenApiParameter("kind", str, enum=Event.LeaderboardKind.values)],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(400, 403, 404)})
+    def get(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        board, kind = leaderboard_board_and_kind(request.query_params, event)
+        text = leaderboards.leaderboard_csv(event=event, user=request.user, board=board,
+                                            kind=kind)
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{leaderboards.csv_file_name(event, board)}"')
+        return response
+
+
+def leaderboard_board_and_kind(params, event: Event) -> tuple[str, str | None]:
+    """The board and kind asked for, checked (the JSON and CSV boards, API and pages)."""
+    kind = params.get("kind") or None
+    if kind not in (None, *Event.LeaderboardKind.values):
+        raise ApplicationError("kind must be 'bagged' or 'mean'")
+    board = params.get("board") or "public"
+    if board not in leaderboards.LEADERBOARDS:
+        raise ApplicationError("board must be 'public', 'private' or 'competition'")
+    return board, kind

@@ -6,14 +6,16 @@ recomputation from the evaluations that the read model must always equal.
 A rank is a row's place in (sort key, submission time, submission id) order;
 missing scores rank last, ties go to the earlier submission.
 """
+import csv
 import hashlib
+import io
 
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from databoard import permissions
-from databoard.models import Event, LeaderboardEntry, Submission, Team
+from databoard.models import Event, LeaderboardEntry, Submission, Team, TeamMember
 from databoard.services.leaderboards import leaderboard_ensure
 from datarun import selectors as datarun_selectors
 from datarun.api.pagination import PageRequest
@@ -333,3 +335,58 @@ def _competition(event: Event, rows: list[dict], official, kind: str, private_ok
     return ranked
 
 
+
+
+def leaderboard_csv(*, event: Event, user, kind: str | None = None,
+                    board: str = "public") -> str:
+    """The whole board as CSV, for grading: one row per ranked submission
+    with its team's members, its scores (as the board shows them to
+    ``user``), times and contributivity. The same permissions as the board."""
+    first = leaderboard_rows(event=event, user=user, kind=kind, board=board,
+                             page=PageRequest(1, CSV_PAGE_SIZE))
+    rows = list(first["rows"])
+    for number in range(2, first["pages"] + 1):
+        rows += leaderboard_rows(event=event, user=user, kind=kind, board=board,
+                                 page=PageRequest(number, CSV_PAGE_SIZE))["rows"]
+    stat = first["kind"]
+    steps = ("valid", "test") if first["test_scores_shown"] else ("valid",)
+    names = [st["name"] for st in first["score_types"]]
+    members = _members_by_team({row["team_id"] for row in rows})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    competition = board == "competition"
+    writer.writerow(["rank", *(["public_rank", "rank_change"] if competition else []),
+                     "team", "members", "submission", "submission_id", "submitted_at",
+                     *(f"{name}_{step}_{stat}" for name in names for step in steps),
+                     "train_time_s", "valid_time_s", "contributivity"])
+    for row in rows:
+        writer.writerow([
+            row["rank"], *([row["public_rank"], _blank(row["rank_change"])] if competition
+                           else []),
+            row["team"], " ".join(members.get(row["team_id"], [])), row["submission"],
+            row["submission_id"], row["submitted_at"].isoformat(),
+            *(_blank(row["scores"].get(name, {}).get(step, {}).get(stat))
+              for name in names for step in steps),
+            _blank(row["train_time"]), _blank(row["valid_time"]),
+            _blank(row["contributivity"])])
+    return buffer.getvalue()
+
+
+CSV_PAGE_SIZE = 500
+
+
+def csv_file_name(event: Event, board: str) -> str:
+    return f"{event.name}-{board}-leaderboard.csv"
+
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)
+
+
+def _members_by_team(team_ids: set[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for team_id, username in (TeamMember.objects.filter(team_id__in=team_ids)
+                              .order_by("user__username")
+                              .values_list("team_id", "user__username")):
+        out.setdefault(team_id, []).append(username)
+    return out

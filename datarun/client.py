@@ -13,6 +13,7 @@ the server's message (which says what to fix) and its details.
 """
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -29,6 +30,8 @@ FINAL_STATES = frozenset({"scored", "error", "cancelled"})
 DEFAULT_TIMEOUT_S = 30.0
 # The API pages every list; the client reads them whole, this many at a time.
 MAX_PAGE_SIZE = 500
+# Bigger .py files in a zip are left to the server, which caps what it reads.
+ZIP_PRECHECK_MAX_BYTES = 10 * 1024 * 1024
 
 
 # A submission is sent again this many times (after 1, 2, 4, 8 s) when the
@@ -253,6 +256,40 @@ class Client:
         data = self._request("GET", f"events/{event}/starting-kit.zip").content
         return extract_zip(data, dest_dir, overwrite=overwrite)
 
+    # --- sign-up and teams ----------------------------------------------------
+
+    def signup(self, event: str) -> dict:
+        """Sign up to ``event``: your one-person team (``{"event", "team",
+        "approved"}``; not approved while it awaits an event admin)."""
+        return _json(self._request("POST", f"events/{event}/signup/"))
+
+    def team(self, event: str) -> dict:
+        """Your team in ``event``: ``id``, ``name``, ``approved``, ``members``."""
+        return self._get(f"events/{event}/team/")
+
+    def team_rename(self, event: str, name: str) -> dict:
+        return _json(self._request("PATCH", f"events/{event}/team/", json={"name": name}))
+
+    def team_invite(self, event: str, username: str) -> dict:
+        """Invite ``username`` into your team (up to the event's team size)."""
+        return _json(self._request("POST", f"events/{event}/team/invitations/",
+                                   json={"username": username}))
+
+    def team_leave(self, event: str) -> None:
+        """Leave your team (not once you have submitted with it)."""
+        self._request("POST", f"events/{event}/team/leave/")
+
+    def invitations(self) -> list[dict]:
+        """Invitations into a team, for you: ``id``, ``event``, ``team``, ``invited_by``."""
+        return self._get_all("invitations/")
+
+    def invitation_accept(self, invitation_id: int) -> dict:
+        """Join the team; your own one-person team goes if it has not submitted."""
+        return _json(self._request("POST", f"invitations/{invitation_id}/accept/"))
+
+    def invitation_decline(self, invitation_id: int) -> None:
+        self._request("POST", f"invitations/{invitation_id}/decline/")
+
     def leaderboard(self, event: str, board: str = "public", kind: str | None = None, *,
                     page: int | None = None, page_size: int | None = None,
                     team: str | None = None, search: str | None = None) -> dict:
@@ -260,6 +297,14 @@ class Client:
         rows only, or the rows whose team or submission name holds ``search``."""
         return self._get(f"events/{event}/leaderboard/", board=board, kind=kind, page=page,
                          page_size=page_size, team=team, search=search)
+
+    def leaderboard_csv(self, event: str, board: str = "public",
+                        kind: str | None = None) -> str:
+        """The whole board as CSV text (for grading): rank, team, members,
+        submission, scores, times, contributivity."""
+        params = {k: v for k, v in {"board": board, "kind": kind}.items() if v is not None}
+        return self._request("GET", f"events/{event}/leaderboard.csv",
+                             params=params).content.decode("utf-8")
 
     # --- submissions ---------------------------------------------------------
 
@@ -269,12 +314,15 @@ class Client:
         workflow needs are taken from it), a .zip file, or ``{file name: content}``."""
         if isinstance(path_or_files, Mapping):
             files = [("files", (n, _as_bytes(c))) for n, c in path_or_files.items()]
+            _precheck({n: c for _, (n, c) in files})
         else:
             path = Path(path_or_files)
             if path.is_dir():
                 files = [("files", (n, c)) for n, c in self._folder_files(event, path).items()]
+                _precheck({n: c for _, (n, c) in files})
             elif path.is_file():
                 files = [("archive", (path.name, path.read_bytes()))]
+                _precheck(_zip_python_files(files[0][1][1]))
             else:
                 raise BadInputError(f"{path} is neither a folder nor a .zip file")
         # Sent again after a dropped connection or a 502/503/504 with the same
@@ -405,6 +453,41 @@ def _json(response: requests.Response):
             f"{response.url} answered {response.headers.get('Content-Type') or 'something'}, "
             "not JSON: is the URL a Datarun server's?", status=response.status_code,
             url=response.url) from exc
+
+
+def _precheck(files: dict[str, bytes]) -> None:
+    """Refuse here, before sending, a .py file that does not compile, in the
+    words of the server's check (``datarun.precheck``, which this file, needing
+    only requests, does not import); the server checks again."""
+    for name in sorted(n for n in files if n.endswith(".py")):
+        line, message, text = None, "", ""
+        try:
+            ast.parse(files[name], filename=name)  # bytes: a coding line is honoured
+            continue
+        except SyntaxError as exc:
+            line, message, text = exc.lineno, exc.msg, exc.text or ""
+        except ValueError as exc:
+            message = str(exc)
+        where = f"{name}, line {line}" if line else name
+        shown = f": {text.strip()}" if text.strip() else ""
+        raise BadInputError(f"{where}: {message}{shown} (fix it and submit again; nothing "
+                            "was queued and the submission was not counted)",
+                            code="invalid_submission",
+                            details={"file": name, "line": line, "message": message})
+
+
+def _zip_python_files(data: bytes) -> dict[str, bytes]:
+    """The .py files of a zip to submit, by base name (the server reads the
+    archive itself and says what else is wrong with it)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {PurePosixPath(info.filename).name: archive.read(info)
+                    for info in archive.infolist()
+                    if info.filename.endswith(".py") and not info.is_dir()
+                    and not info.filename.startswith("__MACOSX")
+                    and info.file_size <= ZIP_PRECHECK_MAX_BYTES}
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError):
+        return {}
 
 
 def _as_bytes(content: bytes | str) -> bytes:

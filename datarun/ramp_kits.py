@@ -9,6 +9,9 @@ into a prepared folder:
     sandbox/           X_train.pkl, y_train.pkl, X_test.pkl (what a sandbox sees)
     trusted/           y_test.pkl (never enters a sandbox)
     folds.npz          train_<k>, valid_<k> index arrays
+    public/            data/ (what participants download: a public training and
+                       test set, never the private test data) and split.json
+                       (:mod:`datarun.public_split`)
     fold-inputs/       fold_<k>.npz (one fold's indices, as the sandbox reads
                        them) and fold_<k>.json (the sha256 of each fold input),
                        written when a fold is first handed out
@@ -30,6 +33,7 @@ from types import ModuleType
 
 import numpy as np
 
+from datarun import public_split
 from datarun.contract import sha256_file
 from datarun.errors import InvalidKit
 
@@ -87,6 +91,7 @@ class PreparedKit:
     data_hash: str
     folds_hash: str
     starting_kit: list[str] = field(default_factory=list)
+    public_split: dict | None = None
 
 
 def import_problem(kit_dir: Path) -> ModuleType:
@@ -108,21 +113,23 @@ def _hash_arrays(arrays) -> str:
     return h.hexdigest()
 
 
-def prepare_kit(kit_dir: Path, out_dir: Path) -> PreparedKit:
+def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True) -> PreparedKit:
     """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
 
-    Raises :class:`InvalidKit` with a message naming what to fix. On error,
+    ``public``: also write the data participants download (``public/``);
+    ``datarun test`` on a downloaded kit needs none. Raises
+    :class:`InvalidKit` with a message naming what to fix. On error,
     ``out_dir`` is removed.
     """
     kit_dir = Path(kit_dir).resolve()
     try:
-        return _prepare(kit_dir, Path(out_dir))
+        return _prepare(kit_dir, Path(out_dir), public=public)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
 
 
-def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
+def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     if not kit_dir.is_dir():
         raise InvalidKit(f"{kit_dir} is not a directory")
     for needed in ("problem.py", "data"):
@@ -198,6 +205,9 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
                  out_dir / "trusted" / "y_test.pkl"):
         data_hash.update(path.read_bytes())
     starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
+    public_record = public_split.write_public_data(
+        out_dir / "kit", out_dir / public_split.PUBLIC_DIR, problem=problem,
+        n_train=len(truth), fold=folds[public_split.CARVED_FOLD]) if public else None
     return PreparedKit(
         title=str(problem.problem_title),
         workflow_elements=elements,
@@ -210,6 +220,7 @@ def _prepare(kit_dir: Path, out_dir: Path) -> PreparedKit:
         folds_hash=_hash_arrays(a for pair in folds for a in pair),
         starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
         else [],
+        public_split=public_record,
     )
 
 
@@ -239,6 +250,21 @@ def _check_links(kit_dir: Path) -> None:
                                  "which does not exist")
             if link.parent.is_relative_to(target):
                 raise InvalidKit(f"{shown} is a symbolic link to a folder that holds it")
+
+
+def public_data(prepared_dir: Path) -> tuple[Path, dict]:
+    """The participants' data folder of a prepared problem and its record,
+    made now for a problem prepared before public splits existed."""
+    public = Path(prepared_dir) / public_split.PUBLIC_DIR
+    record = public_split.read_record(public)
+    if record is None:
+        prepared = Path(prepared_dir)
+        with open(prepared / "sandbox" / "y_train.pkl", "rb") as f:
+            n_train = len(pickle.load(f))
+        record = public_split.write_public_data(
+            prepared / "kit", public, problem=import_problem(prepared / "kit"),
+            n_train=n_train, fold=load_folds(prepared)[public_split.CARVED_FOLD])
+    return public / "data", record
 
 
 def load_folds(prepared_dir: Path) -> list[tuple[np.ndarray, np.ndarray]]:

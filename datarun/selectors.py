@@ -1,7 +1,9 @@
 """Reads of the evaluation service, as plain data for databoard and the API."""
+import json
 import math
 from collections import defaultdict
 
+from datarun import public_split, ramp_kits
 from datarun.models import Evaluation, EvaluationScore, FoldRun, FoldScore, Problem, ScoreType
 
 
@@ -203,11 +205,15 @@ def evaluation_files(evaluation_id: int) -> dict[str, bytes]:
 
 def starting_kit_files(problem_name: str) -> dict[str, bytes]:
     """What a participant downloads: problem.py, the README and notebooks, the
-    starting kit's files and the training data (never the test data)."""
+    starting kit's files and the public data (``data/train*`` and a public
+    ``data/test*`` that is not the private test set: see
+    :mod:`datarun.public_split`), with ``public_split.json`` saying where the
+    public test set comes from. Never the private test data."""
     from datarun import storage
 
     problem = Problem.objects.get(name=problem_name)
-    kit = storage.resolve(problem.storage_dir) / "kit"
+    prepared = storage.resolve(problem.storage_dir)
+    kit = prepared / "kit"
     out = {}
     for path in sorted(kit.rglob("*")):
         relative = path.relative_to(kit).as_posix()
@@ -215,10 +221,23 @@ def starting_kit_files(problem_name: str) -> dict[str, bytes]:
             continue
         top = relative.split("/")[0]
         if (relative.startswith("submissions/starting_kit/")
-                or (top == relative and not relative.startswith("."))
-                or (top == "data" and path.name.startswith("train"))):
+                or (top == relative and not relative.startswith("."))):
             out[f"{problem.name}/{relative}"] = path.read_bytes()
+    if problem.pool_id is None:
+        # A sensitive-data problem's data never leaves its pool.
+        data_dir, record = ramp_kits.public_data(prepared)
+        for path in sorted(data_dir.glob("*")) if data_dir.is_dir() else []:
+            out[f"{problem.name}/data/{path.name}"] = path.read_bytes()
+        out[f"{problem.name}/{public_split.KIT_RECORD_FILE}"] = (
+            json.dumps({**record, "about": PUBLIC_SPLIT_ABOUT}, indent=2) + "\n").encode()
     return out
+
+
+PUBLIC_SPLIT_ABOUT = (
+    "data/ holds a public training set and a public test set so that `datarun test` and "
+    "`ramp-test` run here as is. The public test set is not the private test set the "
+    "server scores 'test' on: organiser-provided, or carved from the training data by "
+    "the rule above. Test scores here are therefore not the leaderboard's.")
 
 
 def running_fold_runs() -> list[dict]:

@@ -68,7 +68,7 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
         notify({"stage": "preparing", "kit": str(kit_dir)})
         # The fork server loads its libraries while the kit is prepared.
         sandbox.warm_up()
-        kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared")
+        kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared", public=False)
         files = _submission_files(submission_dir, kit.workflow_elements)
         report = {
             "problem": kit.title,

@@ -37,7 +37,7 @@ def prepare_and_register(kit_dir: Path, *, name: str, home: Path, client: Runner
     """Prepare the kit here and register its metadata with the pool."""
     staging = Path(tempfile.mkdtemp(prefix="prepare-", dir=_ensure(Path(home) / "problems")))
     try:
-        kit = ramp_kits.prepare_kit(Path(kit_dir).resolve(), staging / "prepared")
+        kit = ramp_kits.prepare_kit(Path(kit_dir).resolve(), staging / "prepared", public=False)
         final = Path(home) / "problems" / name / f"{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,8 @@ def submission_create(*, event: Event, user, name: str, files: dict[str, bytes])
         )
     team = team_get(event=event, user=user)
     problem = datarun_services.problem_get(event.problem_name)
+    # Before the rules and the lock: refused code is never counted.
+    datarun_services.precheck_submission_files(problem, files)
     try:
         with transaction.atomic():
             # One submission at a time per team, so that two at once cannot

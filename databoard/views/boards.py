@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
@@ -140,6 +141,19 @@ def leaderboard(request, name):
     event = services.event_get(name=name, user=request.user)
     board, kind = _board_and_kind(request, event)
     return _leaderboard_page(request, event, board, kind)
+
+
+@shows_errors
+def leaderboard_csv(request, name):
+    """The whole board as a CSV file (for grading), as the viewer may see it."""
+    event = services.event_get(name=name, user=request.user)
+    board, kind = _board_and_kind(request, event)
+    response = HttpResponse(
+        leaderboards.leaderboard_csv(event=event, user=request.user, board=board, kind=kind),
+        content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{leaderboards.csv_file_name(event, board)}"')
+    return response
 
 
 @shows_errors
@@ -412,6 +426,7 @@ def submission_pictures(request, pk):
 urlpatterns = [
     path("events/<slug:name>/leaderboard/", leaderboard),
     path("events/<slug:name>/leaderboard/table/", leaderboard_table),
+    path("events/<slug:name>/leaderboard.csv", leaderboard_csv),
     path("events/<slug:name>/pictures/", event_pictures),
     path("submissions/<int:pk>/select/", submission_select),
     path("submissions/<int:pk>/code/", submission_code),

@@ -5,6 +5,7 @@ API); a user error is shown on the page with its message and its 4xx status.
 """
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
@@ -236,7 +237,22 @@ def _status_context(submission, user, detail: dict | None = None) -> dict:
         "score_types": datarun_selectors.score_types_for(event.problem_name),
         "steps": ("train", "valid", "test") if private_ok else ("train", "valid"),
         "private_ok": private_ok, "poll_seconds": POLL_SECONDS,
+        "common_isolation": _common_isolation(detail["folds"]),
     }
+
+
+def _common_isolation(folds: list[dict]) -> dict | None:
+    """The isolation and runtime image every fold ran with, when they all
+    share one (said once above the table instead of on every row); an empty
+    one while no fold has run yet."""
+    used = {(f.get("isolation") or "", f.get("runtime_image") or "") for f in folds
+            if f.get("isolation")}
+    if not used:
+        return {"isolation": "", "runtime_image": ""}
+    if len(used) != 1:
+        return None
+    isolation, image = used.pop()
+    return {"isolation": isolation, "runtime_image": image}
 
 
 @login_required
@@ -274,8 +290,19 @@ def submission_status(request, pk):
     return response
 
 
+FAVICON = Path(__file__).resolve().parents[1] / "static" / "databoard" / "favicon.ico"
+
+
+def favicon(request):
+    """The site's icon, from the project (browsers ask for /favicon.ico)."""
+    response = HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 urlpatterns = [
     path("", home),
+    path("favicon.ico", favicon),
     path("events/", event_list),
     path("events/<slug:name>/", event_detail),
     path("events/<slug:name>/starting-kit.zip", starting_kit),

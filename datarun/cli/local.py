@@ -18,6 +18,7 @@ from rich.text import Text
 
 from datarun.cli.app import app
 from datarun.errors import ApplicationError
+from datarun.public_split import KIT_RECORD_FILE
 from workers.local_runs import DEFAULT_LIMITS, kit_limits, run_kit
 from workers.sandbox import Limits
 
@@ -69,13 +70,27 @@ def test_kit(
             _print_json({"error": {"code": exc.code, "message": exc.message}})
         err.print(Text(f"error: {exc.message}"))
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    report["public_split"] = _public_split(kit_dir)
     if as_json:
         _print_json(report)
     elif report["error"]:
         _print_failure(err, report["error"])
     else:
         _print_scores(out, report)
+        if report["public_split"]:
+            split = report["public_split"]
+            err.print(Text(f"test: this kit's public test set ({split.get('n_test')} rows; "
+                           f"{split.get('rule')}), not the private test set of the "
+                           "leaderboard's test scores"))
     raise typer.Exit(EXIT_FAILED if report["error"] else EXIT_SCORED)
+
+
+def _public_split(kit_dir: Path) -> dict | None:
+    """What a downloaded kit's ``public_split.json`` says of its test set, if it has one."""
+    try:
+        return json.loads((Path(kit_dir) / KIT_RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -362,10 +362,24 @@ def status(
             value = s["scores"].get(official["name"], {}).get("valid", {}).get(kind)
             if value is not None:
                 score = f"{official['name']} {_fmt(value, official.get('precision'))}"
-        state = s["state"] if s["state"] != "error" else f"error: {s.get('error') or ''}"
+        state = s["state"] if s["state"] != "error" else _short_error(s)
         _add_row(table, str(s["id"]), s["event"], s["name"], state, score,
                       _day(s["submitted_at"], minutes=True))
     out.print(table)
+    for s in rows:
+        if s["state"] == "error" and _short_error(s).endswith("(below)"):
+            out.print(Text(f"\nsubmission {s['id']} ({s['name']}) failed:", style="bold"))
+            out.print(Text(s["error"].strip()))
+
+
+def _short_error(submission: dict, width: int = 50) -> str:
+    """An error in one short line for a table cell (the whole of it is
+    printed under the table)."""
+    lines = (submission.get("error") or "").strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if len(first) > width:
+        first = first[:width - 1].rstrip() + "…"
+    return f"error: {first}" + (" (below)" if len(lines) > 1 or first.endswith("…") else "")
 
 
 def _official_scores(client: Client, event_names: set[str]) -> dict[str, tuple]:
@@ -393,9 +407,15 @@ def leaderboard(
     team: Annotated[str | None, typer.Option("--team", help="Only this team's rows.")] = None,
     search: Annotated[str | None, typer.Option(
         "--search", help="Only rows whose team or submission name holds this.")] = None,
+    csv_out: Annotated[bool, typer.Option(
+        "--csv", help="Print the whole board as CSV (for grading), not a page.")] = False,
     json_out: JsonOption = False,
 ) -> None:
-    """An event's leaderboard, a page at a time."""
+    """An event's leaderboard, a page at a time (or whole, as CSV)."""
+    if csv_out:
+        with _reported(json_out):
+            sys.stdout.write(_client().leaderboard_csv(event, board=board, kind=kind))
+        return
     with _reported(json_out):
         data = _client().leaderboard(event, board=board, kind=kind, page=page, team=team,
                                      search=search)
@@ -452,11 +472,15 @@ def logs_command(
     with _reported(json_out):
         client = _client()
         if follow:
+            printed = 0
             for line in client.follow_logs(submission, run_id=run, poll=POLL_S):
+                printed += 1
                 if json_out:
                     print(json.dumps(line), flush=True)
                 else:
                     _print_log_line(line, out)
+            if not printed and not json_out:
+                _say(NOTHING_PRINTED.format(submission=submission))
             return
         page = client.logs(submission, run_id=run)
     if json_out:
@@ -466,6 +490,12 @@ def logs_command(
         _print_log_line(line, out)
     if not page["finished"]:
         _say(f"(the run is still going: datarun logs {submission} --follow to keep reading)")
+    elif not page["lines"] and not page.get("truncated"):
+        _say(NOTHING_PRINTED.format(submission=submission))
+
+
+NOTHING_PRINTED = ("(the run is over and its code printed nothing: no log lines; its state, "
+                   "scores and any error are in: datarun status)")
 
 
 def _day(value: str | None, minutes: bool = False) -> str:

@@ -27,6 +27,7 @@ from datarun.services.evaluations import (
     evaluation_cancel,
     evaluation_create,
     evaluation_rerun,
+    precheck_submission_files,
     validate_submission_files,
 )
 from datarun.services.fold_runs import (
@@ -107,5 +108,6 @@ __all__ = [
     "score_drift",
     "split_create",
     "split_table",
+    "precheck_submission_files",
     "validate_submission_files",
 ]

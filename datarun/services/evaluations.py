@@ -7,8 +7,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datarun import storage, submission_files
-from datarun.errors import InvalidTransition
+from datarun import precheck, storage, submission_files
+from datarun.errors import InvalidSubmission, InvalidTransition
 from datarun.models import (
     ComputePool,
     Evaluation,
@@ -52,6 +52,16 @@ def validate_submission_files(problem: Problem, files: dict[str, bytes]) -> None
     submission_files.validate_files(
         submission_files.expected_file_names(problem.workflow_elements), files
     )
+
+
+def precheck_submission_files(problem: Problem, files: dict[str, bytes]) -> None:
+    """What a new submission must pass before it is queued (and counted):
+    the workflow's files, within the limits, and Python that compiles.
+    Re-runs skip the syntax check: they run what was once accepted."""
+    validate_submission_files(problem, files)
+    syntax = precheck.first_syntax_problem(files)
+    if syntax is not None:
+        raise InvalidSubmission(str(syntax), extra=syntax.as_details())
 
 
 @transaction.atomic

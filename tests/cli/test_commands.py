@@ -1,6 +1,8 @@
 """The ``datarun`` command against a live server with a real worker: log in,
 download the starting kit, submit it and see it scored, read the status, the
 leaderboard and the logs; and each way a command can fail, with its exit code."""
+import csv
+import io
 import json
 import shutil
 import stat
@@ -40,7 +42,10 @@ def test_participant_journey(cli):
     root = cli.cwd / "kit" / "iris-cli"
     assert (root / "problem.py").is_file()
     assert (root / "data" / "train.csv").is_file()
-    assert not (root / "data" / "test.csv").exists()  # never the test data
+    # A public test set carved from the training data, never the private test data.
+    assert (root / "data" / "test.csv").read_bytes() != (
+        EXAMPLES / "iris" / "data" / "test.csv").read_bytes()
+    assert json.loads((root / "public_split.json").read_text())["source"] == "carved"
     starting_kit = root / "submissions" / "starting_kit"
     assert (starting_kit / "estimator.py").is_file()
     assert f"datarun submit {starting_kit.relative_to(cli.cwd)}" in kit.stderr
@@ -65,6 +70,11 @@ def test_participant_journey(cli):
     assert [(s["name"], s["state"]) for s in mine] == [("first", "scored")]
     assert json.loads(cli("status", "--event", "other", "--json").stdout) == []
 
+    # The starting kit prints nothing: logs say so instead of printing nothing at all.
+    quiet = cli("logs", str(mine[0]["id"]))
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    assert "its code printed nothing" in quiet.stderr
+
     Team.objects.filter(event__name="iris-cli").update(name="the [red]best[/red] team")
     board = cli("leaderboard", "iris-cli")
     assert board.returncode == 0, board.stderr
@@ -73,6 +83,11 @@ def test_participant_journey(cli):
     rows = json.loads(cli("leaderboard", "iris-cli", "--kind", "mean", "--json").stdout)
     assert rows["kind"] == "mean"
     assert [(r["rank"], r["submission"]) for r in rows["rows"]] == [(1, "first")]
+    graded = cli("leaderboard", "iris-cli", "--csv")
+    assert graded.returncode == 0, graded.stderr
+    (row,) = csv.DictReader(io.StringIO(graded.stdout))
+    assert (row["rank"], row["members"], row["submission"]) == ("1", "alice", "first")
+    assert 0.5 < float(row["acc_valid_bagged"]) <= 1
 
 
 def test_logs_show_what_the_submission_printed(cli):

@@ -158,6 +158,10 @@ MATRIX = {
                             (403, 403, 403, 200, 200)),
     "competition leaderboard": ("GET", "/api/v1/events/{event}/leaderboard/?board=competition",
                                 None, (200, 200, 200, 200, 200)),
+    "leaderboard csv": ("GET", "/api/v1/events/{event}/leaderboard.csv", None,
+                        (200, 200, 200, 200, 200)),
+    "private leaderboard csv": ("GET", "/api/v1/events/{event}/leaderboard.csv?board=private",
+                                None, (403, 403, 403, 200, 200)),
     # The data dashboard, staff only (no dataset in this world).
     "dataset version dashboard": ("GET", "/api/v1/datasets/{dataset}/versions/{number}/dashboard/",
                                   None, (401, 403, 403, 403, 404)),

@@ -4,6 +4,8 @@ Most tests write scores as the scorer would (so that ranks and precisions
 are chosen); one module-level fixture has three iris submissions evaluated
 for real by a Celery worker, and the tests that read it share it.
 """
+import csv
+import io
 import re
 import time
 from datetime import timedelta
@@ -117,6 +119,36 @@ def test_public_board_shows_scores_at_their_precision_and_no_test_before_closing
     assert "Test (private) scores are shown when the event closes" in page
     assert "150 MiB" in body and "6.00 s" in body  # peak memory, CPU time of 5 folds
     assert 'hx-trigger="every 10s"' in page
+
+
+def test_the_whole_board_as_csv_for_grading(client, world):
+    """Page link, web download and API answer the same CSV; test scores only
+    where the viewer may see them."""
+    assert f'href="/events/{EVENT}/leaderboard.csv?board=public&amp;kind=bagged"' in text(
+        client.get(BOARD))
+    response = client.get(f"/events/{EVENT}/leaderboard.csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert f'filename="{EVENT}-public-leaderboard.csv"' in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(text(response))))
+    assert [(r["rank"], r["team"], r["members"], r["submission"]) for r in rows] == [
+        ("1", "bob", "bob", "bobs"), ("2", "alice", "alice", "alices")]
+    assert float(rows[1]["acc_valid_bagged"]) == pytest.approx(0.91234)  # full precision
+    assert "acc_test_bagged" not in rows[0]  # private until the event closes
+    assert client.get(f"/api/v1/events/{EVENT}/leaderboard.csv").content == response.content
+    mean = list(csv.DictReader(io.StringIO(text(client.get(
+        f"/api/v1/events/{EVENT}/leaderboard.csv?kind=mean")))))
+    assert float(mean[1]["acc_valid_mean"]) == pytest.approx(0.90234)
+
+    refused = client.get(f"/api/v1/events/{EVENT}/leaderboard.csv?board=private")
+    assert refused.status_code == 403
+    assert "the private leaderboard opens" in refused.json()["error"]["message"]
+    client.force_login(world["admin"])
+    private = list(csv.DictReader(io.StringIO(text(client.get(
+        f"/events/{EVENT}/leaderboard.csv?board=private")))))
+    assert [r["submission"] for r in private] == ["alices", "bobs"]  # ranked by test
+    assert float(private[0]["acc_test_bagged"]) == pytest.approx(0.81111)
 
 
 def test_private_board_is_refused_before_closing(client, world):

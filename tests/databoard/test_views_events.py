@@ -4,6 +4,7 @@ Through the real URLconf and PostgreSQL; submissions are created for real and
 stay queued (their tasks go out on commit, which these tests never reach).
 """
 import io
+import json
 import zipfile
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ from databoard import services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission
 from datarun.models import Evaluation
 from datarun.selectors import problem_summary
+from tests.conftest import EXAMPLES
 from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
 
 pytestmark = pytest.mark.django_db
@@ -153,6 +155,29 @@ def test_unlisted_event_is_404_for_outsiders(client):
     assert client.get("/events/no-such-event/").status_code == 404
 
 
+def test_the_event_page_says_the_kit_runs_as_downloaded(client, event):
+    page = _text(client.get(f"/events/{EVENT}/"))
+
+    hint = page[page.index('id="kit-hint"'):]
+    assert "<code>datarun test iris</code>" in hint and "ramp-test" in hint
+    assert f"<code>datarun init {EVENT}</code>" in hint
+
+
+def test_the_site_serves_its_own_icon(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/x-icon"
+    assert response.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert '<link rel="icon" href="/favicon.ico">' in _text(client.get("/events/"))
+
+
+def test_the_time_zone_is_named_once_per_page(client, event):
+    for url in ("/events/", f"/events/{EVENT}/", f"/events/{EVENT}/leaderboard/"):
+        page = _text(client.get(url))
+        assert page.lower().count("times in") + page.count("Times are shown in") == 1, url
+
+
 # --- the starting kit ------------------------------------------------------------
 
 def test_starting_kit_zip_holds_the_kit_and_never_the_test_data(client, event):
@@ -165,8 +190,16 @@ def test_starting_kit_zip_holds_the_kit_and_never_the_test_data(client, event):
     assert "iris/problem.py" in names
     assert "iris/submissions/starting_kit/estimator.py" in names
     assert "iris/data/train.csv" in names
-    assert not [n for n in names if n.split("/")[1:2] == ["data"]
-                and n.split("/")[-1].startswith("test")]
+    # A public test set carved from the training data, never the private one.
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    public_test = archive.read("iris/data/test.csv")
+    assert public_test != (EXAMPLES / "iris" / "data" / "test.csv").read_bytes()
+    train_rows = set((EXAMPLES / "iris" / "data" / "train.csv").read_text().splitlines())
+    assert set(public_test.decode().splitlines()) <= train_rows
+    assert set(archive.read("iris/data/train.csv").decode().splitlines()[1:]).isdisjoint(
+        public_test.decode().splitlines()[1:])
+    record = json.loads(archive.read("iris/public_split.json"))
+    assert record["source"] == "carved" and record["n_test"] == 24
     assert zipfile.ZipFile(io.BytesIO(response.content)).read(
         "iris/submissions/starting_kit/estimator.py") == STARTING_KIT
 
@@ -300,6 +333,23 @@ def test_submit_without_a_name_says_so(client, alice):
     assert response.status_code == 400
     assert "a submission name is 1-100 letters" in _text(response)
     assert not Submission.objects.exists()
+
+
+def test_code_that_does_not_compile_is_refused_before_queueing_and_not_counted(client, alice):
+    broken = "def get_estimator(:\n    pass\n"
+    response = client.post(SANDBOX, {"file-estimator.py": broken, "name": "broken",
+                                     "action": "submit"})
+
+    assert response.status_code == 400
+    page = _text(response)
+    assert "estimator.py, line 1: " in page and "def get_estimator(:" in page
+    assert "nothing was queued and the submission was not counted" in page
+    assert not Submission.objects.exists() and not Evaluation.objects.exists()
+    # Not counted: the event's 15 minutes between submissions do not start.
+    fixed = client.post(SANDBOX, {"file-estimator.py": MY_ESTIMATOR, "name": "fixed",
+                                  "action": "submit"})
+    assert fixed.status_code == 302
+    assert Submission.objects.get().name == "fixed"
 
 
 def test_second_submission_within_the_interval_is_refused_with_429(client, alice):

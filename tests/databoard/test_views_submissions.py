@@ -196,7 +196,11 @@ def test_scored_submission_shows_folds_and_scores_without_test_before_closing(cl
     assert table.count("<tr>") == 2 + 5  # two header rows, one row per fold
     assert "0.912" in table and "0.91234" not in table  # at the score type's precision
     assert "250 ms" in table and "1.50 s" in table and "150 MiB" in table
-    assert "worker-7" in table and "bubblewrap" in table
+    assert "worker-7" in table
+    # One isolation for every fold: said once above the table, not on each row.
+    assert "bubblewrap" not in table and "Isolation" not in table
+    assert page.count("bubblewrap") == 1
+    assert '<p class="muted" id="isolation">Every fold ran with: bubblewrap</p>' in page
     assert "Test time" not in table
     assert "0.800" not in page  # test scores stay private until the event closes
     assert "0.912 ± 0.013" in page  # mean ± std
@@ -204,6 +208,19 @@ def test_scored_submission_shows_folds_and_scores_without_test_before_closing(cl
     assert "Test scores are shown when the event closes" in page
     assert f'href="/submissions/{mine.id}/code/"' in page
     assert "estimator.py" in page
+
+
+def test_folds_isolated_differently_show_it_per_row(client, event, alice):
+    mine = submit(event, alice)
+    score(mine)
+    FoldRun.objects.filter(evaluation_id=mine.evaluation_id, fold_index=0).update(
+        isolation="docker", runtime_image="sha256:" + "ab" * 32)
+
+    page = _text(client.get(f"/submissions/{mine.id}/"))
+
+    table = page[page.index('class="folds"'):page.index("</table>")]
+    assert "Isolation" in table and table.count("bubblewrap") == 4
+    assert "sha256:abab" in table and 'id="isolation"' not in page
 
 
 def test_test_scores_show_once_the_event_has_closed(client, event, alice):

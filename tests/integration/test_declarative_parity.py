@@ -7,6 +7,7 @@ a ``part`` column naming the file each row came from; the problem keeps that
 labelling (a ``given`` test cut) and declares the kit's CV.
 """
 import io
+import json
 import time
 import zipfile
 
@@ -137,7 +138,13 @@ def test_generated_starting_kit_runs_on_the_worker(celery_worker_process):
     # get_cv's folds come with train.csv; the test labels stay behind.
     assert {f"{problem.name}/data/train.csv", f"{problem.name}/data/train_folds.npz"} <= set(
         download)
-    assert f"{problem.name}/data/test.csv" not in download
+    # Its public test set: training rows (its stored folds need every one),
+    # never the private test rows.
+    public_test = download[f"{problem.name}/data/test.csv"].decode().splitlines()
+    assert set(public_test) <= set(download[f"{problem.name}/data/train.csv"].decode()
+                                   .splitlines())
+    record = json.loads(download[f"{problem.name}/public_split.json"])
+    assert record["source"] == "carved_overlapping" and record["n_test"] == len(public_test) - 1
     prefix = f"{problem.name}/submissions/starting_kit/"
     files = {k.removeprefix(prefix): v for k, v in download.items() if k.startswith(prefix)}
     assert set(files) == {"estimator.py"}

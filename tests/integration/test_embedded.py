@@ -70,8 +70,16 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
                 time.sleep(0.5)
         assert health == {"status": "ok"}
-        output = (tmp_path / "up.log").read_text()
-        token = re.search(r"Admin API token: (\w+)", output).group(1)
+        # "Datarun is running" comes once the worker is ready, with the login
+        # printed again under the worker's banner.
+        while "Datarun is running" not in (output := (tmp_path / "up.log").read_text()):
+            assert time.monotonic() < deadline, output[-3000:]
+            time.sleep(0.5)
+        assert output.index("Datarun is running") > output.index(" ready.")  # celery's line
+        tokens = re.findall(r"Admin API token: (\w+)", output)
+        assert len(tokens) == 2 and tokens[0] == tokens[1]
+        assert output.index("Datarun is running") < output.rindex("Admin API token")
+        token = tokens[0]
         # Signed in, the health check says what it runs on.
         assert call(base, "/health/", token) == {
             "status": "ok", "database": "sqlite", "broker": "filesystem", "sandbox": "local"}

@@ -36,11 +36,10 @@ def estimator(fit_body: str = "pass", predict_body: str = "return np.full((len(X
     return CLASSIFIER.format(fit_body=fit_body, predict_body=predict_body)
 
 
+# A syntax error never reaches a fold: it is refused before queueing
+# (tests/cli/test_participant_start.py, tests/databoard/test_views_events.py);
+# the harness still reports one (tests/workers/test_harness.py).
 CASES = {
-    "syntax_error": (
-        "def get_estimator(:\n    return None\n",
-        ["SyntaxError while training in fold", "estimator.py, line 1"],
-    ),
     "exception_in_fit": (
         estimator(fit_body="raise RuntimeError('the data has no column spam')"),
         ["RuntimeError while training in fold", "the data has no column spam"],

@@ -10,12 +10,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
+
+READY_TIMEOUT_S = 180
+# The worker writes this file once ready (config/celery.py reads the variable;
+# datarun does not import the project's wiring).
+WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
 
 
 def _stop(signum, frame):
@@ -41,8 +47,11 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         # The worker runs folds through this web server's runner API.
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        ready_file = settings.DATARUN_HOME / "worker-ready"
+        ready_file.unlink(missing_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "DATARUN_API_URL": f"http://{local}:{port}"}
+               "DATARUN_API_URL": f"http://{local}:{port}",
+               WORKER_READY_FILE_ENV: str(ready_file)}
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-B",
              "-Q", "sandbox,scoring", "-c", str(concurrency), "-l", "INFO",
@@ -54,14 +63,18 @@ class Command(BaseCommand):
              "config.wsgi:application", "-b", f"{host}:{port}", "--access-logfile", "-"],
             env=env,
         )
-        self.stdout.write(self.style.SUCCESS(
-            f"\nDatarun is running at http://{host}:{port}/ "
-            f"(API: http://{host}:{port}/api/v1/, admin: http://{host}:{port}/admin/). "
-            "Ctrl-C stops it.\n"
-        ))
         children = [worker, web]
         signal.signal(signal.SIGTERM, _stop)
         try:
+            self.stdout.write("Starting the worker and the web server...\n")
+            if self._wait_ready(children, ready_file, f"http://{local}:{port}/api/v1/health/"):
+                # Last, under the worker's banner and the first access logs:
+                # everything needed to start, in view.
+                self.stdout.write(self.style.SUCCESS(
+                    f"\nDatarun is running at http://{host}:{port}/ "
+                    f"(API: http://{host}:{port}/api/v1/, admin: http://{host}:{port}/admin/); "
+                    "its worker is ready. Ctrl-C stops it."))
+                self.stdout.write(self.login_text + "\n")
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -76,6 +89,31 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     c.kill()
 
+    def _wait_ready(self, children, ready_file, health_url: str) -> bool:
+        """Until the worker has written its ready file and the web server
+        answers its health check; False (said why) if either stops or takes
+        longer than READY_TIMEOUT_S."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        web_up = False
+        while time.monotonic() < deadline:
+            if any(c.poll() is not None for c in children):
+                self.stderr.write("The worker or the web server stopped: see its log above.")
+                return False
+            if not web_up:
+                try:
+                    with urllib.request.urlopen(health_url, timeout=2) as answer:
+                        web_up = answer.status == 200
+                except OSError:
+                    pass
+            if web_up and ready_file.exists():
+                return True
+            time.sleep(0.5)
+        self.stderr.write(f"Not ready after {READY_TIMEOUT_S} s (web server "
+                          f"{'up' if web_up else 'not answering'}, worker "
+                          f"{'ready' if ready_file.exists() else 'not ready'}): see the "
+                          "logs above.")
+        return False
+
     def _admin_account(self):
         User = get_user_model()
         password_file = settings.DATARUN_HOME / "admin-password.txt"
@@ -88,7 +126,6 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=admin)
         where = (f"the password is in {password_file}" if password_file.exists()
                  else "use the password you set")
-        self.stdout.write(
-            f"Admin account: user 'admin', {where}.\n"
-            f"Admin API token: {token.key}\n"
-        )
+        self.login_text = (f"Admin account: user 'admin', {where}.\n"
+                           f"Admin API token: {token.key}")
+        self.stdout.write(self.login_text + "\n")
