@@ -1,4 +1,4 @@
-"""Organiser forms: a new event, an event's rules, the submissions filter.
+"""Organiser forms: a new event, a kit upload, an event's rules, the submissions filter.
 
 Dates use datetime-local inputs: Django reads and shows them in the active
 time zone, which the viewer-time-zone middleware sets, and stores UTC.
@@ -55,6 +55,17 @@ class EventCreateForm(EventRulesForm):
         self.fields["problem_name"].choices = [(name, name) for name in problems]
         self.fields["title"].required = False
         self.fields["title"].help_text = "empty: the name"
+
+
+class KitUploadForm(forms.Form):
+    kit = forms.FileField(label="RAMP kit (zip)",
+                          help_text="the kit's folder zipped: problem.py, data/, submissions/, "
+                                    "README.md")
+    name = forms.SlugField(max_length=100, label="Event name",
+                           help_text="the event's and the problem's name: /events/<name>/ "
+                                     "(letters, digits, - and _)")
+    title = forms.CharField(max_length=200, required=False,
+                            help_text="empty: the kit's problem_title")
 
 
 class SubmissionFilterForm(forms.Form):

@@ -16,15 +16,20 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from databoard import services
-from databoard.forms.organiser import EventCreateForm, EventRulesForm, SubmissionFilterForm
+from databoard import selectors, services
+from databoard.forms.organiser import (
+    EventCreateForm,
+    EventRulesForm,
+    KitUploadForm,
+    SubmissionFilterForm,
+)
 from databoard.models import Event, Submission, Team
 from databoard.services.events import EDITABLE_FIELDS
 from databoard.views.accounts import safe_next
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
-from datarun.errors import ApplicationError, NotFound, PermissionDenied
+from datarun.errors import ApplicationError, KitTooLarge, NotFound, PermissionDenied
 from datarun.states import FINAL_STATES
 
 SUBMISSIONS_PER_PAGE = 100
@@ -77,6 +82,41 @@ def event_new(request):
                   {"form": form, "error": error}, status=status)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_errors
+def kit_upload(request):
+    """A RAMP kit uploaded as a zip becomes a problem and its event."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("only a superuser uploads kits: importing one runs its "
+                               "problem.py on the server")
+    limit = settings.DATARUN_MAX_KIT_BYTES
+    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > limit + 65536:
+        # Refused before Django reads the body to a temporary file.
+        error = KitTooLarge(f"the upload is {request.META['CONTENT_LENGTH']} bytes; a kit "
+                            f"zip may weigh at most {limit} bytes: leave large data out")
+        return render(request, "databoard/organiser/kit_upload.html",
+                      {"form": KitUploadForm(), "error": error, "limit": limit}, status=413)
+    form = KitUploadForm(request.POST or None, request.FILES or None)
+    error, status = None, 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["kit"]
+            try:
+                event = services.event_create_from_kit(
+                    user=request.user, archive=upload, archive_name=upload.name,
+                    name=form.cleaned_data["name"], title=form.cleaned_data["title"])
+            except ApplicationError as exc:
+                error, status = exc, exc.status_code
+            else:
+                messages.success(request, f"Kit {upload.name} imported: event {event.name} "
+                                          "created.")
+                return redirect("organiser-event", name=event.name)
+    return render(request, "databoard/organiser/kit_upload.html",
+                  {"form": form, "error": error, "limit": limit}, status=status)
+
+
 # --- one event: overview and rules -------------------------------------------
 
 def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
@@ -93,6 +133,7 @@ def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
         "submissions_by_state": sorted(by_state.items()),
         "n_submissions": sum(by_state.values()),
         "admins": event.admins.order_by("username"),
+        "kit_report": selectors.kit_import_report(event),
         "audit_entries": event.audit_entries.select_related("user")[:AUDIT_ENTRIES_SHOWN],
         "form": form or EventRulesForm(initial=model_to_dict(event, fields=EDITABLE_FIELDS)),
         "error": error,
@@ -279,6 +320,7 @@ def queue(request):
 urlpatterns = [
     path("organiser/", organiser_home, name="organiser-home"),
     path("organiser/events/new/", event_new, name="organiser-event-new"),
+    path("organiser/kits/new/", kit_upload, name="organiser-kit-upload"),
     path("organiser/queue/", queue, name="organiser-queue"),
     path("events/<slug:name>/organise/", event_organise, name="organiser-event"),
     path("events/<slug:name>/organise/signups/", signups, name="organiser-signups"),
