@@ -259,6 +259,8 @@ class Profile(models.Model):
     affiliation = models.CharField(max_length=200, blank=True)
     time_zone = models.CharField(max_length=64, blank=True,
                                  help_text="IANA name, e.g. Europe/Paris (empty: the browser's)")
+    notify_submissions = models.BooleanField(
+        default=True, help_text="an e-mail when a submission of one's team is scored or fails")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

@@ -387,6 +387,9 @@ def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = 
     evaluation.error_traceback = tb
     evaluation.finished_at = now
     evaluation.save()
+    evaluation_id = evaluation.id
+    transaction.on_commit(lambda: signals.evaluation_failed.send(
+        sender=Evaluation, evaluation_id=evaluation_id))
     # Folds not started yet will not run; those running finish and are kept.
     for fold_run in evaluation.fold_runs.select_for_update().filter(
         state__in=[RunState.NEW, RunState.QUEUED]
