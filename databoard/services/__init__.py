@@ -11,6 +11,7 @@ from databoard.services.events import (
     event_update,
 )
 from databoard.services.kits import event_create_from_kit
+from databoard.services.roster import accounts_import_csv
 from databoard.services.submissions import (
     counted_submission_times,
     sandbox_file_save,
@@ -41,7 +42,7 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "audit", "counted_submission_times", "event_assign_pool", "event_create",
+    "accounts_import_csv", "audit", "counted_submission_times", "event_assign_pool", "event_create",
     "event_create_from_kit", "event_fold_limits", "event_get",
     "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",

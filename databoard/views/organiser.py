@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from databoard import selectors, services
 from databoard.forms.organiser import (
+    AccountsImportForm,
     EventCreateForm,
     EventRulesForm,
     KitUploadForm,
@@ -115,6 +116,39 @@ def kit_upload(request):
                 return redirect("organiser-event", name=event.name)
     return render(request, "databoard/organiser/kit_upload.html",
                   {"form": form, "error": error, "limit": limit}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_errors
+def accounts_import(request):
+    """Accounts for a class from a CSV, invited by e-mail; the report of each row."""
+    user = request.user
+    if not _is_organiser(user):
+        raise PermissionDenied("only superusers and event admins create accounts in bulk")
+    events = list((Event.objects.all() if user.is_superuser else user.administered_events.all())
+                  .order_by("name").values_list("name", flat=True))
+    form = AccountsImportForm(request.POST or None, request.FILES or None, events=events,
+                              superuser=user.is_superuser)
+    report, error, status = None, None, 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            event = (Event.objects.get(name=form.cleaned_data["event"])
+                     if form.cleaned_data["event"] else None)
+            try:
+                report = services.accounts_import_csv(
+                    user=user, csv_text=form.cleaned_data["csv_text"], event=event,
+                    send_invitations=form.cleaned_data["send_invitations"])
+            except ApplicationError as exc:
+                error, status = exc, exc.status_code
+            else:
+                status = 200
+    return render(request, "databoard/organiser/accounts_import.html", {
+        "form": form, "report": report, "error": error,
+        "n_created": sum(r["created"] for r in report or []),
+        "n_skipped": sum(not r["created"] for r in report or []),
+    }, status=status)
 
 
 # --- one event: overview and rules -------------------------------------------
@@ -321,6 +355,7 @@ urlpatterns = [
     path("organiser/", organiser_home, name="organiser-home"),
     path("organiser/events/new/", event_new, name="organiser-event-new"),
     path("organiser/kits/new/", kit_upload, name="organiser-kit-upload"),
+    path("organiser/accounts/import/", accounts_import, name="organiser-accounts-import"),
     path("organiser/queue/", queue, name="organiser-queue"),
     path("events/<slug:name>/organise/", event_organise, name="organiser-event"),
     path("events/<slug:name>/organise/signups/", signups, name="organiser-signups"),
