@@ -30,7 +30,8 @@ def event_create_from_kit(*, user, archive: BinaryIO, name: str, title: str = ""
             started_by=user.get_username())
         problem = imported.problem
         event = event_create(user=user, name=name, problem_name=problem.name,
-                             title=title or problem.title, description=imported.readme,
+                             title=title or problem.title,
+                             description=_without_title(imported.readme),
                              is_public=False)
         evaluation = imported.starting_kit_evaluation
         audit(event=event, user=user, action=KIT_IMPORT_ACTION, archive=archive_name,
@@ -38,3 +39,12 @@ def event_create_from_kit(*, user, archive: BinaryIO, name: str, title: str = ""
               starting_kit_evaluation=evaluation.id if evaluation else None,
               starting_kit_note=imported.starting_kit_note)
     return event
+
+
+def _without_title(readme: str) -> str:
+    """The README without its first line when that is a top heading: the
+    event page shows the event's title above the description already."""
+    first, _, rest = readme.lstrip().partition("\n")
+    if first.startswith("# "):
+        return rest.lstrip("\n")
+    return readme
