@@ -2,6 +2,8 @@
 pages and the API enforce the same rules."""
 from databoard.services.events import (
     audit,
+    event_admin_add,
+    event_admin_remove,
     event_assign_pool,
     event_create,
     event_fold_limits,
@@ -42,7 +44,8 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "accounts_import_csv", "audit", "counted_submission_times", "event_assign_pool", "event_create",
+    "accounts_import_csv", "audit", "event_admin_add", "event_admin_remove",
+    "counted_submission_times", "event_assign_pool", "event_create",
     "event_create_from_kit", "event_fold_limits", "event_get",
     "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",

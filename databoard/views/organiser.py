@@ -193,6 +193,28 @@ def event_organise(request, name):
     return redirect("organiser-event", name=event.name)
 
 
+@login_required
+@require_POST
+@shows_errors
+def event_admins(request, name):
+    """Add (``username``) or remove (``remove``) an admin of the event."""
+    event = _admin_event(request, name)
+    try:
+        if request.POST.get("remove"):
+            services.event_admin_remove(event=event, user=request.user,
+                                        username=request.POST["remove"])
+            messages.success(request, f"{request.POST['remove']} no longer administers "
+                                      f"{event.name}.")
+        else:
+            services.event_admin_add(event=event, user=request.user,
+                                     username=request.POST.get("username", ""))
+            messages.success(request, f"{request.POST['username'].strip()} administers "
+                                      f"{event.name} now.")
+    except ApplicationError as exc:
+        return _event_page(request, event, error=exc, status=exc.status_code)
+    return redirect("organiser-event", name=event.name)
+
+
 # --- sign-ups ------------------------------------------------------------------
 
 def _signups_page(request, event: Event, *, error: ApplicationError | None = None,
@@ -358,6 +380,7 @@ urlpatterns = [
     path("organiser/accounts/import/", accounts_import, name="organiser-accounts-import"),
     path("organiser/queue/", queue, name="organiser-queue"),
     path("events/<slug:name>/organise/", event_organise, name="organiser-event"),
+    path("events/<slug:name>/organise/admins/", event_admins, name="organiser-admins"),
     path("events/<slug:name>/organise/signups/", signups, name="organiser-signups"),
     path("events/<slug:name>/organise/signups/<int:team_id>/approve/",
          _signup_action("approve"), name="organiser-signup-approve"),
