@@ -266,6 +266,25 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
 
+class Announcement(models.Model):
+    """A message from an event's admins to its participants: on the event's
+    page, and e-mailed to the members of its teams."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="announcements")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    subject = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown")
+    n_mailed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.event.name})"
+
+
 class AuditEntry(models.Model):
     """Who did what to an event: organiser actions and sign-up decisions."""
 

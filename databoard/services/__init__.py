@@ -1,5 +1,6 @@
 """Writes on the databoard side. Every event rule is checked here, so the web
 pages and the API enforce the same rules."""
+from databoard.services.announcements import announcement_create
 from databoard.services.events import (
     audit,
     event_admin_add,
@@ -44,7 +45,7 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "accounts_import_csv", "audit", "event_admin_add", "event_admin_remove",
+    "accounts_import_csv", "announcement_create", "audit", "event_admin_add", "event_admin_remove",
     "counted_submission_times", "event_assign_pool", "event_create",
     "event_create_from_kit", "event_fold_limits", "event_get",
     "event_limits",

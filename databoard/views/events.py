@@ -70,6 +70,7 @@ def _rules(event: Event) -> dict:
 
 
 LEADERBOARD_ROWS_SHOWN = 10
+ANNOUNCEMENTS_SHOWN = 10
 
 
 @shows_errors
@@ -90,6 +91,7 @@ def event_detail(request, name):
         "team": team, "members": team.members.order_by("username") if team else [],
         "is_admin": event.is_admin(request.user),
         "data": data, **(public_data_charts(data) if data else {}),
+        "announcements": event.announcements.all()[:ANNOUNCEMENTS_SHOWN],
         "top": _leaderboard_top(event, request.user) if summary else [],
     })
 

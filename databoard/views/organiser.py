@@ -215,6 +215,23 @@ def event_admins(request, name):
     return redirect("organiser-event", name=event.name)
 
 
+@login_required
+@require_POST
+@shows_errors
+def announce(request, name):
+    event = _admin_event(request, name)
+    try:
+        announcement = services.announcement_create(
+            event=event, user=request.user, subject=request.POST.get("subject", ""),
+            body=request.POST.get("body", ""))
+    except ApplicationError as exc:
+        return _event_page(request, event, error=exc, status=exc.status_code)
+    messages.success(request, f"Announcement published and e-mailed to "
+                              f"{announcement.n_mailed} participant"
+                              f"{'s' if announcement.n_mailed != 1 else ''}.")
+    return redirect("organiser-event", name=event.name)
+
+
 # --- sign-ups ------------------------------------------------------------------
 
 def _signups_page(request, event: Event, *, error: ApplicationError | None = None,
@@ -381,6 +398,7 @@ urlpatterns = [
     path("organiser/queue/", queue, name="organiser-queue"),
     path("events/<slug:name>/organise/", event_organise, name="organiser-event"),
     path("events/<slug:name>/organise/admins/", event_admins, name="organiser-admins"),
+    path("events/<slug:name>/organise/announce/", announce, name="organiser-announce"),
     path("events/<slug:name>/organise/signups/", signups, name="organiser-signups"),
     path("events/<slug:name>/organise/signups/<int:team_id>/approve/",
          _signup_action("approve"), name="organiser-signup-approve"),

@@ -427,3 +427,37 @@ def test_admins_refused_say_why(event_a, organiser):
     assert client_for(get_user_model().objects.get(username="eve")).post(
         "/events/iris-a/organise/admins/", {"username": "eve"}).status_code == 403
     assert list(event_a.admins.values_list("username", flat=True)) == ["olga"]
+
+
+# --- announcements --------------------------------------------------------------
+
+def test_an_announcement_is_on_the_event_page_and_mailed_to_each_participant(
+        event_a, organiser, alice):
+    from django.core import mail
+
+    alice.email = "alice@example.org"
+    alice.save(update_fields=["email"])
+    bob = make_user("bob", email="bob@example.org")
+    services.event_signup(event=event_a, user=bob)
+    make_user("carol", email="carol@example.org")  # not in the event
+    response = client_for(organiser).post("/events/iris-a/organise/announce/", {
+        "subject": "Deadline moved", "body": "The event closes on **Friday** now."})
+    assert response.status_code == 302
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org"]
+    assert mail.outbox[0].subject == "[Iris A] Deadline moved"
+    assert "The event closes on **Friday** now." in mail.outbox[0].body
+    page = client_for(alice).get("/events/iris-a/").content.decode()
+    assert 'id="announcements"' in page
+    assert "<p>The event closes on <strong>Friday</strong> now.</p>" in page
+
+
+def test_only_admins_announce_and_an_empty_one_is_refused(event_a, organiser, alice):
+    from django.core import mail
+
+    assert client_for(alice).post("/events/iris-a/organise/announce/", {
+        "subject": "spam", "body": "spam"}).status_code == 403
+    response = client_for(organiser).post("/events/iris-a/organise/announce/",
+                                          {"subject": "", "body": "x"})
+    assert response.status_code == 400
+    assert "a subject of 1 to 200 characters" in response.content.decode()
+    assert not event_a.announcements.exists() and mail.outbox == []
