@@ -68,6 +68,9 @@ class KitImportApi(APIView):
         parameters=[idempotency.PARAMETER])
     @idempotency.idempotent_create
     def post(self, request):
+        if not request.user.is_superuser:  # before reading the body
+            raise PermissionDenied("only a superuser uploads kits: importing one runs its "
+                                   "problem.py on the server")
         limit = settings.DATARUN_MAX_KIT_BYTES
         if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 65536:
             # Refused before the body is read into a temporary file.
