@@ -274,6 +274,10 @@ DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES",
 # All of a submission's files together; also the most a zip archive of them
 # may weigh, packed or unpacked.
 DATARUN_MAX_SUBMISSION_BYTES = env_int("DATARUN_MAX_SUBMISSION_BYTES", 8 * 1024 * 1024)
+# A RAMP kit uploaded as a zip (organiser pages and API): the archive, and
+# what it unpacks to.
+DATARUN_MAX_KIT_BYTES = env_int("DATARUN_MAX_KIT_BYTES", 200 * 1024 * 1024)
+DATARUN_MAX_KIT_UNPACKED_BYTES = env_int("DATARUN_MAX_KIT_UNPACKED_BYTES", 1024 * 1024 * 1024)
 # A running fold whose worker has not sent a heartbeat for this long is
 # considered lost; it is re-run up to DATARUN_FOLD_MAX_ATTEMPTS times.
 DATARUN_HEARTBEAT_INTERVAL = env_float("DATARUN_HEARTBEAT_INTERVAL", 5.0)
@@ -334,6 +338,8 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
+# The site's address as its users reach it, for the links in e-mails.
+DATARUN_SITE_URL = env("DATARUN_SITE_URL", DATARUN_API_URL).rstrip("/")
 
 # --- Login throttling (databoard.throttling) ----------------------------------
 # django-axes counts failed logins per account and per client address (either

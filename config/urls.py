@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from databoard import api, collaboration_api, runs_api
+from databoard import api, collaboration_api, kits_api, runs_api
 from datarun.api import dashboard as dashboard_api
 from datarun.api import datasets as datasets_api
 from datarun.api import pools as pools_api
@@ -29,7 +29,9 @@ api_v1 = [
     path("health/", api.HealthApi.as_view(), name="health"),
     path("auth/token/", api.TokenApi.as_view(), name="token"),
     path("events/", api.EventListApi.as_view(), name="events"),
+    path("kits/", kits_api.KitImportApi.as_view(), name="kit-import"),
     path("events/<slug:name>/", api.EventDetailApi.as_view(), name="event"),
+    path("events/<slug:name>/kit-report/", kits_api.KitReportApi.as_view(), name="kit-report"),
     path("events/<slug:name>/signup/", api.EventSignupApi.as_view(), name="event-signup"),
     path("events/<slug:name>/submissions/", api.SubmissionCreateApi.as_view(),
          name="submission-create"),

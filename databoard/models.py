@@ -292,9 +292,30 @@ class Profile(models.Model):
     affiliation = models.CharField(max_length=200, blank=True)
     time_zone = models.CharField(max_length=64, blank=True,
                                  help_text="IANA name, e.g. Europe/Paris (empty: the browser's)")
+    notify_submissions = models.BooleanField(
+        default=True, help_text="an e-mail when a submission of one's team is scored or fails")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+class Announcement(models.Model):
+    """A message from an event's admins to its participants: on the event's
+    page, and e-mailed to the members of its teams."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="announcements")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    subject = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown")
+    n_mailed = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} ({self.event.name})"
 
 
 class AuditEntry(models.Model):

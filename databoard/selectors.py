@@ -8,6 +8,7 @@ import zipfile
 from databoard import permissions
 from databoard.models import Event, Submission
 from databoard.services.events import event_fold_limits
+from databoard.services.kits import KIT_IMPORT_ACTION
 from datarun import selectors as datarun_selectors
 from datarun.ramp_kits import KIT_LIMITS_FILE
 from datarun.states import ErrorKind
@@ -65,3 +66,36 @@ def without_test_scores(evaluation: dict, *, event: Event, user) -> dict:
         evaluation["metrics"] = [m for m in evaluation["metrics"]
                                  if m["key"] != "test_time" and "test" not in m["key"].split("/")]
     return evaluation
+
+
+def kit_import_report(event: Event) -> dict | None:
+    """What the kit upload that opened ``event`` made (None when it was not
+    opened from an uploaded kit): the problem's rows, folds, score types and
+    submission files, and the starting kit's run with its validation scores."""
+    entry = event.audit_entries.filter(action=KIT_IMPORT_ACTION).first()
+    if entry is None:
+        return None
+    problem = datarun_selectors.problem_summary(event.problem_name)
+    evaluation_id = entry.data.get("starting_kit_evaluation")
+    starting_kit = None
+    if evaluation_id:
+        summary = datarun_selectors.evaluation_summaries([evaluation_id]).get(evaluation_id, {})
+        scores = summary.get("scores") or {}
+        starting_kit = {
+            "evaluation_id": evaluation_id,
+            "state": summary.get("state"),
+            "error": summary.get("error") or "",
+            # Validation scores only: the test scores stay private to the event.
+            "scores": [{"name": st["name"],
+                        "valid": ((scores.get(st["name"]) or {}).get("valid") or {}).get("mean"),
+                        "precision": st.get("precision", 3)}
+                       for st in (problem or {}).get("score_types", [])],
+        }
+    return {
+        "archive": entry.data.get("archive", ""),
+        "imported_at": entry.created_at,
+        "problem": problem,
+        "description_from_readme": bool(event.description),
+        "starting_kit": starting_kit,
+        "starting_kit_note": entry.data.get("starting_kit_note", ""),
+    }

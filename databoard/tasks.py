@@ -2,6 +2,7 @@
 from celery import shared_task
 
 from databoard.services.contributivity import contributivity_resend_lost, contributivity_update
+from databoard.services.notifications import submission_notify
 from datarun.tasks import RETRY_DATABASE_ERRORS
 
 
@@ -14,3 +15,10 @@ def update_contributivity(event_id: int) -> None:
 @shared_task(name="databoard.tasks.resend_lost_contributivity")
 def resend_lost_contributivity() -> list[int]:
     return contributivity_resend_lost()
+
+
+# A mail server that is down for a moment: try again, a few times, spaced out.
+@shared_task(name="databoard.tasks.notify_submission_finished", acks_late=True,
+             autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def notify_submission_finished(evaluation_id: int) -> int:
+    return submission_notify(evaluation_id=evaluation_id)

@@ -167,6 +167,21 @@ def extract_zip(data: bytes, dest_dir: str | Path, overwrite: bool = False) -> l
 
 # --- the client --------------------------------------------------------------
 
+KIT_FOLDER_SKIPPED = {"__pycache__", ".git", "training_output", ".ipynb_checkpoints"}
+
+
+def zip_kit_folder(folder: Path) -> bytes:
+    """The kit folder's files zipped (no caches, no .git, no training output)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(folder).rglob("*")):
+            relative = path.relative_to(folder)
+            if path.is_file() and not KIT_FOLDER_SKIPPED & set(relative.parts) \
+                    and path.suffix != ".pyc":
+                archive.write(path, relative.as_posix())
+    return buffer.getvalue()
+
+
 class Client:
     """A Datarun server at ``url`` (e.g. ``http://127.0.0.1:8000``), as the
     user whose API ``token`` is given (or obtained with :meth:`login`)."""
@@ -305,6 +320,29 @@ class Client:
         params = {k: v for k, v in {"board": board, "kind": kind}.items() if v is not None}
         return self._request("GET", f"events/{event}/leaderboard.csv",
                              params=params).content.decode("utf-8")
+
+    # --- organisers ----------------------------------------------------------
+
+    def upload_kit(self, path: str | Path, name: str, title: str = "") -> dict:
+        """Superusers: upload a RAMP kit (its folder, zipped here, or a .zip) as
+        the problem and unlisted event ``name``; the answer holds the event and
+        the import report."""
+        path = Path(path)
+        if path.is_dir():
+            data = zip_kit_folder(path)
+            file_name = f"{path.resolve().name}.zip"
+        elif path.is_file():
+            data, file_name = path.read_bytes(), path.name
+        else:
+            raise BadInputError(f"{path} is neither a kit folder nor a .zip file")
+        response = self._request("POST", "kits/", headers={"Idempotency-Key": uuid.uuid4().hex},
+                                 data={"name": name, "title": title},
+                                 files=[("kit", (file_name, data))])
+        return _json(response)
+
+    def kit_report(self, event: str) -> dict:
+        """The import report of an event opened from an uploaded kit (its admins)."""
+        return self._get(f"events/{event}/kit-report/")
 
     # --- submissions ---------------------------------------------------------
 

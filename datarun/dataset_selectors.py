@@ -9,6 +9,7 @@ immutable, so a cached profile is never stale.
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -106,6 +107,37 @@ def problem_dashboard(*, name: str) -> dict:
                                    target_kind=kind),
         "kit": None,
     }
+
+
+def problem_public_data(*, name: str) -> dict | None:
+    """What any participant may see of a problem's data: rows per split, the
+    folds' sizes and the distribution of the training labels (which the
+    starting kit holds anyway; never the test labels). Cached in storage by
+    the problem's data and folds hashes. None when the problem is gone; no
+    target when its data is not on the platform (a sensitive-data pool's)."""
+    problem = Problem.objects.filter(name=name).first()
+    if problem is None:
+        return None
+    key = hashlib.sha256(json.dumps(
+        ["public", profiles.FORMAT, problem.data_hash, problem.folds_hash,
+         problem.storage_dir]).encode()).hexdigest()
+    cached = storage.root() / "profiles" / key[:2] / f"{key}.json"
+    try:
+        return json.loads(cached.read_text())
+    except (OSError, ValueError):
+        pass
+    kit = _kit_data(problem)
+    target = None
+    spec = problem.spec or {}
+    labels = storage.resolve(problem.storage_dir) / "sandbox" / "y_train.pkl"
+    if labels.is_file():
+        with open(labels, "rb") as f:
+            y_train = pickle.load(f)  # written by our own import, as the scorer reads it
+        target = profiles.array_target_distribution(y_train,
+                                                    name=spec.get("target") or "target")
+    result = {"splits": kit["splits"], "folds": kit["folds"], "target": target}
+    _write_atomic(cached, json.dumps(result))
+    return result
 
 
 def version_profile(version: DatasetVersion, *, split: Split | None = None,

@@ -27,6 +27,11 @@ class InvalidKit(ApplicationError):
     code = "invalid_kit"
 
 
+class KitTooLarge(InvalidKit):
+    status_code = 413
+    code = "kit_too_large"
+
+
 class InvalidSubmission(ApplicationError):
     code = "invalid_submission"
 

@@ -59,6 +59,8 @@ class ProfileForm(forms.Form):
     time_zone = forms.ChoiceField(
         required=False, choices=time_zone_choices,
         help_text="times on every page are shown in this zone")
+    notify_submissions = forms.BooleanField(
+        required=False, label="E-mail me when my team's submissions are scored or fail")
 
     def __init__(self, *args, user, **kwargs):
         self.user = user
@@ -67,6 +69,7 @@ class ProfileForm(forms.Form):
             "first_name": user.first_name, "last_name": user.last_name, "email": user.email,
             "affiliation": profile.affiliation if profile else "",
             "time_zone": profile.time_zone if profile else "",
+            "notify_submissions": profile.notify_submissions if profile else True,
         })
         super().__init__(*args, **kwargs)
 
@@ -84,5 +87,6 @@ class ProfileForm(forms.Form):
         self.user.save(update_fields=["first_name", "last_name", "email"])
         profile, _ = Profile.objects.update_or_create(
             user=self.user,
-            defaults={"affiliation": data["affiliation"], "time_zone": data["time_zone"]})
+            defaults={"affiliation": data["affiliation"], "time_zone": data["time_zone"],
+                      "notify_submissions": data["notify_submissions"]})
         return profile

@@ -1,7 +1,10 @@
 """Writes on the databoard side. Every event rule is checked here, so the web
 pages and the API enforce the same rules."""
+from databoard.services.announcements import announcement_create
 from databoard.services.events import (
     audit,
+    event_admin_add,
+    event_admin_remove,
     event_assign_pool,
     event_create,
     event_fold_limits,
@@ -10,6 +13,8 @@ from databoard.services.events import (
     event_rules,
     event_update,
 )
+from databoard.services.kits import event_create_from_kit
+from databoard.services.roster import accounts_import_csv
 from databoard.services.submissions import (
     counted_submission_times,
     sandbox_file_save,
@@ -40,8 +45,9 @@ from databoard.services.teams import (
 )
 
 __all__ = [
-    "audit", "counted_submission_times", "event_assign_pool", "event_create",
-    "event_fold_limits", "event_get",
+    "accounts_import_csv", "announcement_create", "audit", "event_admin_add", "event_admin_remove",
+    "counted_submission_times", "event_assign_pool", "event_create",
+    "event_create_from_kit", "event_fold_limits", "event_get",
     "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",
     "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",

@@ -1,6 +1,7 @@
 """Events: reading one, creating and editing them (organisers), the audit trail."""
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -136,3 +137,34 @@ def event_assign_pool(*, event: Event, user, pool_name: str | None,
     audit(event=event, user=user, action="event_pool", pool=pool_name or "", was=old or "",
           fold_gpus=str(fold_gpus or 0))
     return event
+
+
+@transaction.atomic
+def event_admin_add(*, event: Event, user, username: str) -> None:
+    """Make ``username`` an admin of ``event`` (its admins and superusers may)."""
+    if not event.is_admin(user):
+        raise PermissionDenied(f"only an admin of {event.name} adds admins")
+    new = get_user_model().objects.filter(username=(username or "").strip()).first()
+    if new is None:
+        raise NotFound(f"no user named {username!r}: they sign up first, or create their "
+                       "account from a CSV")
+    if event.admins.filter(id=new.id).exists():
+        raise ApplicationError(f"{new.username} is already an admin of {event.name}")
+    event.admins.add(new)
+    audit(event=event, user=user, action="admin_add", admin=new.username)
+
+
+@transaction.atomic
+def event_admin_remove(*, event: Event, user, username: str) -> None:
+    """``username`` no longer administers ``event``; nobody removes themselves
+    (another admin or a superuser does), so an event never loses its last one by mistake."""
+    if not event.is_admin(user):
+        raise PermissionDenied(f"only an admin of {event.name} removes admins")
+    old = event.admins.filter(username=username).first()
+    if old is None:
+        raise NotFound(f"{username!r} is not an admin of {event.name}")
+    if old == user:
+        raise ApplicationError("you cannot remove yourself: ask another admin of the event "
+                               "or a superuser")
+    event.admins.remove(old)
+    audit(event=event, user=user, action="admin_remove", admin=old.username)

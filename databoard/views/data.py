@@ -65,6 +65,17 @@ def problem(request, name: str):
 
 # --- pictures -----------------------------------------------------------------
 
+def public_data_charts(data: dict) -> dict:
+    """The event page's pictures of a problem's public data
+    (``dataset_selectors.problem_public_data``)."""
+    out = {"splits_chart": _splits_chart(data["splits"]),
+           "folds_chart": _folds_chart(data["folds"]),
+           "target_chart": None, "target_rows": []}
+    if data["target"] is not None:
+        out["target_chart"], out["target_rows"] = _target(data["target"])
+    return out
+
+
 def profile_charts(profile: dict) -> dict:
     """SVG charts of a profile (marked safe: ``databoard.charts`` escapes its text),
     and the target's table rows."""

@@ -20,14 +20,17 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from databoard import leaderboard_selectors as leaderboards
 from databoard import permissions, selectors, services
 from databoard.forms.events import SandboxForm
 from databoard.models import Event
 from databoard.rules import duration_text
 from databoard.services.submissions import SubmissionRefused
+from databoard.views.data import public_data_charts
 from databoard.views.errors import shows_errors
+from datarun import dataset_selectors, submission_files
 from datarun import selectors as datarun_selectors
-from datarun import submission_files
+from datarun.api.pagination import PageRequest
 from datarun.api.uploads import InMemoryUploadHandler, NameKeepingMultiPartParser
 from datarun.errors import ApplicationError, InvalidSubmission
 from datarun.states import FINAL_STATES
@@ -67,19 +70,43 @@ def _rules(event: Event) -> dict:
     }
 
 
+LEADERBOARD_ROWS_SHOWN = 10
+ANNOUNCEMENTS_SHOWN = 10
+
+
 @shows_errors
 def event_detail(request, name):
+    """The competition page: overview (the description), data (rows per split,
+    folds, the training labels' distribution), evaluation, rules and the top
+    of the public leaderboard, as anchored sections."""
     event = services.event_get(name=name, user=request.user)
     summary = datarun_selectors.problem_summary(event.problem_name) or {}
     team = services.team_of(event=event, user=request.user)
+    data = dataset_selectors.problem_public_data(name=event.problem_name)
     return render(request, "databoard/events/detail.html", {
         "event": event, "state": event_state(event), "rules": _rules(event),
         "problem": summary,
+        "official": next((st for st in summary.get("score_types", []) if st["official"]), None),
         "workflow_files": submission_files.expected_file_names(
             summary.get("workflow_elements", [])),
         "team": team, "members": team.members.order_by("username") if team else [],
         "is_admin": event.is_admin(request.user),
+        "data": data, **(public_data_charts(data) if data else {}),
+        "announcements": event.announcements.all()[:ANNOUNCEMENTS_SHOWN],
+        "top": _leaderboard_top(event, request.user) if summary else [],
     })
+
+
+def _leaderboard_top(event: Event, user) -> list[dict]:
+    """The first rows of the public leaderboard, official score only."""
+    board = leaderboards.leaderboard_rows(event=event, user=user, board="public",
+                                          page=PageRequest(size=LEADERBOARD_ROWS_SHOWN))
+    official = board["score_types"][0] if board["score_types"] else None
+    return [{"rank": row["rank"], "team": row["team"], "submission": row["submission"],
+             "score": ((row["scores"].get(official["name"]) or {}).get("valid") or {}).get(
+                 board["kind"]) if official else None,
+             "precision": official["precision"] if official else 3}
+            for row in board["rows"]]
 
 
 @shows_errors

@@ -16,15 +16,21 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from databoard import permissions, services
-from databoard.forms.organiser import EventCreateForm, EventRulesForm, SubmissionFilterForm
+from databoard import permissions, selectors, services
+from databoard.forms.organiser import (
+    AccountsImportForm,
+    EventCreateForm,
+    EventRulesForm,
+    KitUploadForm,
+    SubmissionFilterForm,
+)
 from databoard.models import Event, Submission, Team
 from databoard.services.events import EDITABLE_FIELDS
 from databoard.views.accounts import safe_next
 from databoard.views.errors import shows_errors
 from datarun import selectors as datarun_selectors
 from datarun import services as datarun_services
-from datarun.errors import ApplicationError, NotFound, PermissionDenied
+from datarun.errors import ApplicationError, KitTooLarge, NotFound, PermissionDenied
 from datarun.states import FINAL_STATES
 
 SUBMISSIONS_PER_PAGE = 100
@@ -73,6 +79,74 @@ def event_new(request):
                   {"form": form, "error": error}, status=status)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_errors
+def kit_upload(request):
+    """A RAMP kit uploaded as a zip becomes a problem and its event."""
+    if not request.user.is_superuser:
+        raise PermissionDenied("only a superuser uploads kits: importing one runs its "
+                               "problem.py on the server")
+    limit = settings.DATARUN_MAX_KIT_BYTES
+    if request.method == "POST" and int(request.META.get("CONTENT_LENGTH") or 0) > limit + 65536:
+        # Refused before Django reads the body to a temporary file.
+        error = KitTooLarge(f"the upload is {request.META['CONTENT_LENGTH']} bytes; a kit "
+                            f"zip may weigh at most {limit} bytes: leave large data out")
+        return render(request, "databoard/organiser/kit_upload.html",
+                      {"form": KitUploadForm(), "error": error, "limit": limit}, status=413)
+    form = KitUploadForm(request.POST or None, request.FILES or None)
+    error, status = None, 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            upload = form.cleaned_data["kit"]
+            try:
+                event = services.event_create_from_kit(
+                    user=request.user, archive=upload, archive_name=upload.name,
+                    name=form.cleaned_data["name"], title=form.cleaned_data["title"])
+            except ApplicationError as exc:
+                error, status = exc, exc.status_code
+            else:
+                messages.success(request, f"Kit {upload.name} imported: event {event.name} "
+                                          "created.")
+                return redirect("organiser-event", name=event.name)
+    return render(request, "databoard/organiser/kit_upload.html",
+                  {"form": form, "error": error, "limit": limit}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@shows_errors
+def accounts_import(request):
+    """Accounts for a class from a CSV, invited by e-mail; the report of each row."""
+    user = request.user
+    if not _is_organiser(user):
+        raise PermissionDenied("only superusers and event admins create accounts in bulk")
+    events = list((Event.objects.all() if user.is_superuser else user.administered_events.all())
+                  .order_by("name").values_list("name", flat=True))
+    form = AccountsImportForm(request.POST or None, request.FILES or None, events=events,
+                              superuser=user.is_superuser)
+    report, error, status = None, None, 200
+    if form.is_bound:
+        status = 400
+        if form.is_valid():
+            event = (Event.objects.get(name=form.cleaned_data["event"])
+                     if form.cleaned_data["event"] else None)
+            try:
+                report = services.accounts_import_csv(
+                    user=user, csv_text=form.cleaned_data["csv_text"], event=event,
+                    send_invitations=form.cleaned_data["send_invitations"])
+            except ApplicationError as exc:
+                error, status = exc, exc.status_code
+            else:
+                status = 200
+    return render(request, "databoard/organiser/accounts_import.html", {
+        "form": form, "report": report, "error": error,
+        "n_created": sum(r["created"] for r in report or []),
+        "n_skipped": sum(not r["created"] for r in report or []),
+    }, status=status)
+
+
 # --- one event: overview and rules -------------------------------------------
 
 def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
@@ -89,6 +163,7 @@ def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
         "submissions_by_state": sorted(by_state.items()),
         "n_submissions": sum(by_state.values()),
         "admins": event.admins.order_by("username"),
+        "kit_report": selectors.kit_import_report(event),
         "audit_entries": event.audit_entries.select_related("user")[:AUDIT_ENTRIES_SHOWN],
         "form": form or EventRulesForm(initial=model_to_dict(event, fields=EDITABLE_FIELDS)),
         "error": error,
@@ -111,6 +186,45 @@ def event_organise(request, name):
     except ApplicationError as exc:
         return _event_page(request, event, form=form, error=exc, status=exc.status_code)
     messages.success(request, "Rules saved." if changed else "Nothing changed.")
+    return redirect("organiser-event", name=event.name)
+
+
+@login_required
+@require_POST
+@shows_errors
+def event_admins(request, name):
+    """Add (``username``) or remove (``remove``) an admin of the event."""
+    event = _admin_event(request, name)
+    try:
+        if request.POST.get("remove"):
+            services.event_admin_remove(event=event, user=request.user,
+                                        username=request.POST["remove"])
+            messages.success(request, f"{request.POST['remove']} no longer administers "
+                                      f"{event.name}.")
+        else:
+            services.event_admin_add(event=event, user=request.user,
+                                     username=request.POST.get("username", ""))
+            messages.success(request, f"{request.POST['username'].strip()} administers "
+                                      f"{event.name} now.")
+    except ApplicationError as exc:
+        return _event_page(request, event, error=exc, status=exc.status_code)
+    return redirect("organiser-event", name=event.name)
+
+
+@login_required
+@require_POST
+@shows_errors
+def announce(request, name):
+    event = _admin_event(request, name)
+    try:
+        announcement = services.announcement_create(
+            event=event, user=request.user, subject=request.POST.get("subject", ""),
+            body=request.POST.get("body", ""))
+    except ApplicationError as exc:
+        return _event_page(request, event, error=exc, status=exc.status_code)
+    messages.success(request, f"Announcement published and e-mailed to "
+                              f"{announcement.n_mailed} participant"
+                              f"{'s' if announcement.n_mailed != 1 else ''}.")
     return redirect("organiser-event", name=event.name)
 
 
@@ -275,8 +389,12 @@ def queue(request):
 urlpatterns = [
     path("organiser/", organiser_home, name="organiser-home"),
     path("organiser/events/new/", event_new, name="organiser-event-new"),
+    path("organiser/kits/new/", kit_upload, name="organiser-kit-upload"),
+    path("organiser/accounts/import/", accounts_import, name="organiser-accounts-import"),
     path("organiser/queue/", queue, name="organiser-queue"),
     path("events/<slug:name>/organise/", event_organise, name="organiser-event"),
+    path("events/<slug:name>/organise/admins/", event_admins, name="organiser-admins"),
+    path("events/<slug:name>/organise/announce/", announce, name="organiser-announce"),
     path("events/<slug:name>/organise/signups/", signups, name="organiser-signups"),
     path("events/<slug:name>/organise/signups/<int:team_id>/approve/",
          _signup_action("approve"), name="organiser-signup-approve"),

@@ -17,6 +17,7 @@ ERROR_MEANINGS = {
     403: "You may not do this (the message says why).",
     404: "No such thing, or none you may see.",
     409: "The thing's state does not allow this now (e.g. it has already finished).",
+    413: "The upload is over the platform's size limit (the message gives it).",
     429: "A rule of the event refuses this for now: `details.rule` names it and "
          "`details.next_allowed_at` says when to try again (`Retry-After` in seconds).",
     422: "The `Idempotency-Key` was already used for another request: use a new key.",

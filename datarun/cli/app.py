@@ -18,7 +18,7 @@ def _root() -> None:
 
 def load_commands() -> None:
     """Importing the command modules registers their commands on ``app``."""
-    from datarun.cli import collab, local, remote, runner, teams  # noqa: F401
+    from datarun.cli import collab, local, organise, remote, runner, teams  # noqa: F401
 
 
 def main() -> None:

@@ -125,6 +125,48 @@ def _profile(con, table: Path, split_table: Path | None, target: str | None,
     return result
 
 
+def array_target_distribution(values, *, name: str = "target", split: str = "train",
+                              connection=None) -> dict | None:
+    """The distribution of the labels ``values`` (one split's), as
+    :func:`profile_table` gives a target's: class counts, or a histogram with
+    count, mean, std, min and max. None for labels that are not one column
+    (multi-output, structured predictions)."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = np.asarray(values)
+    if array.ndim != 1:
+        return None
+    if array.dtype.kind in "iub":
+        distinct = len(np.unique(array))
+        kind = "categorical" if distinct <= CATEGORICAL_INT_MAX_DISTINCT else "numeric"
+        is_float = False
+    elif array.dtype.kind == "f":
+        finite = array[np.isfinite(array)]
+        integral = bool(np.all(finite == np.round(finite)))
+        kind = ("categorical" if integral
+                and len(np.unique(finite)) <= CATEGORICAL_INT_MAX_DISTINCT else "numeric")
+        is_float = True
+    else:
+        array = np.array([None if v is None else str(v) for v in array], dtype=object)
+        kind, is_float = "categorical", False
+    rows = pa.table({"value": pa.array(array, from_pandas=True),
+                     "split": pa.array([split] * len(array), pa.string())})
+    owned = connection is None
+    if owned:
+        from datarun.datasets import duck
+
+        connection = duck.connect()
+    try:
+        connection.register("target_values", rows)
+        return _target_distribution(connection, "target_values", name=name, kind=kind,
+                                    is_float=is_float)
+    finally:
+        connection.unregister("target_values")
+        if owned:
+            connection.close()
+
+
 def _target_distribution(con, relation: str, *, name: str, kind: str,
                         is_float: bool = False) -> dict:
     """The distribution of ``relation``'s ``value`` per ``split`` (both columns):

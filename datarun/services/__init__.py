@@ -52,7 +52,13 @@ from datarun.services.pools import (
     problem_register_on_pool,
     runner_commands,
 )
-from datarun.services.problems import problem_get, problem_import_ramp_kit
+from datarun.services.problems import (
+    KitImport,
+    problem_get,
+    problem_import_kit_archive,
+    problem_import_ramp_kit,
+    starting_kit_evaluate,
+)
 from datarun.services.rescore import evaluation_rescore, score_drift
 from datarun.services.runs import (
     artifact_read,
@@ -104,6 +110,9 @@ __all__ = [
     "problem_export_kit",
     "problem_get",
     "problem_import_ramp_kit",
+    "problem_import_kit_archive",
+    "starting_kit_evaluate",
+    "KitImport",
     "problem_preview_declarative",
     "score_drift",
     "split_create",

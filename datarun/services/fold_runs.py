@@ -398,6 +398,9 @@ def _fail_evaluation(evaluation: Evaluation, kind: str, message: str, tb: str = 
     evaluation.error_traceback = tb
     evaluation.finished_at = now
     evaluation.save()
+    evaluation_id = evaluation.id
+    transaction.on_commit(lambda: signals.evaluation_failed.send(
+        sender=Evaluation, evaluation_id=evaluation_id))
     # Folds not started yet will not run; running ones are cancelled, so that
     # their next heartbeat stops them and frees their runners. One whose row
     # is locked (being recorded, or its heartbeat being written) is skipped

@@ -4,16 +4,21 @@ import logging
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from django.conf import settings
 from django.db import transaction
 
-from datarun import ramp_kits, storage
-from datarun.errors import InvalidKit, NotFound
+from datarun import kit_archives, ramp_kits, storage, submission_files
+from datarun.errors import InvalidKit, InvalidSubmission, NotFound
 from datarun.models import (
+    Evaluation,
     Problem,
     ScoreType,
 )
+from datarun.services.evaluations import evaluation_create
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,68 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return problem
+
+
+@dataclass
+class KitImport:
+    """What importing an uploaded kit made: the problem, the kit's README
+    text, and the evaluation of its starting kit (None when it has none)."""
+
+    problem: Problem
+    readme: str
+    starting_kit_evaluation: Evaluation | None
+    starting_kit_note: str = ""
+
+
+def problem_import_kit_archive(*, archive: BinaryIO, name: str,
+                               archive_name: str = "the kit archive",
+                               started_by: str = "") -> KitImport:
+    """Import a RAMP kit uploaded as a zip (see :mod:`datarun.kit_archives`)
+    as the problem ``name``, and queue a run of its starting kit.
+
+    Like ``manage.py import_ramp_kit``, this runs the kit's ``problem.py`` on
+    the trusted side: callers let only superusers upload kits. All or
+    nothing: a refused kit leaves no problem and no file behind.
+    """
+    staging = Path(tempfile.mkdtemp(prefix="upload-", dir=_ensure(storage.root() / "tmp")))
+    try:
+        kit_dir = kit_archives.unpack_kit(
+            archive, staging / name, archive_name=archive_name,
+            max_archive_bytes=settings.DATARUN_MAX_KIT_BYTES,
+            max_unpacked_bytes=settings.DATARUN_MAX_KIT_UNPACKED_BYTES)
+        readme = kit_archives.kit_readme(kit_dir)
+        problem = problem_import_ramp_kit(path=kit_dir, name=name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    try:
+        evaluation, note = starting_kit_evaluate(problem=problem, started_by=started_by), ""
+    except InvalidSubmission as exc:  # e.g. a data file over the submission limits
+        evaluation, note = None, f"the starting kit was not run: {exc.message}"
+    if evaluation is None and not note:
+        note = ("the kit has no submissions/starting_kit with "
+                f"{', '.join(submission_files.expected_file_names(problem.workflow_elements))}")
+    return KitImport(problem=problem, readme=readme, starting_kit_evaluation=evaluation,
+                     starting_kit_note=note)
+
+
+def starting_kit_files(problem: Problem) -> dict[str, bytes]:
+    """The files of the kit's ``submissions/starting_kit`` that a submission
+    holds (one per workflow element); empty when one is missing."""
+    folder = storage.resolve(problem.storage_dir) / "kit" / "submissions" / "starting_kit"
+    names = submission_files.expected_file_names(problem.workflow_elements)
+    if not all((folder / n).is_file() for n in names):
+        return {}
+    return {n: (folder / n).read_bytes() for n in names}
+
+
+def starting_kit_evaluate(*, problem: Problem, started_by: str = "") -> Evaluation | None:
+    """Queue an evaluation of the problem's starting kit, on no leaderboard:
+    its scores tell the organiser the kit works and what a baseline scores."""
+    files = starting_kit_files(problem)
+    if not files:
+        return None
+    return evaluation_create(problem=problem, files=files, started_by=started_by,
+                             owner="starting-kit")
 
 
 def _ensure(path: Path) -> Path:

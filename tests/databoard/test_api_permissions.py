@@ -105,6 +105,10 @@ MATRIX = {
     "submit": ("POST_FILES", None, None, (401, 201, 201, 403, 403)),
     "my submissions": ("GET", "/api/v1/submissions/", None, (401, 200, 200, 200, 200)),
     "pools": ("GET", "/api/v1/pools/", None, (401, 403, 403, 403, 200)),
+    # Kit upload reads multipart only: a superuser's JSON body is a 415.
+    "upload kit": ("POST", "/api/v1/kits/", {"name": "x"}, (401, 403, 403, 403, 415)),
+    "kit report": ("GET", "/api/v1/events/{event}/kit-report/", None,
+                   (401, 403, 403, 404, 404)),
     "create pool": ("POST", "/api/v1/pools/", {"name": "site-b", "sandbox": "local"},
                     (401, 403, 403, 403, 201)),
     "reset pool token": ("POST", "/api/v1/pools/{pool}/token/", None,

@@ -18,7 +18,14 @@ from databoard.models import Event, SandboxFile, SandboxImport, Submission
 from datarun.models import Evaluation
 from datarun.selectors import problem_summary
 from tests.conftest import EXAMPLES
-from tests.databoard.test_api import EVENT, STARTING_KIT, make_event, make_user, signed_up
+from tests.databoard.test_api import (
+    EVENT,
+    STARTING_KIT,
+    make_event,
+    make_user,
+    signed_up,
+    submit_scored,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -122,15 +129,43 @@ def test_event_page_shows_rules_problem_and_sanitised_description(client, event)
                  "bagged (RAMP"):
         assert rule in page, rule
     assert "<code>estimator.py</code>" in page
-    assert "acc (official)" in page and "nll (lower is better)" in page
+    assert "<td>acc <strong>(official)</strong></td><td>higher</td>" in page
+    assert "<td>nll</td><td>lower</td>" in page
     assert "120 training rows" in page and "5 cross-validation folds" in page
-    assert problem_summary("iris")["data_hash"] in page
-    assert problem_summary("iris")["folds_hash"] in page
+    # Hashes on one line: 12 characters shown, the whole in the title and a copy box.
+    for key in ("data_hash", "folds_hash"):
+        full = problem_summary("iris")[key]
+        assert f'<code title="{full}">{full[:12]}…</code>' in page
+        assert f'value="{full}"' in page
     assert f'href="/events/{EVENT}/starting-kit.zip"' in page
     assert f'href="/events/{EVENT}/leaderboard/"' in page
     # Anonymous: a log-in link, no sign-up form.
     assert "/accounts/login/?next=" in page
     assert f'action="/events/{EVENT}/signup/"' not in page
+
+
+def test_event_page_is_a_competition_page_with_public_data(client, event):
+    page = _text(client.get(f"/events/{EVENT}/"))
+    for section in ("overview", "data", "evaluation", "rules", "leaderboard"):
+        assert f'href="#{section}"' in page and f'id="{section}"' in page, section
+    # Rows per split and the training labels' classes, for anyone who sees the event.
+    assert "<tr><td>train</td><td class=\"num\">120</td></tr>" in page
+    assert "<tr><td>test</td><td class=\"num\">30</td></tr>" in page
+    classes = page[page.index('id="target-classes"'):]
+    classes = classes[:classes.index("</table>")]
+    for species in ("setosa", "versicolor", "virginica"):
+        assert f"<tr><td>{species}</td><td class=\"num\">40</td><td class=\"num\">33.3 %</td>" \
+            in classes, species
+    assert "No submission scored yet" in page
+
+
+def test_event_page_shows_the_top_of_the_public_leaderboard(client, event):
+    event.signup_requires_approval = False
+    event.save(update_fields=["signup_requires_approval"])
+    submit_scored(event, "bob", valid=0.875, test=0.5, name="first")
+    page = _text(client.get(f"/events/{EVENT}/"))
+    top = page[page.index('id="leaderboard-top"'):]
+    assert "<td>bob</td><td>first</td><td class=\"num\">0.875</td>" in top
 
 
 def test_event_page_offers_the_signup_then_shows_the_team(client, event):

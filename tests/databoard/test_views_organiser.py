@@ -394,3 +394,70 @@ def test_the_django_admin_shows_evaluations_and_fold_runs_read_only(superuser, e
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
     assert client.get("/admin/datarun/evaluation/add/").status_code == 403
+
+
+# --- event admins ---------------------------------------------------------------
+
+def test_an_event_admin_adds_and_removes_a_co_organiser(event_a, organiser):
+    make_user("tim")
+    client = client_for(organiser)
+    response = client.post("/events/iris-a/organise/admins/", {"username": "tim"})
+    assert response.status_code == 302
+    assert sorted(event_a.admins.values_list("username", flat=True)) == ["olga", "tim"]
+    page = client.get("/events/iris-a/organise/").content.decode()
+    assert 'value="tim" aria-label="remove tim"' in page
+    assert event_a.audit_entries.filter(action="admin_add", data__admin="tim").exists()
+    # tim, now an admin, organises the event.
+    assert client_for(get_user_model().objects.get(username="tim")).get(
+        "/events/iris-a/organise/").status_code == 200
+    response = client.post("/events/iris-a/organise/admins/", {"remove": "tim"})
+    assert response.status_code == 302
+    assert list(event_a.admins.values_list("username", flat=True)) == ["olga"]
+
+
+def test_admins_refused_say_why(event_a, organiser):
+    client = client_for(organiser)
+    response = client.post("/events/iris-a/organise/admins/", {"username": "nobody"})
+    assert response.status_code == 404
+    assert "no user named &#x27;nobody&#x27;: they sign up first" in response.content.decode()
+    response = client.post("/events/iris-a/organise/admins/", {"remove": "olga"})
+    assert response.status_code == 400
+    assert "you cannot remove yourself" in response.content.decode()
+    make_user("eve")
+    assert client_for(get_user_model().objects.get(username="eve")).post(
+        "/events/iris-a/organise/admins/", {"username": "eve"}).status_code == 403
+    assert list(event_a.admins.values_list("username", flat=True)) == ["olga"]
+
+
+# --- announcements --------------------------------------------------------------
+
+def test_an_announcement_is_on_the_event_page_and_mailed_to_each_participant(
+        event_a, organiser, alice):
+    from django.core import mail
+
+    alice.email = "alice@example.org"
+    alice.save(update_fields=["email"])
+    bob = make_user("bob", email="bob@example.org")
+    services.event_signup(event=event_a, user=bob)
+    make_user("carol", email="carol@example.org")  # not in the event
+    response = client_for(organiser).post("/events/iris-a/organise/announce/", {
+        "subject": "Deadline moved", "body": "The event closes on **Friday** now."})
+    assert response.status_code == 302
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org"]
+    assert mail.outbox[0].subject == "[Iris A] Deadline moved"
+    assert "The event closes on **Friday** now." in mail.outbox[0].body
+    page = client_for(alice).get("/events/iris-a/").content.decode()
+    assert 'id="announcements"' in page
+    assert "<p>The event closes on <strong>Friday</strong> now.</p>" in page
+
+
+def test_only_admins_announce_and_an_empty_one_is_refused(event_a, organiser, alice):
+    from django.core import mail
+
+    assert client_for(alice).post("/events/iris-a/organise/announce/", {
+        "subject": "spam", "body": "spam"}).status_code == 403
+    response = client_for(organiser).post("/events/iris-a/organise/announce/",
+                                          {"subject": "", "body": "x"})
+    assert response.status_code == 400
+    assert "a subject of 1 to 200 characters" in response.content.decode()
+    assert not event_a.announcements.exists() and mail.outbox == []

@@ -145,3 +145,32 @@ def test_a_missing_secret_stops_compose_with_its_name(tmp_path, missing):
     result = compose_config(tmp_path, **env)
     assert result.returncode != 0
     assert f"set {missing} in .env" in result.stderr
+
+
+MAIL_SETTINGS = ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD",
+                 "EMAIL_USE_TLS", "DEFAULT_FROM_EMAIL", "DATARUN_SITE_URL")
+
+
+def test_mail_settings_reach_every_project_process(tmp_path):
+    mail = {"EMAIL_HOST": "smtp.example.org", "EMAIL_PORT": "2525",
+            "EMAIL_HOST_USER": "datarun", "EMAIL_HOST_PASSWORD": "mailpassword",
+            "EMAIL_USE_TLS": "false", "DEFAULT_FROM_EMAIL": "course@example.org",
+            "DATARUN_SITE_URL": "https://course.example.org"}
+    result = compose_config(tmp_path, **SECRETS, **mail)
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in PROJECT_SERVICES:
+        environment = services[name]["environment"]
+        assert {k: str(environment[k]) for k in MAIL_SETTINGS} == mail, name
+
+
+def test_without_mail_settings_the_stack_still_starts_and_mail_goes_to_the_logs(stack):
+    environment = stack["services"]["web"]["environment"]
+    assert environment["EMAIL_HOST"] in ("", None)  # settings: console backend then
+    assert str(environment["EMAIL_PORT"]) == "587"
+
+
+def test_env_example_names_every_mail_setting():
+    names = {line.split("=", 1)[0] for line in (ROOT / "deploy" / "env.example").read_text()
+             .splitlines() if "=" in line and not line.startswith("#")}
+    assert set(MAIL_SETTINGS) <= names

@@ -220,3 +220,20 @@ def test_odd_column_names_are_quoted(tmp_path):
     result = profile_table(path, target="it's")
     assert [c["missing"] for c in result["columns"]] == [1, 0]
     assert result["target"]["counts"]["all"] == [2, 1]
+
+
+def test_labels_as_arrays_give_the_same_distribution_as_a_table_target():
+    from datarun.datasets.profile import array_target_distribution
+
+    species = np.array(["setosa"] * 3 + ["virginica"] * 1, dtype=object)
+    classes = array_target_distribution(species, name="species")
+    assert (classes["kind"], classes["classes"], classes["counts"]) == \
+        ("categorical", ["setosa", "virginica"], {"train": [3, 1]})
+    numbers = array_target_distribution(np.linspace(0.0, 10.0, 101), name="y")
+    assert numbers["kind"] == "numeric"
+    assert sum(numbers["histogram"]["train"]) == 101
+    assert numbers["stats"]["train"]["mean"] == pytest.approx(5.0)
+    assert (numbers["bin_edges"][0], numbers["bin_edges"][-1]) == (0.0, 10.0)
+    # Few integer values are classes; several outputs per row are not one target.
+    assert array_target_distribution(np.array([0, 1, 1]))["classes"] == ["1", "0"]
+    assert array_target_distribution(np.zeros((4, 2))) is None
