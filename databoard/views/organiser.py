@@ -120,7 +120,7 @@ def kit_upload(request):
 def accounts_import(request):
     """Accounts for a class from a CSV, invited by e-mail; the report of each row."""
     user = request.user
-    if not _is_organiser(user):
+    if not permissions.is_organiser(user):
         raise PermissionDenied("only superusers and event admins create accounts in bulk")
     events = list((Event.objects.all() if user.is_superuser else user.administered_events.all())
                   .order_by("name").values_list("name", flat=True))
