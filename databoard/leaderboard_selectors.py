@@ -54,7 +54,8 @@ def _order_key(event: Event, board: str, private_ok: bool) -> str:
 
 def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str = "public",
                      page: PageRequest | None = None, team: str = "",
-                     search: str = "", with_selection: bool = False) -> dict:
+                     search: str = "", with_selection: bool = False,
+                     score_types: list[dict] | None = None) -> dict:
     """One page of a board's rows, ranked by the official score.
 
     ``board``: "public" ranks by validation scores (everyone); "private" by
@@ -68,10 +69,12 @@ def leaderboard_rows(*, event: Event, user, kind: str | None = None, board: str 
     keep the matching rows with their ranks on the whole board. ``my_team``
     says where the viewer's team's best row is (its rank and page).
     ``with_selection``: each row also says whether its team selected it.
+    ``score_types``: the problem's, when the caller has read them already.
     """
     kind = kind or event.leaderboard_kind
     page = page or PageRequest()
-    score_types = datarun_selectors.score_types_for(event.problem_name)
+    if score_types is None:
+        score_types = datarun_selectors.score_types_for(event.problem_name)
     private_ok = permissions.can_see_private_scores(event, user)
     if board == "private" and not private_ok:
         raise PermissionDenied("the private leaderboard opens when the event closes")

@@ -81,7 +81,8 @@ def event_detail(request, name):
     of the public leaderboard, as anchored sections."""
     event = services.event_get(name=name, user=request.user)
     summary = datarun_selectors.problem_summary(event.problem_name) or {}
-    team = services.team_of(event=event, user=request.user)
+    # The viewer's team, as the leaderboard's top asks it again (cached on the event).
+    team = permissions.member_team(event, request.user)
     data = dataset_selectors.problem_public_data(name=event.problem_name)
     return render(request, "databoard/events/detail.html", {
         "event": event, "state": event_state(event), "rules": _rules(event),
@@ -93,14 +94,15 @@ def event_detail(request, name):
         "is_admin": event.is_admin(request.user),
         "data": data, **(public_data_charts(data) if data else {}),
         "announcements": event.announcements.all()[:ANNOUNCEMENTS_SHOWN],
-        "top": _leaderboard_top(event, request.user) if summary else [],
+        "top": _leaderboard_top(event, request.user, summary["score_types"]) if summary else [],
     })
 
 
-def _leaderboard_top(event: Event, user) -> list[dict]:
+def _leaderboard_top(event: Event, user, score_types: list[dict]) -> list[dict]:
     """The first rows of the public leaderboard, official score only."""
     board = leaderboards.leaderboard_rows(event=event, user=user, board="public",
-                                          page=PageRequest(size=LEADERBOARD_ROWS_SHOWN))
+                                          page=PageRequest(size=LEADERBOARD_ROWS_SHOWN),
+                                          score_types=score_types)
     official = board["score_types"][0] if board["score_types"] else None
     return [{"rank": row["rank"], "team": row["team"], "submission": row["submission"],
              "score": ((row["scores"].get(official["name"]) or {}).get("valid") or {}).get(
