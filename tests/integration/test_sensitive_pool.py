@@ -32,7 +32,6 @@ import os
 import pandas as pd
 import rampwf as rw
 from sklearn.model_selection import StratifiedKFold
-from tests.conftest import superuser
 
 problem_title = "Clinic outcomes (sensitive)"
 _target = "outcome"
