@@ -371,7 +371,8 @@ def _states(names: list[str]) -> dict[str, dict]:
     subs = list(Submission.objects.filter(team__event__name=EVENT, name__in=names)
                 .values("id", "name", "evaluation_id", "contributivity"))
     evaluations = {e["id"]: e for e in Evaluation.objects.filter(
-        id__in=[s["evaluation_id"] for s in subs]).values("id", "state", "error_kind")}
+        id__in=[s["evaluation_id"] for s in subs]).values(
+            "id", "state", "error_kind", "error_message")}
     return {s["name"]: {**s, **evaluations[s["evaluation_id"]]} for s in subs}
 
 
@@ -507,8 +508,8 @@ def _figures(plan, records, states, reference, recorded_twice) -> dict:
     variant_of = dict(plan)
     lost = [r["name"] for r in accepted if r["name"] not in states]
     stored_after_error = [r["name"] for r in failed_answer if r["name"] in states]
-    counts = {"scored": 0, "participant_error": 0, "platform_error": 0, "stuck": 0,
-              "cancelled": 0}
+    counts = {"scored": 0, "participant_error": 0, "problem_error": 0, "platform_error": 0,
+              "stuck": 0, "cancelled": 0}
     wrong = []
     for name, s in states.items():
         if s["state"] == "scored":
@@ -524,9 +525,10 @@ def _figures(plan, records, states, reference, recorded_twice) -> dict:
         if s["state"] == "error" and s["error_kind"] == "platform":
             continue  # counted, never charged: not a wrong result
         if s["state"] != ref_state:
-            wrong.append(name)
+            wrong.append(f"{name}: {s['state']} ({s['error_kind'] or '-'}: "
+                         f"{(s.get('error_message') or '')[:200]}), fault-free: {ref_state}")
         elif s["state"] == "scored" and _scores(s["evaluation_id"]) != ref_scores:
-            wrong.append(name)
+            wrong.append(f"{name}: scores differ from the fault-free run's")
     scored = [s for s in states.values() if s["state"] == "scored"]
     with_contributivity = sum(s["contributivity"] is not None for s in scored)
     return {
@@ -540,6 +542,7 @@ def _figures(plan, records, states, reference, recorded_twice) -> dict:
         "lost": len(lost),
         "duplicated": recorded_twice,
         "wrong": len(wrong),
+        # Which, and how: in the report and the JSON.
         "wrong_names": wrong[:10],
         "contributivity_coverage": (f"{with_contributivity}/{len(scored)}"),
         "contributivity_complete": with_contributivity == len(scored),
@@ -572,6 +575,8 @@ def print_figures(f: dict) -> None:
     print()
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
+    for line in f["wrong_names"]:
+        print(f"  wrong: {line}")
 
 
 def main(argv=None) -> int:
