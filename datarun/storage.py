@@ -111,8 +111,25 @@ def artifact_key(evaluation_id: int, name: str) -> str:
 
 
 def artifact_put(key: str, data: bytes) -> None:
-    """Write ``data`` under ``key``, replacing what a superseded attempt left."""
+    """Write ``data`` under ``key``, replacing what a superseded attempt left.
+
+    On the file system the new content replaces the old in one rename, so a
+    reader (the scoring task) sees the old file or the new one, never a
+    missing or half-written one."""
     store = artifacts()
+    if isinstance(store, FileSystemStorage):
+        path = Path(store.path(key))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return
     if store.exists(key):
         store.delete(key)
     saved = store.save(key, ContentFile(data))
