@@ -338,8 +338,11 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
-# The site's address as its users reach it, for the links in e-mails.
-DATARUN_SITE_URL = env("DATARUN_SITE_URL", DATARUN_API_URL).rstrip("/")
+# The site's address as its users reach it, for the links in e-mails: behind
+# the Compose stack's TLS proxy, https://DATARUN_DOMAIN.
+DATARUN_DOMAIN = env("DATARUN_DOMAIN", "")
+DATARUN_SITE_URL = env("DATARUN_SITE_URL", f"https://{DATARUN_DOMAIN}" if DATARUN_DOMAIN
+                       else DATARUN_API_URL).rstrip("/")
 
 # --- Login throttling (databoard.throttling) ----------------------------------
 # django-axes counts failed logins per account and per client address (either
