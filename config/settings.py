@@ -271,6 +271,9 @@ DATARUN_LOG_LIMIT_BYTES = env_int("DATARUN_LOG_LIMIT_BYTES", 256 * 1024)
 DATARUN_RUN_LOG_LIMIT_BYTES = env_int("DATARUN_RUN_LOG_LIMIT_BYTES", 1024 * 1024)
 DATARUN_LOG_POLL_INTERVAL = env_float("DATARUN_LOG_POLL_INTERVAL", 1.0)
 DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES", 1024 * 1024)
+# The web sandbox edits files up to this size; larger ones (an external-data
+# workflow's data file) and binary ones are a download link and an upload.
+DATARUN_SANDBOX_EDITOR_MAX_BYTES = env_int("DATARUN_SANDBOX_EDITOR_MAX_BYTES", 100 * 1024)
 # All of a submission's files together; also the most a zip archive of them
 # may weigh, packed or unpacked.
 DATARUN_MAX_SUBMISSION_BYTES = env_int("DATARUN_MAX_SUBMISSION_BYTES", 8 * 1024 * 1024)
