@@ -26,6 +26,7 @@ from databoard.forms.events import SandboxForm
 from databoard.models import Event
 from databoard.rules import duration_text
 from databoard.services.submissions import SubmissionRefused
+from databoard.views.boards import team_history_context
 from databoard.views.data import public_data_charts
 from databoard.views.errors import shows_errors
 from datarun import dataset_selectors, submission_files
@@ -284,7 +285,10 @@ def my_submissions(request):
             "state": summary["state"] if summary else "new",
             "score": _official_score(summary, official, kind),
         })
-    return render(request, "databoard/submissions/list.html", {"rows": rows, "event": event})
+    team = services.team_of(event=event, user=request.user) if event else None
+    return render(request, "databoard/submissions/list.html", {
+        "rows": rows, "event": event, "team": team,
+        **(team_history_context(event, team) if team is not None else {})})
 
 
 def _status_context(submission, user, detail: dict | None = None) -> dict:
