@@ -54,8 +54,12 @@ def test_run_command_scores_a_starting_kit(tmp_path):
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DATARUN_STORAGE_DIR",
                         "DATARUN_WORK_DIR", "DJANGO_SETTINGS_MODULE")}
     env["DATARUN_HOME"] = str(tmp_path / "home")
+    # Flower's API answers without credentials (its pages do anyway): only tests set this.
+    env["FLOWER_UNAUTHENTICATED_API"] = "true"
     log = open(tmp_path / "up.log", "w+")
-    proc = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port)],
+    flower_port = free_port()
+    proc = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port),
+                             "--flower-port", str(flower_port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -79,6 +83,13 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         tokens = re.findall(r"Admin API token: (\w+)", output)
         assert len(tokens) == 2 and tokens[0] == tokens[1]
         assert output.index("Datarun is running") < output.rindex("Admin API token")
+        # Flower runs on the same embedded broker; where it is comes with the
+        # rest, below the banner, and the token comes last.
+        flower_url = f"http://127.0.0.1:{flower_port}/"
+        flower_line = output.index(f"Flower (workers, queues, every task): {flower_url}")
+        assert output.index("Datarun is running") < flower_line < output.rindex("Admin API token")
+        with urllib.request.urlopen(flower_url + "healthcheck", timeout=10) as answer:
+            assert answer.read() == b"OK"
         token = tokens[0]
         # Signed in, the health check says what it runs on.
         assert call(base, "/health/", token) == {
@@ -101,6 +112,15 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         board = call(base, "/events/iris/leaderboard/")
         assert [r["submission"] for r in board["rows"]] == ["first"]
         assert board["rows"][0]["scores"]["acc"]["valid"]["bagged"] > 0.9
+        # Flower, on the embedded filesystem broker, sees the worker and the
+        # folds it ran (task events, -E).
+        with urllib.request.urlopen(flower_url + "api/workers?refresh=1", timeout=30) as answer:
+            workers = json.loads(answer.read())
+        assert any(name.startswith("celery@") for name in workers), workers
+        with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
+            tasks = json.loads(answer.read())
+        names = {task["name"] for task in tasks.values()}
+        assert {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names, names
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
