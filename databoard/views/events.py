@@ -159,6 +159,9 @@ def _sandbox_page(request, event: Event, *, form: SandboxForm | None = None,
         "imports": team.sandbox_imports.select_related("source__team").order_by("imported_at"),
         "max_file_bytes": settings.DATARUN_MAX_SUBMISSION_FILE_BYTES,
         "downloads": downloads, "editor_max_bytes": settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES,
+        # The sandbox keeps text: an upload replaces any file but a binary one.
+        "uploadable": [name for name, _ in form.editors()]
+                      + [d["name"] for d in downloads if not d["binary"]],
     }, status=status)
     if next_allowed_at is not None and status == 429:
         wait = (next_allowed_at - timezone.now()).total_seconds()
