@@ -130,12 +130,13 @@ def _sandbox_split(contents: dict[str, bytes]) -> tuple[dict[str, str], list[dic
     editable, downloads = {}, []
     for name, data in contents.items():
         try:
-            if len(data) > settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES:
-                raise ValueError("too large")
-            editable[name] = data.decode("utf-8")
-        except (ValueError, UnicodeDecodeError) as exc:
-            downloads.append({"name": name, "size": len(data),
-                              "binary": isinstance(exc, UnicodeDecodeError)})
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and len(data) <= settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES:
+            editable[name] = text
+        else:
+            downloads.append({"name": name, "size": len(data), "binary": text is None})
     return editable, downloads
 
 

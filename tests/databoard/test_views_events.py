@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from databoard import services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission
+from databoard.views.events import _sandbox_split
 from datarun import services as datarun_services
 from datarun.models import Evaluation
 from datarun.selectors import evaluation_files, problem_summary
@@ -392,6 +393,16 @@ def test_a_data_file_is_a_download_link_not_an_editor_and_the_page_stays_small(
     assert download.content == data
     assert "attachment" in download["Content-Disposition"]
     assert client.get(f"/events/{event.name}/sandbox/files/other.csv").status_code == 404
+
+
+def test_the_editors_open_small_text_files_only(settings):
+    settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES = 10
+    editable, downloads = _sandbox_split({
+        "estimator.py": b"x = 1\n", "data.csv": b"a,b\n1,2\n3,4\n",
+        "model.npy": b"\x93NUMPY\x01\x00"})
+    assert editable == {"estimator.py": "x = 1\n"}
+    assert downloads == [{"name": "data.csv", "size": 12, "binary": False},
+                         {"name": "model.npy", "size": 8, "binary": True}]
 
 
 def test_saving_the_editors_keeps_the_data_file_and_a_submission_carries_it(
