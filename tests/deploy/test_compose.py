@@ -249,7 +249,8 @@ def test_automatic_and_internal_certificates(tls, issuer):
 
 
 def caddy_adapt(**env) -> dict:
-    assert CADDY, "caddy is not installed (Debian: apt-get install caddy)"
+    if CADDY is None:  # as without docker-compose: a skip, which fails under CI=true
+        pytest.skip("caddy is not installed (Debian: apt-get install caddy)")
     result = subprocess.run(
         [CADDY, "adapt", "--config", str(ROOT / "deploy" / "proxy" / "Caddyfile"),
          "--adapter", "caddyfile"], capture_output=True, text=True, timeout=60,

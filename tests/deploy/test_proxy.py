@@ -69,7 +69,8 @@ def production_web(django_db_setup, tmp_path):
 def proxy(production_web, tmp_path):
     """Caddy with the deployment's Caddyfile, web as its upstream; (https
     port, http port, the root certificate of its own authority)."""
-    assert CADDY, "caddy is not installed (Debian: apt-get install caddy)"
+    if CADDY is None:  # as without docker-compose: a skip, which fails under CI=true
+        pytest.skip("caddy is not installed (Debian: apt-get install caddy)")
     https_port, http_port = free_port(), free_port()
     home = tmp_path / "caddy"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home),
