@@ -113,14 +113,18 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         assert [r["submission"] for r in board["rows"]] == ["first"]
         assert board["rows"][0]["scores"]["acc"]["valid"]["bagged"] > 0.9
         # Flower, on the embedded filesystem broker, sees the worker and the
-        # folds it ran (task events, -E).
-        with urllib.request.urlopen(flower_url + "api/workers?refresh=1", timeout=30) as answer:
-            workers = json.loads(answer.read())
-        assert any(name.startswith("celery@") for name in workers), workers
-        with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
-            tasks = json.loads(answer.read())
-        names = {task["name"] for task in tasks.values()}
-        assert {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names, names
+        # folds it ran (task events, -E; they reach it within a poll or two).
+        deadline = time.monotonic() + 60
+        workers, names = {}, set()
+        while not (any(w.startswith("celery@") for w in workers)
+                   and {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names):
+            assert time.monotonic() < deadline, (workers, names)
+            time.sleep(0.5)
+            with urllib.request.urlopen(flower_url + "api/workers?refresh=1",
+                                        timeout=30) as answer:
+                workers = json.loads(answer.read())
+            with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
+                names = {task["name"] for task in json.loads(answer.read()).values()}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -25,7 +25,7 @@ READY_TIMEOUT_S = 180
 # datarun does not import the project's wiring).
 WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
 FLOWER_INSTALLED = importlib.util.find_spec("flower") is not None
-FLOWER_READY_TIMEOUT_S = 30
+FLOWER_READY_TIMEOUT_S = 60
 
 
 def _stop(signum, frame):
