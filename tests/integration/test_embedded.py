@@ -74,9 +74,11 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
                 time.sleep(0.5)
         assert health == {"status": "ok"}
-        # "Datarun is running" comes once the worker is ready, with the login
-        # printed again under the worker's banner.
-        while "Datarun is running" not in (output := (tmp_path / "up.log").read_text()):
+        # "Datarun is running" comes once the worker is ready, with Flower's
+        # address and the login printed again under the worker's banner: wait
+        # for that last line, the second token.
+        token_line = re.compile(r"Admin API token: \w+\n")
+        while len(token_line.findall(output := (tmp_path / "up.log").read_text())) < 2:
             assert time.monotonic() < deadline, output[-3000:]
             time.sleep(0.5)
         assert output.index("Datarun is running") > output.index(" ready.")  # celery's line

@@ -96,12 +96,13 @@ class Command(BaseCommand):
             self.stdout.write("Starting the worker and the web server...\n")
             if self._wait_ready(children, ready_file, f"http://{local}:{port}/api/v1/health/"):
                 # Last, under the worker's banner and the first access logs:
-                # everything needed to start, in view.
+                # everything needed to start, in view, in one block.
+                flower_text = self._flower_text(flower, flower_url, flower_port)
                 self.stdout.write(self.style.SUCCESS(
                     f"\nDatarun is running at http://{host}:{port}/ "
                     f"(API: http://{host}:{port}/api/v1/, admin: http://{host}:{port}/admin/); "
                     "its worker is ready. Ctrl-C stops it."))
-                self.stdout.write(self._flower_text(flower, flower_url, flower_port))
+                self.stdout.write(flower_text)
                 self.stdout.write(self.login_text + "\n")
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)
