@@ -333,9 +333,15 @@ class DockerSandbox:
 
     # --- a fold ---------------------------------------------------------------------
 
-    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
+    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
+            interpreter: Path | None = None) -> SandboxResult:
         import docker.errors
 
+        if interpreter is not None:
+            # Not yet: an image per environment, layered on the runtime base.
+            raise SandboxFailure("this problem runs in its own environment, which the Docker "
+                                 "backend cannot run yet: run its folds on a worker with "
+                                 "DATARUN_SANDBOX=local")
         image_ref = self.image_ref()
         previous = _install_stop_handler()
         container = warm = exit_code = None
