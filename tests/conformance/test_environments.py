@@ -1,0 +1,109 @@
+"""Problems with their own runtime environment, end to end: a kit pinning
+pandas 2.2 and scikit-learn 1.5 (the server has pandas 3 and scikit-learn
+1.9), whose starting kit calls ``DataFrame.applymap`` (gone in pandas 3).
+
+Imported like any kit, its requirements are resolved to a lock, a real
+worker builds the venv in the background and prepares the kit's data with
+the kit's own code in it; the folds run in that venv, and the scores equal
+``ramp-test --save-output`` run with the same venv, to 1e-9.
+"""
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from datarun import environments
+from datarun.models import Evaluation, FoldRun, Problem, RuntimeEnvironment
+from tests.conformance.test_corpus import KITS_DIR, RampTest, _kit, assert_scores_equal
+from tests.integration.helpers import signed_up, submit, wait_final
+from tests.integration.test_cli_test_parity import server_scores, starting_kit_files
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+NAME = "pinned_environment"
+SERVER_PACKAGES = {"django", "celery", "duckdb", "pyarrow", "psycopg", "gunicorn"}
+
+
+def wait_prepared(problem: Problem, timeout: float = 900) -> RuntimeEnvironment:
+    """The problem's environment once built and the kit's data prepared in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem.refresh_from_db()
+        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
+        if problem.environment_prepared == environment.lock_hash:
+            return environment
+        assert environment.state != "failed", environment.error + "\n" + environment.log[-3000:]
+        assert not environment.error, environment.error + "\n" + environment.log[-3000:]
+        assert time.monotonic() < deadline, f"environment still {environment.state}"
+        time.sleep(0.5)
+
+
+def ramp_test_in(venv_python: Path, kit_dir: Path) -> RampTest:
+    """``ramp-test --save-output`` with the environment's own interpreter."""
+    copy = kit_dir.with_name(kit_dir.name + "-ramp-test")
+    shutil.copytree(kit_dir, copy)
+    env = {"PATH": f"{venv_python.parent}:/usr/bin:/bin", "HOME": str(copy),
+           "LANG": "C.UTF-8"}
+    process = subprocess.Popen([str(venv_python.parent / "ramp-test"), "--submission",
+                                "starting_kit", "--save-output"], cwd=copy, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL)
+    return RampTest(process, copy / "submissions" / "starting_kit" / "training_output")
+
+
+def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as_ramp_test(
+        celery_worker_process, tmp_path):
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    problem = Problem.objects.get(name=NAME)
+    assert problem.environment is not None
+
+    environment = wait_prepared(problem)
+    versions = {p["name"]: p["version"] for p in environment.packages}
+    assert versions["pandas"] == "2.2.3" and versions["scikit-learn"] == "1.5.2"
+    assert versions["ramp-workflow"] == "0.7.0"
+    assert not SERVER_PACKAGES & set(versions), "the server's own packages leaked in"
+    python = environments.venv_python(settings.DATARUN_ENVIRONMENTS_DIR, environment.lock_hash)
+    assert python is not None and environment.size_bytes > 0
+
+    reference = ramp_test_in(python, kit_dir)
+    server = server_scores(client, NAME, starting_kit_files(kit_dir))
+    assert_scores_equal(NAME, reference.scores(), server)
+
+    evaluation = Evaluation.objects.get(problem=problem)
+    assert evaluation.metadata["environment"]["lock_hash"] == environment.lock_hash
+    assert evaluation.metadata["environment"]["packages"]["pandas"] == "2.2.3"
+    for fold in FoldRun.objects.filter(evaluation=evaluation):
+        assert "pandas 2.2.3, scikit-learn 1.5.2" in fold.stdout
+
+    # The event page lists the packages at their versions.
+    page = client.get(f"/events/{NAME}/")
+    assert page.status_code == 200
+    assert "<td>pandas</td><td><code>2.2.3</code></td>" in page.content.decode()
+
+
+def test_the_same_submission_fails_on_the_shared_runtime(celery_worker_process, tmp_path):
+    """The control: without its environment (the kit's requirements left
+    out), the starting kit's pandas 2 call fails on the server's pandas 3."""
+    kit_dir = _kit(NAME, tmp_path)
+    (kit_dir / "requirements.txt").unlink()
+    client = signed_up(kit_dir, NAME)
+    assert Problem.objects.get(name=NAME).environment is None
+    created = submit(client, NAME, "starting_kit", starting_kit_files(kit_dir))
+    final = wait_final(client, created["id"])
+    assert final["state"] == "error"
+    assert "applymap" in final["error"], final["error"]
+
+
+def test_the_kit_in_the_corpus_declares_versions_other_than_the_servers():
+    import pandas
+    import sklearn
+
+    declared = (KITS_DIR / NAME / "requirements.txt").read_text()
+    assert f"pandas=={pandas.__version__}" not in declared
+    assert f"scikit-learn=={sklearn.__version__}" not in declared
+    assert os.path.isfile(KITS_DIR / NAME / "prepare_data.py")
