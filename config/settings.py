@@ -194,6 +194,9 @@ SPECTACULAR_SETTINGS = {
         "ProblemKindEnum": "datarun.models.Problem.Kind",
         "RunKindEnum": ["run", "rerun", "reproduction"],
         "SandboxEnum": "datarun.models.ComputePool.Sandbox",
+        "EnvironmentStateEnum": "datarun.models.RuntimeEnvironment.State",
+        # The runs' states keep the name they had before environments had states.
+        "StateEnum": "datarun.states.RunState",
     },
 }
 

@@ -282,7 +282,7 @@ def build_venv(lock: Lock, target: Path, wheels: Path) -> str:
         (target / LOCK_FILE).write_text(lock.text)
         done = _pip(["--python", str(target / "bin" / "python"), "install", "--no-index",
                      "--find-links", str(wheels), "--no-deps", "--require-hashes",
-                     "--no-compile", "-r", str(target / LOCK_FILE)])
+                     "-r", str(target / LOCK_FILE)])
         log.append(done.stdout + done.stderr)
         if done.returncode != 0:
             raise EnvironmentError_("installing the packages failed: "

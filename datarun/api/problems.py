@@ -22,7 +22,7 @@ from datarun import selectors
 from datarun.api import idempotency
 from datarun.api.schema import ProblemSummarySerializer, error_responses
 from datarun.declarative.spec import TASKS, WORKFLOWS
-from datarun.models import Problem
+from datarun.models import Problem, RuntimeEnvironment
 from datarun.services.declarative import problem_create_declarative, problem_export_kit
 from datarun.services.environments import problem_environment_set
 from datarun.services.problems import problem_get
@@ -183,7 +183,7 @@ class ProblemEnvironmentSerializer(serializers.Serializer):
         help_text="True: no environment of its own, folds run on the server's runtime.")
     lock_hash = serializers.CharField(allow_null=True,
                                       help_text="sha256 of the lock; names the environment.")
-    state = serializers.ChoiceField(choices=["queued", "building", "ready", "failed"])
+    state = serializers.ChoiceField(choices=RuntimeEnvironment.State.choices)
     prepared = serializers.BooleanField(
         help_text="The kit's data was prepared in this environment: submissions are open.")
     requirements = serializers.CharField(help_text="The declared lines.")

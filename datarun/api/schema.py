@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from datarun.models import RuntimeEnvironment
 from datarun.states import ErrorKind, RunState
 
 ERROR_MEANINGS = {
@@ -73,7 +74,7 @@ class PackageVersionSerializer(serializers.Serializer):
 
 class EnvironmentSummarySerializer(serializers.Serializer):
     lock_hash = serializers.CharField(help_text="sha256 of the lock (exact versions, hashes).")
-    state = serializers.ChoiceField(choices=["queued", "building", "ready", "failed"])
+    state = serializers.ChoiceField(choices=RuntimeEnvironment.State.choices)
     prepared = serializers.BooleanField(help_text="Its data prepared there: runs are open.")
     python = serializers.CharField()
     error = serializers.CharField()
