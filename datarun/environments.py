@@ -38,6 +38,11 @@ HARNESS_NEEDS = ("ramp-workflow",)
 # a build that did not finish, never used.
 READY_MARKER = ".datarun-ready"
 LOCK_FILE = "datarun-lock.txt"
+# The lock as a downloaded starting kit holds it (``datarun test`` installs it).
+KIT_LOCK_FILE = "requirements-lock.txt"
+LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-f]{64})$")
+PREPARED_FILES = ("sandbox/X_train.pkl", "sandbox/y_train.pkl", "sandbox/X_test.pkl",
+                  "trusted/y_test.pkl", "folds.npz")
 # Requirement lines are package names with version specifiers and markers:
 # no pip options (which could point pip at other indexes or files on the
 # server), no direct URLs or paths.
@@ -155,6 +160,37 @@ def kit_requirements(kit_dir: Path) -> str:
             if isinstance(dependency, dict) and isinstance(dependency.get("pip"), list):
                 parts.append("".join(f"{line}\n" for line in dependency["pip"]))
     return "".join(p if p.endswith("\n") else p + "\n" for p in parts if p.strip())
+
+
+def read_lock(text: str) -> Lock:
+    """A lock written as :attr:`Lock.text` (a starting kit's
+    ``requirements-lock.txt``), for this interpreter."""
+    packages = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = LOCK_LINE.match(line)
+        if match is None:
+            raise EnvironmentError_(f"line {number} of the lock ({line!r}) is not "
+                                    "'name==version --hash=sha256:...'")
+        name, version, sha = match.groups()
+        packages.append(LockedPackage(name=name, version=version, sha256=sha, filename=""))
+    if not packages:
+        raise EnvironmentError_("the lock lists no package")
+    return Lock(requirements="", packages=tuple(sorted(packages, key=lambda p: p.name)),
+                python=python_tag())
+
+
+def kit_lock(kit_dir: Path, source: "PipSource") -> Lock | None:
+    """The environment a kit declares: its :data:`KIT_LOCK_FILE` as it is
+    (a starting kit downloaded from an event), else its requirements
+    resolved now; None when it declares none."""
+    lock_file = Path(kit_dir) / KIT_LOCK_FILE
+    if lock_file.is_file():
+        return read_lock(lock_file.read_text(errors="replace"))
+    requirements = kit_requirements(kit_dir)
+    return resolve(requirements, source) if requirements.strip() else None
 
 
 # --- pip ------------------------------------------------------------------------------
@@ -295,6 +331,17 @@ def build_venv(lock: Lock, target: Path, wheels: Path) -> str:
         raise
 
 
+def ensure_built(lock: Lock, environments_dir: Path, wheels: Path, source: PipSource) -> Path:
+    """The interpreter of ``lock``'s venv under ``environments_dir``, built
+    now if it is not there."""
+    python = venv_python(environments_dir, lock.hash)
+    if python is None:
+        download(lock, wheels, source)
+        build_venv(lock, Path(environments_dir) / lock.hash, wheels)
+        python = venv_python(environments_dir, lock.hash)
+    return python
+
+
 def venv_python(environments_dir: Path, lock_hash: str) -> Path | None:
     """The interpreter of a built environment, None when it is not built here."""
     folder = Path(environments_dir) / lock_hash
@@ -336,3 +383,20 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
     summary = json.loads(summary_path.read_text())
     summary["seconds"] = time.monotonic() - started
     return summary
+
+
+def install_prepared(prepared: Path, staging: Path) -> tuple[str, str]:
+    """Put the files :func:`prepare_in_environment` wrote in ``staging`` in
+    place of the prepared problem's; returns the new data hash and folds hash
+    (computed as :func:`datarun.ramp_kits.prepare_kit` computes them)."""
+    from datarun import ramp_kits
+
+    for name in PREPARED_FILES:
+        os.replace(staging / name, prepared / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    # The fold inputs' hashes, if any were made, were of the files just replaced.
+    shutil.rmtree(prepared / "fold-inputs", ignore_errors=True)
+    data_hash = hashlib.sha256()
+    for name in PREPARED_FILES[:4]:
+        data_hash.update((prepared / name).read_bytes())
+    return data_hash.hexdigest(), ramp_kits.hash_folds(ramp_kits.load_folds(prepared))

@@ -248,10 +248,11 @@ def starting_kit_files(problem_name: str) -> dict[str, bytes]:
         environment = problem.environment
         lock = environments.Lock.from_json(environment.requirements, environment.packages,
                                            environment.python)
-        out[f"{problem.name}/{LOCK_FILE_IN_KIT}"] = (
+        name = environments.KIT_LOCK_FILE
+        out[f"{problem.name}/{name}"] = (
             f"# The packages this problem's folds run with (Python {environment.python}),\n"
-            f"# environment {environment.lock_hash}. Install them in a fresh venv with\n"
-            f"#   pip install --require-hashes -r {LOCK_FILE_IN_KIT}\n{lock.text}").encode()
+            f"# environment {environment.lock_hash}. `datarun test` here runs in them; or\n"
+            f"#   pip install --require-hashes -r {name}\n{lock.text}").encode()
     if problem.pool_id is None:
         # A sensitive-data problem's data never leaves its pool.
         data_dir, record = ramp_kits.public_data(prepared)
@@ -262,7 +263,6 @@ def starting_kit_files(problem_name: str) -> dict[str, bytes]:
     return out
 
 
-LOCK_FILE_IN_KIT = "requirements-lock.txt"
 PUBLIC_SPLIT_ABOUT = (
     "data/ holds a public training set and a public test set so that `datarun test` and "
     "`ramp-test` run here as is. The public test set is not the private test set the "

@@ -7,9 +7,7 @@ runs in the background (``datarun.tasks.build_environment``), and then the
 kit's data is prepared again by its own code in that environment. Until
 then, the problem's submissions are refused with the build's state.
 """
-import hashlib
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datarun import environments, ramp_kits, storage
+from datarun import environments, storage
 from datarun.environments import EnvironmentError_, Lock, PipSource
 from datarun.errors import EnvironmentNotReady, InvalidEnvironment, InvalidKit
 from datarun.models import Evaluation, Problem, RuntimeEnvironment
@@ -27,8 +25,6 @@ from datarun.models import Evaluation, Problem, RuntimeEnvironment
 logger = logging.getLogger(__name__)
 
 BUILD_TASK = "datarun.tasks.build_environment"
-PREPARED_FILES = ("sandbox/X_train.pkl", "sandbox/y_train.pkl", "sandbox/X_test.pkl",
-                  "trusted/y_test.pkl", "folds.npz")
 State = RuntimeEnvironment.State
 
 
@@ -163,17 +159,7 @@ def problem_environment_prepare(*, problem_id: int) -> Problem:
             # Changed meanwhile, or its runs' inputs are these files: left as they are.
             shutil.rmtree(staging, ignore_errors=True)
             return problem
-        for name in PREPARED_FILES:
-            os.replace(staging / name, prepared / name)
-        shutil.rmtree(staging, ignore_errors=True)
-        # The fold inputs' hashes were of the files just replaced.
-        shutil.rmtree(prepared / "fold-inputs", ignore_errors=True)
-        data_hash = hashlib.sha256()
-        for name in PREPARED_FILES[:4]:
-            data_hash.update((prepared / name).read_bytes())
-        folds = ramp_kits.load_folds(prepared)
-        problem.data_hash = data_hash.hexdigest()
-        problem.folds_hash = ramp_kits.hash_folds(folds)
+        problem.data_hash, problem.folds_hash = environments.install_prepared(prepared, staging)
         problem.n_train, problem.n_test = summary["n_train"], summary["n_test"]
         problem.n_folds = summary["n_folds"]
         problem.prediction_shape = summary["prediction_shape"]

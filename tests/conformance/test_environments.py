@@ -7,10 +7,14 @@ worker builds the venv in the background and prepares the kit's data with
 the kit's own code in it; the folds run in that venv, and the scores equal
 ``ramp-test --save-output`` run with the same venv, to 1e-9.
 """
+import io
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +23,7 @@ from django.conf import settings
 from datarun import environments
 from datarun.models import Evaluation, FoldRun, Problem, RuntimeEnvironment
 from tests.conformance.test_corpus import KITS_DIR, RampTest, _kit, assert_scores_equal
+from tests.conftest import ROOT
 from tests.integration.helpers import signed_up, submit, wait_final
 from tests.integration.test_cli_test_parity import server_scores, starting_kit_files
 
@@ -40,6 +45,16 @@ def wait_prepared(problem: Problem, timeout: float = 900) -> RuntimeEnvironment:
         assert not environment.error, environment.error + "\n" + environment.log[-3000:]
         assert time.monotonic() < deadline, f"environment still {environment.state}"
         time.sleep(0.5)
+
+
+def start_datarun_test(kit_dir: Path, env: dict, *options: str) -> subprocess.Popen:
+    """``datarun test`` of this checkout (the installed ``datarun`` may be another's)."""
+    return subprocess.Popen([sys.executable, "-m", "datarun", "test", str(kit_dir),
+                             "--submission", "starting_kit", "--json", *options],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **env,
+                                            "DJANGO_SETTINGS_MODULE": "no_such_settings_module"},
+                            stdin=subprocess.DEVNULL)
 
 
 def ramp_test_in(venv_python: Path, kit_dir: Path) -> RampTest:
@@ -71,8 +86,17 @@ def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as
     assert python is not None and environment.size_bytes > 0
 
     reference = ramp_test_in(python, kit_dir)
+    # datarun test on the participant's side: the same lock, hence the same
+    # venv (reused here: this machine built it already).
+    local = start_datarun_test(kit_dir, env={
+        "DATARUN_ENVIRONMENTS_DIR": str(settings.DATARUN_ENVIRONMENTS_DIR),
+        "DATARUN_ENV_WHEELS_DIR": str(settings.DATARUN_ENV_WHEELS_DIR)})
     server = server_scores(client, NAME, starting_kit_files(kit_dir))
-    assert_scores_equal(NAME, reference.scores(), server)
+    printed, errors = local.communicate(timeout=600)
+    assert local.returncode == 0, printed[-3000:] + errors[-3000:]
+    local_report = json.loads(printed)
+    assert local_report["environment"]["lock_hash"] == environment.lock_hash
+    assert_scores_equal(NAME, reference.scores(), server, local_report)
 
     evaluation = Evaluation.objects.get(problem=problem)
     assert evaluation.metadata["environment"]["lock_hash"] == environment.lock_hash
@@ -97,6 +121,36 @@ def test_the_same_submission_fails_on_the_shared_runtime(celery_worker_process, 
     final = wait_final(client, created["id"])
     assert final["state"] == "error"
     assert "applymap" in final["error"], final["error"]
+
+
+def test_datarun_test_builds_the_environment_of_a_downloaded_starting_kit(
+        celery_worker_process, tmp_path):
+    """A participant's machine: the downloaded starting kit holds the lock;
+    ``datarun test`` builds its venv (none there yet, the wheels cached) and
+    runs in it; ``--shared-runtime`` runs with this machine's packages."""
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    environment = wait_prepared(Problem.objects.get(name=NAME))
+    download = tmp_path / "download"
+    archive = client.get(f"/api/v1/events/{NAME}/starting-kit.zip").content
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        z.extractall(download)
+    downloaded = download / NAME
+    lock = (downloaded / "requirements-lock.txt").read_text()
+    assert environments.read_lock(lock).hash == environment.lock_hash
+
+    participant_envs = tmp_path / "participant-environments"
+    env = {"DATARUN_ENVIRONMENTS_DIR": str(participant_envs),
+           "DATARUN_ENV_WHEELS_DIR": str(settings.DATARUN_ENV_WHEELS_DIR)}
+    printed, errors = start_datarun_test(downloaded, env=env).communicate(timeout=900)
+    report = json.loads(printed)
+    assert report["state"] == "scored", (report.get("error"), errors[-3000:])
+    assert report["environment"]["packages"]["pandas"] == "2.2.3"
+    assert (participant_envs / environment.lock_hash / environments.READY_MARKER).is_file()
+
+    shared, _ = start_datarun_test(downloaded, env, "--shared-runtime").communicate(timeout=600)
+    assert json.loads(shared)["state"] == "error"
+    assert "applymap" in json.loads(shared)["error"]["message"]
 
 
 def test_the_kit_in_the_corpus_declares_versions_other_than_the_servers():
