@@ -268,6 +268,8 @@ DATARUN_ENV_WHEELS_DIR = Path(env("DATARUN_ENV_WHEELS_DIR",
 # index) and wheel folders (comma separated), for sites without PyPI.
 DATARUN_ENV_INDEX_URL = env("DATARUN_ENV_INDEX_URL", "")
 DATARUN_ENV_FIND_LINKS = [p for p in env("DATARUN_ENV_FIND_LINKS", "").split(",") if p]
+# A build still "building" after this long was lost (its worker died): started again.
+DATARUN_ENV_BUILD_TIMEOUT_S = env_float("DATARUN_ENV_BUILD_TIMEOUT_S", 3600.0)
 # Docker backend: the image fold containers run (default: the one whose tag
 # matches this checkout's harness, built by deploy/runtime/build.py).
 DATARUN_RUNTIME_IMAGE = env("DATARUN_RUNTIME_IMAGE", "")

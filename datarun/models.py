@@ -108,6 +108,9 @@ class RuntimeEnvironment(models.Model):
     size_bytes = models.BigIntegerField(null=True)
     build_seconds = models.FloatField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its last build started: a build "building" for longer than
+    # DATARUN_ENV_BUILD_TIMEOUT_S was lost with its worker and is started again.
+    build_started_at = models.DateTimeField(null=True)
     built_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:

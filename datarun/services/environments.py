@@ -81,13 +81,17 @@ def environment_build(*, environment_id: int) -> RuntimeEnvironment:
         environment = RuntimeEnvironment.objects.select_for_update().get(id=environment_id)
         built = environments.venv_python(settings.DATARUN_ENVIRONMENTS_DIR,
                                          environment.lock_hash) is not None
-        if environment.state == State.BUILDING:
-            return environment
+        now = timezone.now()
+        if environment.state == State.BUILDING and environment.build_started_at and (
+                now - environment.build_started_at).total_seconds() \
+                < settings.DATARUN_ENV_BUILD_TIMEOUT_S:
+            return environment  # another worker is building it
         if not (environment.state == State.READY and built):
             environment.state = State.BUILDING
             environment.error = ""
-            environment.log = f"{timezone.now():%Y-%m-%d %H:%M:%S} building\n"
-            environment.save(update_fields=["state", "error", "log"])
+            environment.build_started_at = now
+            environment.log = f"{now:%Y-%m-%d %H:%M:%S} building\n"
+            environment.save(update_fields=["state", "error", "log", "build_started_at"])
             built = False
     if not built:
         environment = _build(environment)
