@@ -229,7 +229,8 @@ def worker_backend():
                        heartbeat_interval_s=min(settings.DATARUN_HEARTBEAT_INTERVAL,
                                                 settings.DATARUN_LOG_POLL_INTERVAL),
                        image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR,
-                       warm_containers=settings.DATARUN_WARM_CONTAINERS)
+                       warm_containers=settings.DATARUN_WARM_CONTAINERS,
+                       env_wheels_dir=settings.DATARUN_ENV_WHEELS_DIR)
 
 
 def limits_from(limits: dict, log_bytes: int, gpu_devices: tuple[str, ...] = ()) -> Limits:

@@ -110,6 +110,25 @@ def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as
     assert "<td>pandas</td><td><code>2.2.3</code></td>" in page.content.decode()
 
 
+def test_in_the_docker_sandbox_the_folds_run_in_the_environments_image(docker_worker, tmp_path):
+    """The Docker backend runs such a fold in the environment's image: the
+    runtime image with the lock installed in /opt/env, built once by the
+    worker from the wheels the host downloaded (no network in the build)."""
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    environment = wait_prepared(Problem.objects.get(name=NAME))
+    python = environments.venv_python(settings.DATARUN_ENVIRONMENTS_DIR, environment.lock_hash)
+    reference = ramp_test_in(python, kit_dir)
+
+    server = server_scores(client, NAME, starting_kit_files(kit_dir))
+    assert_scores_equal(NAME, reference.scores(), server)
+    folds = FoldRun.objects.filter(evaluation__problem__name=NAME)
+    assert all(f.isolation.startswith("docker") for f in folds)
+    assert all(f.runtime_image.startswith(f"datarun-env:{environment.lock_hash[:16]}-")
+               for f in folds), [f.runtime_image for f in folds]
+    assert all("pandas 2.2.3, scikit-learn 1.5.2" in f.stdout for f in folds)
+
+
 def test_the_same_submission_fails_on_the_shared_runtime(celery_worker_process, tmp_path):
     """The control: without its environment (the kit's requirements left
     out), the starting kit's pandas 2 call fails on the server's pandas 3."""
