@@ -10,6 +10,9 @@ For the conformance kit that pins pandas 2.2 and scikit-learn 1.5
   - warm build: the same lock again with the wheel folder full (no network):
     what a second worker, or a rebuild after pruning, pays;
   - the venv's size on disk and the wheel folder's;
+  - the Docker image of the environment (when a daemon and the runtime image
+    are there): its offline build from the wheel folder, and its size
+    against the runtime image it is layered on;
   - preparing the kit's data in the environment (its own get_train_data,
     get_test_data and get_cv in the venv's interpreter);
   - first-fold latency after a build: a fresh local sandbox (fork server
@@ -80,6 +83,32 @@ def fold_seconds(interpreter: Path | None, kit: Path, inputs: Path, submission: 
     return times[0], times[1]
 
 
+def image_figures(venv: Path, wheels: Path) -> dict | None:
+    """Time building the environment's Docker image (none there before) and
+    its size against the runtime image's; None without Docker."""
+    try:
+        from workers.sandbox import SandboxFailure
+        from workers.sandbox.docker_backend import DockerSandbox, docker_client
+
+        sandbox = DockerSandbox(env_wheels_dir=wheels)
+        runtime = docker_client().images.get(sandbox.image)
+    except Exception:  # noqa: BLE001 - no daemon, no runtime image: no figures
+        return None
+    from datarun import environments
+
+    environments.remove_images(venv.name)
+    started = time.perf_counter()
+    try:
+        ref = sandbox.environment_image(venv, heartbeat=lambda: None, no_cache=True)
+    except SandboxFailure as exc:
+        sys.exit(f"the image build failed: {exc}")
+    build_s = time.perf_counter() - started
+    size = docker_client().images.get(ref.split("@")[0]).attrs["Size"]
+    environments.remove_images(venv.name)
+    return {"build_s": build_s, "size": size, "runtime_size": runtime.attrs["Size"],
+            "extra": size - runtime.attrs["Size"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="fold latency runs (median)")
@@ -120,6 +149,8 @@ def main() -> None:
         warm_s = time.perf_counter() - started
         python = venv / "bin" / "python"
 
+        image = image_figures(venv, wheels)
+
         started = time.perf_counter()
         environments.prepare_in_environment(python, kit, home / "env-inputs")
         prepare_s = time.perf_counter() - started
@@ -145,6 +176,12 @@ def main() -> None:
               f"(cold / warm {cold_s / warm_s:.1f}x)")
         print(f"venv size:                      {environments.folder_bytes(venv) / mib:7.0f} MiB")
         print(f"wheel folder:                   {environments.folder_bytes(wheels) / mib:7.0f} MiB")
+        if image:
+            print(f"Docker image build (offline):   {image['build_s']:7.1f} s  "
+                  f"(image {image['size'] / mib:.0f} MiB, runtime image "
+                  f"{image['runtime_size'] / mib:.0f} MiB: +{image['extra'] / mib:.0f} MiB)")
+        else:
+            print("Docker image build:             skipped (no Docker daemon or runtime image)")
         print(f"prepare the kit's data in it:   {prepare_s:7.1f} s")
         print(f"first fold, environment:        {env_first:7.2f} s  "
               f"(shared runtime {shared_first:.2f} s, ratio {env_first / shared_first:.2f})")

@@ -350,6 +350,21 @@ def venv_python(environments_dir: Path, lock_hash: str) -> Path | None:
     return folder / "bin" / "python"
 
 
+def remove_images(lock_hash: str) -> list[str]:
+    """Remove the Docker images built for an environment (the Docker
+    backend labels them with its lock hash); those removed. Nothing where
+    this machine has no Docker."""
+    if not shutil.which("docker"):
+        return []
+    listed = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                             "--filter", f"label=org.datarun.environment={lock_hash}"],
+                            capture_output=True, text=True, timeout=60)
+    images = [line for line in listed.stdout.split() if line] if listed.returncode == 0 else []
+    if images:
+        subprocess.run(["docker", "rmi", *images], capture_output=True, timeout=300)
+    return images
+
+
 def folder_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*")
                if p.is_file() and not p.is_symlink())

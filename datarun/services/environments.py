@@ -224,11 +224,13 @@ def problem_environment_set(*, problem: Problem, requirements: str) -> Problem:
 
 
 def environments_prune(*, dry_run: bool = False) -> list[RuntimeEnvironment]:
-    """Remove the environments no problem uses (their venv and record)."""
+    """Remove the environments no problem uses (their venv, their Docker
+    images on this machine, and their record)."""
     unused = list(RuntimeEnvironment.objects.filter(problems__isnull=True)
                   .exclude(state=State.BUILDING))
     if not dry_run:
         for environment in unused:
             shutil.rmtree(environment_dir(environment.lock_hash), ignore_errors=True)
+            environments.remove_images(environment.lock_hash)
             environment.delete()
     return unused

@@ -203,12 +203,14 @@ class DockerSandbox:
     def warm_up(self) -> None:
         self.image_ref()
 
-    def environment_image(self, venv: Path, heartbeat: Heartbeat) -> str:
+    def environment_image(self, venv: Path, heartbeat: Heartbeat, *,
+                          no_cache: bool = False) -> str:
         """``tag@sha256:…`` of the image of a problem's environment: the
         runtime image with the environment's lock installed in ``/opt/env``
         (first on PATH), built once per lock and runtime image, offline
         (``docker build --network none``), from the host's wheel folder.
-        ``heartbeat`` is called while it builds."""
+        ``heartbeat`` is called while it builds; ``no_cache``: none of the
+        daemon's build cache (a first build, as bench/environments.py times it)."""
         lock_text = (venv / LOCK_FILE).read_text()
         lock_hash = (venv / READY_MARKER).read_text().strip() or venv.name
         tag = f"{ENV_REPOSITORY}:{lock_hash[:16]}-{self.image.rsplit(':', 1)[-1][:16]}"
@@ -238,7 +240,8 @@ class DockerSandbox:
             Path(context, "lock.txt").write_text(lock_text)
             Path(context, "Dockerfile").write_text(ENV_DOCKERFILE)
             build = subprocess.Popen(
-                ["docker", "build", "--quiet", "--network", "none", "--build-arg",
+                ["docker", "build", "--quiet", *(["--no-cache"] if no_cache else []),
+                 "--network", "none", "--build-arg",
                  f"BASE={self.image}", "--label", f"org.datarun.environment={lock_hash}",
                  "-t", tag, context],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
