@@ -387,9 +387,13 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(out_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    done = subprocess.run([str(python), "-m", "workers.harness.prepare", str(kit_dir),
-                           str(out_dir)], cwd=kit_dir, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout_s)
+    try:
+        done = subprocess.run([str(python), "-m", "workers.harness.prepare", str(kit_dir),
+                               str(out_dir)], cwd=kit_dir, env=env, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise EnvironmentError_(f"preparing the kit's data in its environment took more than "
+                                f"{timeout_s:g} s") from exc
     summary_path = out_dir / "summary.json"
     if done.returncode != 0 or not summary_path.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]

@@ -196,6 +196,9 @@ def problem_check_environment(problem: Problem) -> None:
     if environment.state == State.READY and environment.error:
         raise EnvironmentNotReady(f"problem {problem.name!r}'s data could not be prepared in "
                                   f"its environment ({environment.error})")
+    if environment.state == State.READY:
+        raise EnvironmentNotReady(f"problem {problem.name!r}'s environment is built and its "
+                                  "data is being prepared in it: submissions open in a moment")
     raise EnvironmentNotReady(f"problem {problem.name!r}'s environment is "
                               f"{environment.state}: submissions open once it is built")
 

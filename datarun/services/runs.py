@@ -214,9 +214,11 @@ def evaluation_reproduce(*, evaluation_id: int, started_by: str = "") -> Evaluat
     then = (recorded.get("environment") or {}).get("lock_hash", "")
     now = problem.environment.lock_hash if problem.environment_id else ""
     if then != now:
-        raise ApplicationError(
-            f"run {old.id} cannot be reproduced: it ran in environment {then[:12] or 'shared'}, "
-            f"the problem's is now {now[:12] or 'the shared runtime'}")
+        def where(lock_hash: str) -> str:
+            return f"environment {lock_hash[:12]}" if lock_hash else "the shared runtime"
+
+        raise ApplicationError(f"run {old.id} cannot be reproduced: it ran in {where(then)}, "
+                               f"the problem now runs in {where(now)}")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
     return evaluation_create(problem=problem, files=files, limits=old.limits,
                              started_by=started_by, reproduces=old, pool=old.pool,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from datarun import environments
+from datarun import environments, services
 from datarun.models import Evaluation, FoldRun, Problem, RuntimeEnvironment
 from tests.conformance.test_corpus import KITS_DIR, RampTest, _kit, assert_scores_equal
 from tests.conftest import ROOT
@@ -103,6 +103,16 @@ def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as
     assert evaluation.metadata["environment"]["packages"]["pandas"] == "2.2.3"
     for fold in FoldRun.objects.filter(evaluation=evaluation):
         assert "pandas 2.2.3, scikit-learn 1.5.2" in fold.stdout
+
+    # A reproduction runs in the environment its original recorded.
+    again = services.evaluation_reproduce(evaluation_id=evaluation.id)
+    deadline = time.monotonic() + 300
+    while again.state not in ("scored", "error") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        again.refresh_from_db()
+    assert again.state == "scored", again.error_message
+    assert again.metadata["environment"]["lock_hash"] == environment.lock_hash
+    assert all("pandas 2.2.3" in f.stdout for f in again.fold_runs.all())
 
     # The event page lists the packages at their versions.
     page = client.get(f"/events/{NAME}/")
