@@ -194,6 +194,9 @@ SPECTACULAR_SETTINGS = {
         "ProblemKindEnum": "datarun.models.Problem.Kind",
         "RunKindEnum": ["run", "rerun", "reproduction"],
         "SandboxEnum": "datarun.models.ComputePool.Sandbox",
+        "EnvironmentStateEnum": "datarun.models.RuntimeEnvironment.State",
+        # The runs' states keep the name they had before environments had states.
+        "StateEnum": "datarun.states.RunState",
     },
 }
 
@@ -255,6 +258,18 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATARUN_HOME / "celerybeat-schedule")
 DATARUN_STORAGE_DIR = Path(env("DATARUN_STORAGE_DIR", str(DATARUN_HOME / "storage"))).resolve()
 DATARUN_WORK_DIR = Path(env("DATARUN_WORK_DIR", str(DATARUN_HOME / "work"))).resolve()
 DATARUN_SANDBOX = env("DATARUN_SANDBOX", "local")
+# Problems' own environments (one venv per lock hash; datarun.environments)
+# and the wheel folder their builds download into and install from.
+DATARUN_ENVIRONMENTS_DIR = Path(env("DATARUN_ENVIRONMENTS_DIR",
+                                    str(DATARUN_HOME / "environments"))).resolve()
+DATARUN_ENV_WHEELS_DIR = Path(env("DATARUN_ENV_WHEELS_DIR",
+                                  str(DATARUN_ENVIRONMENTS_DIR / "wheels"))).resolve()
+# Where pip resolves and downloads them: an index URL ("" PyPI, "none" no
+# index) and wheel folders (comma separated), for sites without PyPI.
+DATARUN_ENV_INDEX_URL = env("DATARUN_ENV_INDEX_URL", "")
+DATARUN_ENV_FIND_LINKS = [p for p in env("DATARUN_ENV_FIND_LINKS", "").split(",") if p]
+# A build still "building" after this long was lost (its worker died): started again.
+DATARUN_ENV_BUILD_TIMEOUT_S = env_float("DATARUN_ENV_BUILD_TIMEOUT_S", 3600.0)
 # Docker backend: the image fold containers run (default: the one whose tag
 # matches this checkout's harness, built by deploy/runtime/build.py).
 DATARUN_RUNTIME_IMAGE = env("DATARUN_RUNTIME_IMAGE", "")

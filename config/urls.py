@@ -91,6 +91,8 @@ api_v1 = [
          name="evaluation-drift"),
     path("problems/", problems_api.ProblemCreateApi.as_view(), name="problem-create"),
     path("problems/<slug:name>/", problems_api.ProblemDetailApi.as_view(), name="problem"),
+    path("problems/<slug:name>/environment/", problems_api.ProblemEnvironmentApi.as_view(),
+         name="problem-environment"),
     path("problems/<slug:name>/kit.zip", problems_api.ProblemKitApi.as_view(),
          name="problem-kit"),
     path("datasets/<slug:name>/versions/<int:number>/dashboard/",

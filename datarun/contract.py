@@ -73,6 +73,9 @@ class FoldTicket:
     scoring: str = "platform"
     problem: str = ""
     data_hash: str = ""
+    # The lock hash of the problem's own environment, in which the fold runs
+    # (its inputs were made there); "" for the shared runtime.
+    environment: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -82,7 +85,8 @@ class FoldTicket:
         if not isinstance(data, dict):
             raise ContractError("a fold ticket must be a JSON object")
         names = {f.name for f in fields(cls)}
-        missing = names - set(data) - {"token", "expires_at", "scoring", "problem", "data_hash"}
+        missing = names - set(data) - {"token", "expires_at", "scoring", "problem", "data_hash",
+                                       "environment"}
         if missing:
             raise ContractError(f"the fold ticket lacks {', '.join(sorted(missing))}")
         ticket = cls(**{k: v for k, v in data.items() if k in names})
@@ -95,6 +99,9 @@ class FoldTicket:
                 isinstance(n, str) and n and "/" not in n and n not in (".", "..")
                 for n in ticket.files):
             raise ContractError("the fold ticket's files must be plain file names")
+        if not isinstance(ticket.environment, str) or (
+                ticket.environment and not SHA256.match(ticket.environment)):
+            raise ContractError("the fold ticket's environment is not a lock hash")
         for name, digest in {**ticket.inputs, **ticket.files}.items():
             if not isinstance(digest, str) or not SHA256.match(digest):
                 raise ContractError(f"the fold ticket's hash of {name!r} is not a sha256")

@@ -43,3 +43,12 @@ class InvalidTransition(ApplicationError):
 
 class InvalidDataset(ApplicationError):
     code = "invalid_dataset"
+
+
+class InvalidEnvironment(ApplicationError):
+    code = "invalid_environment"
+
+
+class EnvironmentNotReady(ApplicationError):
+    status_code = 409
+    code = "environment_not_ready"

@@ -86,6 +86,37 @@ class Split(models.Model):
         ]
 
 
+class RuntimeEnvironment(models.Model):
+    """The packages a problem's folds run with, locked (exact versions and
+    hashes) and named by the lock's hash: one venv per distinct lock, shared
+    by the problems that declare the same packages
+    (:mod:`datarun.environments`)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
+
+    lock_hash = models.CharField(max_length=64, unique=True)
+    requirements = models.TextField(help_text="the declared lines it was resolved from")
+    packages = models.JSONField(help_text="[{name, version, sha256, filename}], by name")
+    python = models.CharField(max_length=20, help_text="the interpreter's version")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    error = models.TextField(blank=True, help_text="why the build failed: package and reason")
+    log = models.TextField(blank=True, help_text="the build's log (pip's output)")
+    size_bytes = models.BigIntegerField(null=True)
+    build_seconds = models.FloatField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When its last build started: a build "building" for longer than
+    # DATARUN_ENV_BUILD_TIMEOUT_S was lost with its worker and is started again.
+    build_started_at = models.DateTimeField(null=True)
+    built_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.lock_hash[:12]
+
+
 class Problem(models.Model):
     class Kind(models.TextChoices):
         RAMP_KIT = "ramp_kit", "RAMP kit"
@@ -116,6 +147,14 @@ class Problem(models.Model):
                              related_name="problems")
     # Such a problem's fold inputs by hash, one {input: sha256} per fold.
     fold_inputs = models.JSONField(default=list, blank=True)
+    # Its own packages (None: the shared runtime). Its folds wait until the
+    # environment is built and the kit's data prepared in it: then
+    # ``environment_prepared`` is the environment's lock hash.
+    environment = models.ForeignKey(RuntimeEnvironment, null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="problems")
+    environment_prepared = models.CharField(max_length=64, blank=True)
+    # Queue a run of the starting kit once the environment is ready (a kit upload).
+    starting_kit_pending = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -113,6 +113,10 @@ def _hash_arrays(arrays) -> str:
     return h.hexdigest()
 
 
+def hash_folds(folds) -> str:
+    return _hash_arrays(a for pair in folds for a in pair)
+
+
 def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True) -> PreparedKit:
     """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
 
@@ -217,7 +221,7 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
         n_test=len(problem.Predictions(y_true=y_test).y_pred),
         n_folds=len(folds),
         data_hash=data_hash.hexdigest(),
-        folds_hash=_hash_arrays(a for pair in folds for a in pair),
+        folds_hash=hash_folds(folds),
         starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
         else [],
         public_split=public_record,

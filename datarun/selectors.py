@@ -3,7 +3,7 @@ import json
 import math
 from collections import defaultdict
 
-from datarun import public_split, ramp_kits
+from datarun import environments, public_split, ramp_kits
 from datarun.models import Evaluation, EvaluationScore, FoldRun, FoldScore, Problem, ScoreType
 
 
@@ -24,7 +24,8 @@ def score_types_for(problem_name: str) -> list[dict]:
 
 
 def problem_summary(name: str) -> dict | None:
-    problem = Problem.objects.filter(name=name).first()
+    problem = Problem.objects.select_related("environment").defer(
+        "environment__log").filter(name=name).first()
     if problem is None:
         return None
     return {
@@ -33,7 +34,26 @@ def problem_summary(name: str) -> dict | None:
         "n_test": problem.n_test, "n_folds": problem.n_folds,
         "data_hash": problem.data_hash, "folds_hash": problem.folds_hash,
         "score_types": score_types_for(problem.name),
+        "environment": environment_summary(problem),
     }
+
+
+def environment_summary(problem: Problem) -> dict | None:
+    """The problem's own environment (None: the shared runtime): its lock
+    hash, build state and packages at their locked versions."""
+    environment = problem.environment
+    if environment is None:
+        return None
+    return {"lock_hash": environment.lock_hash, "state": environment.state,
+            "prepared": problem.environment_prepared == environment.lock_hash,
+            "python": environment.python, "error": environment.error,
+            "packages": [{"name": p["name"], "version": p["version"]}
+                         for p in environment.packages]}
+
+
+def environment_log(problem_name: str) -> str:
+    return Problem.objects.filter(name=problem_name).values_list(
+        "environment__log", flat=True).first() or ""
 
 
 # What summaries and lists read of a fold run and an evaluation: never the
@@ -230,6 +250,16 @@ def starting_kit_files(problem_name: str) -> dict[str, bytes]:
         if (relative.startswith("submissions/starting_kit/")
                 or (top == relative and not relative.startswith("."))):
             out[f"{problem.name}/{relative}"] = path.read_bytes()
+    if problem.environment_id is not None:
+        # The exact packages the folds run with, installable as they are.
+        environment = problem.environment
+        lock = environments.Lock.from_json(environment.requirements, environment.packages,
+                                           environment.python)
+        name = environments.KIT_LOCK_FILE
+        out[f"{problem.name}/{name}"] = (
+            f"# The packages this problem's folds run with (Python {environment.python}),\n"
+            f"# environment {environment.lock_hash}. `datarun test` here runs in them; or\n"
+            f"#   pip install --require-hashes -r {name}\n{lock.text}").encode()
     if problem.pool_id is None:
         # A sensitive-data problem's data never leaves its pool.
         data_dir, record = ramp_kits.public_data(prepared)

@@ -24,3 +24,8 @@ def reap_stale_fold_runs() -> dict:
 @shared_task(name="datarun.tasks.refresh_datasets")
 def refresh_datasets() -> dict:
     return services.datasets_refresh_due()
+
+
+@shared_task(name="datarun.tasks.build_environment", acks_late=True, **RETRY_DATABASE_ERRORS)
+def build_environment(environment_id: int) -> None:
+    services.environment_build(environment_id=environment_id)

@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +27,10 @@ def _storage(tmp_path_factory):
     settings.DATARUN_HOME = home
     settings.DATARUN_STORAGE_DIR = home / "storage"
     settings.DATARUN_WORK_DIR = home / "work"
+    settings.DATARUN_ENVIRONMENTS_DIR = home / "environments"
+    # Problems' environments download their wheels once per machine, not
+    # once per session.
+    settings.DATARUN_ENV_WHEELS_DIR = Path(tempfile.gettempdir()) / "datarun-test-wheels"
     return home
 
 
@@ -106,6 +111,8 @@ class Workers:
             "DATARUN_HOME": str(self.storage),
             "DATARUN_STORAGE_DIR": str(settings.DATARUN_STORAGE_DIR),
             "DATARUN_WORK_DIR": str(settings.DATARUN_WORK_DIR),
+            "DATARUN_ENVIRONMENTS_DIR": str(settings.DATARUN_ENVIRONMENTS_DIR),
+            "DATARUN_ENV_WHEELS_DIR": str(settings.DATARUN_ENV_WHEELS_DIR),
             "DATARUN_SANDBOX": sandbox,
             "DATARUN_REAPER_INTERVAL": "1",
             "DATARUN_HEARTBEAT_INTERVAL": "0.5",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from datarun import environments
 from datarun.contract import PLATFORM, RUNNER_SCORING, FoldOutcome, FoldTicket
 from datarun.software import software
 from workers import gpus, pool_problems
@@ -27,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 # About half a minute of retries (backoff capped at 5 s).
 REPORT_RETRIES = 9
+
+
+class EnvironmentMissing(Exception):
+    """The fold's environment (its lock hash) is not built on this runner."""
 
 
 class PlatformUnavailable(Exception):
@@ -57,23 +62,33 @@ def execute_fold_run(fold_run_id: int) -> None:
     run_ticket(ticket, client, worker_backend(), InputCache(settings.DATARUN_RUNNER_CACHE),
                log_limit_bytes=settings.DATARUN_LOG_LIMIT_BYTES,
                heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL,
-               run_log_limit_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES)
+               run_log_limit_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES,
+               environments_dir=settings.DATARUN_ENVIRONMENTS_DIR)
 
 
 def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
                log_limit_bytes: int, heartbeat_interval_s: float,
                run_log_limit_bytes: int, home: Path | None = None,
-               share_logs: bool = False, slot_gpus: list[dict] | None = None) -> None:
+               share_logs: bool = False, slot_gpus: list[dict] | None = None,
+               environments_dir: Path | None = None) -> None:
     """Run a claimed fold and report its outcome (a lost claim reports nothing).
 
     A fold the ticket says this runner scores (a sensitive-data problem) reads
     its inputs from the problem's copy under ``home`` and is scored here; its
     logs go out only with ``share_logs``. A fold needing GPUs gets the first
-    of ``slot_gpus`` (this slot's) and only those."""
+    of ``slot_gpus`` (this slot's) and only those. A fold of a problem with
+    its own environment runs with that environment's interpreter, built
+    under ``environments_dir``."""
     workdir = None
     k = ticket.fold_index
     prepared = None
     try:
+        interpreter = None
+        if ticket.environment:
+            interpreter = environments.venv_python(environments_dir, ticket.environment) \
+                if environments_dir is not None else None
+            if interpreter is None:
+                raise EnvironmentMissing(ticket.environment)
         if ticket.scoring == RUNNER_SCORING:
             prepared = pool_problems.problem_dir(home, ticket.problem, ticket.data_hash) \
                 if home is not None else None
@@ -99,7 +114,8 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
                                run_log_limit_bytes,
                                send_lines=prepared is None or share_logs)
         gpu_peak = gpus.GpuMemoryPeak(limits.gpu_devices)
-        result = backend.run(workdir, limits, heartbeat=gpu_peak.wrap(streamer.tick))
+        result = backend.run(workdir, limits, heartbeat=gpu_peak.wrap(streamer.tick),
+                             **({"interpreter": interpreter} if interpreter else {}))
         if result.terminated == Termination.STOPPED:
             raise ClaimLost("stopped while it ran")
         streamer.flush()
@@ -117,6 +133,9 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
         logger.error("fold run %s: %s", ticket.fold_run_id, exc)
         outcome = _platform_failure(f"an input of fold {k} did not match its content hash "
                                     "on the runner")
+    except EnvironmentMissing as exc:
+        outcome = _platform_failure(f"fold {k} runs in the problem's environment "
+                                    f"{str(exc)[:12]}, which is not built on this runner")
     except gpus.GpuSpecError as exc:
         outcome = _platform_failure(f"fold {k} could not get its GPUs: {exc}")
     except (SandboxFailure, RunnerApiError) as exc:
@@ -210,7 +229,8 @@ def worker_backend():
                        heartbeat_interval_s=min(settings.DATARUN_HEARTBEAT_INTERVAL,
                                                 settings.DATARUN_LOG_POLL_INTERVAL),
                        image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR,
-                       warm_containers=settings.DATARUN_WARM_CONTAINERS)
+                       warm_containers=settings.DATARUN_WARM_CONTAINERS,
+                       env_wheels_dir=settings.DATARUN_ENV_WHEELS_DIR)
 
 
 def limits_from(limits: dict, log_bytes: int, gpu_devices: tuple[str, ...] = ()) -> Limits:

@@ -11,12 +11,14 @@ numbers here as on a server.
 """
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from datarun import contract, ramp_kits, scoring
+from datarun import contract, environments, ramp_kits, scoring
 from datarun.contract import FoldOutcome, FoldTicket
 from datarun.errors import InvalidKit, InvalidSubmission
 from datarun.ramp_kits import KIT_LIMITS_FILE
@@ -47,8 +49,41 @@ def kit_limits(kit_dir: Path) -> Limits:
                          "kit again or remove it") from exc
 
 
+def local_environments() -> tuple[Path, Path, environments.PipSource]:
+    """Where ``datarun test`` keeps kits' environments on this machine (by
+    lock hash, reused from run to run), their wheels, and where pip gets
+    them: ``DATARUN_ENVIRONMENTS_DIR``, ``DATARUN_ENV_WHEELS_DIR``,
+    ``DATARUN_ENV_INDEX_URL`` and ``DATARUN_ENV_FIND_LINKS`` as on a server,
+    by default under ``~/.cache/datarun``."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "datarun"
+    folder = Path(os.environ.get("DATARUN_ENVIRONMENTS_DIR") or cache / "environments")
+    wheels = Path(os.environ.get("DATARUN_ENV_WHEELS_DIR") or folder / "wheels")
+    source = environments.PipSource(
+        index_url=os.environ.get("DATARUN_ENV_INDEX_URL", ""),
+        find_links=tuple(p for p in os.environ.get("DATARUN_ENV_FIND_LINKS", "").split(",")
+                         if p))
+    return folder, wheels, source
+
+
+def kit_environment(kit_dir: Path, notify: Progress) -> tuple[environments.Lock, Path] | None:
+    """The lock a kit declares and its venv's interpreter (built on first
+    use), or None for a kit that declares no environment."""
+    folder, wheels, source = local_environments()
+    try:
+        lock = environments.kit_lock(kit_dir, source)
+        if lock is None:
+            return None
+        if environments.venv_python(folder, lock.hash) is None:
+            notify({"stage": "environment", "lock_hash": lock.hash,
+                    "n_packages": len(lock.packages), "folder": str(folder / lock.hash)})
+        return lock, environments.ensure_built(lock, folder, wheels, source)
+    except environments.EnvironmentError_ as exc:
+        raise InvalidKit(f"the kit's environment: {exc.message}") from exc
+
+
 def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
-            limits: Limits = DEFAULT_LIMITS, on_progress: Progress | None = None) -> dict:
+            limits: Limits = DEFAULT_LIMITS, on_progress: Progress | None = None,
+            own_environment: bool = True) -> dict:
     """Train, predict and score ``submissions/<submission>`` of the kit on every fold.
 
     Returns the problem, the score types, one row per fold (scores and
@@ -56,8 +91,14 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
     ``"error"``) when a fold or the bagged scoring failed. Raises
     :class:`~datarun.errors.ApplicationError` (``InvalidKit``,
     ``InvalidSubmission``) when the kit or the submission cannot be run at all.
-    ``on_progress`` receives ``{"stage": "preparing" | "running" | "done",
-    ...}`` as the run goes.
+    ``on_progress`` receives ``{"stage": "environment" | "preparing" |
+    "running" | "done", ...}`` as the run goes.
+
+    A kit that declares its environment (``requirements-lock.txt``, as a
+    starting kit downloaded from such an event holds it, or
+    ``requirements.txt``) runs in it, as on the server: its data prepared by
+    its own code there and its folds run with its interpreter
+    (``own_environment=False``: with this machine's packages).
     """
     notify = on_progress or (lambda event: None)
     kit_dir = Path(kit_dir).resolve()
@@ -65,10 +106,15 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
     tmp = Path(tempfile.mkdtemp(prefix="datarun-test-"))
     sandbox = LocalSandbox(work_dir=tmp / "work")
     try:
+        environment = kit_environment(kit_dir, notify) if own_environment else None
+        interpreter = environment[1] if environment is not None else None
         notify({"stage": "preparing", "kit": str(kit_dir)})
-        # The fork server loads its libraries while the kit is prepared.
-        sandbox.warm_up()
+        if interpreter is None:
+            # The fork server loads its libraries while the kit is prepared.
+            sandbox.warm_up()
         kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared", public=False)
+        if interpreter is not None:
+            kit = _prepare_in(interpreter, kit, tmp / "prepared")
         files = _submission_files(submission_dir, kit.workflow_elements)
         report = {
             "problem": kit.title,
@@ -82,6 +128,9 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
             "limits": {"wall_time_s": limits.wall_time_s, "memory_mb": limits.memory_mb,
                        "cpus": limits.cpus},
             "isolation": sandbox.isolation,
+            "environment": None if environment is None else {
+                "lock_hash": environment[0].hash, "python": str(interpreter),
+                "packages": {p.name: p.version for p in environment[0].packages}},
             "state": "running",
             "folds": [],
             "scores": {},
@@ -99,7 +148,8 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
                 limits=report["limits"], n_train=kit.n_train, n_test=kit.n_test,
                 prediction_shape=kit.prediction_shape,
             )
-            outcome = _run_fold(sandbox, spec, tmp / "prepared", submission_dir, limits)
+            outcome = _run_fold(sandbox, spec, tmp / "prepared", submission_dir, limits,
+                                interpreter)
             scores = scoring.check_and_score_fold(trusted, spec, outcome)
             row = _fold_row(k, outcome, scores)
             report["folds"].append(row)
@@ -160,8 +210,23 @@ def _submission_files(submission_dir: Path, workflow_elements: list[str]) -> dic
     return {name: contract.sha256_file(submission_dir / name) for name in names}
 
 
+def _prepare_in(interpreter: Path, kit: ramp_kits.PreparedKit,
+                prepared: Path) -> ramp_kits.PreparedKit:
+    """The kit's inputs made again by its own code in its environment, as
+    the server makes them once the problem's environment is built."""
+    staging = prepared / ".environment-staging"
+    try:
+        summary = environments.prepare_in_environment(interpreter, prepared / "kit", staging)
+    except environments.EnvironmentError_ as exc:
+        raise InvalidKit(f"the kit's environment: {exc.message}") from exc
+    data_hash, folds_hash = environments.install_prepared(prepared, staging)
+    return replace(kit, n_train=summary["n_train"], n_test=summary["n_test"],
+                   n_folds=summary["n_folds"], prediction_shape=summary["prediction_shape"],
+                   data_hash=data_hash, folds_hash=folds_hash)
+
+
 def _run_fold(sandbox: LocalSandbox, spec: FoldTicket, prepared: Path, submission_dir: Path,
-              limits: Limits) -> FoldOutcome:
+              limits: Limits, interpreter: Path | None = None) -> FoldOutcome:
     """What ``workers.fold_runner.run_ticket`` does, with the inputs on this disk."""
     workdir = None
     try:
@@ -170,7 +235,7 @@ def _run_fold(sandbox: LocalSandbox, spec: FoldTicket, prepared: Path, submissio
         prepare_workdir(spec, workdir, inputs=ramp_kits.fold_inputs(prepared, spec.fold_index),
                         files={name: submission_dir / name for name in spec.files},
                         link_inputs=sandbox.inputs_read_only)
-        result = sandbox.run(workdir, limits, heartbeat=lambda: None)
+        result = sandbox.run(workdir, limits, heartbeat=lambda: None, interpreter=interpreter)
         return read_outcome(spec, workdir, result, limits)
     except SandboxFailure as exc:
         return FoldOutcome(

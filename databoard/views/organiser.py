@@ -156,9 +156,12 @@ def _event_page(request, event: Event, *, form: EventRulesForm | None = None,
     by_state: dict[str, int] = {}
     for row in datarun_selectors.evaluation_states(list(evaluation_ids)).values():
         by_state[row["state"]] = by_state.get(row["state"], 0) + 1
+    problem = datarun_selectors.problem_summary(event.problem_name)
     return render(request, "databoard/organiser/event.html", {
         "event": event,
-        "problem": datarun_selectors.problem_summary(event.problem_name),
+        "problem": problem,
+        "environment_log": datarun_selectors.environment_log(event.problem_name)
+        if problem and problem["environment"] else "",
         "teams": teams,
         "submissions_by_state": sorted(by_state.items()),
         "n_submissions": sum(by_state.values()),

@@ -22,8 +22,9 @@ from datarun import selectors
 from datarun.api import idempotency
 from datarun.api.schema import ProblemSummarySerializer, error_responses
 from datarun.declarative.spec import TASKS, WORKFLOWS
-from datarun.models import Problem
+from datarun.models import Problem, RuntimeEnvironment
 from datarun.services.declarative import problem_create_declarative, problem_export_kit
+from datarun.services.environments import problem_environment_set
 from datarun.services.problems import problem_get
 
 
@@ -150,3 +151,83 @@ class ProblemKitApi(APIView):
                                 content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="{problem.name}-kit.zip"'
         return response
+
+
+def environment_out(problem: Problem) -> dict:
+    """A problem's environment as organisers see it: state, packages, build log."""
+    environment = problem.environment
+    if environment is None:
+        return {"problem": problem.name, "shared_runtime": True, "lock_hash": None,
+                "state": "ready", "prepared": True, "requirements": "", "python": "",
+                "packages": [], "error": "", "log": "", "size_bytes": None,
+                "build_seconds": None}
+    return {"problem": problem.name, "shared_runtime": False,
+            "lock_hash": environment.lock_hash, "state": environment.state,
+            "prepared": problem.environment_prepared == environment.lock_hash,
+            "requirements": environment.requirements, "python": environment.python,
+            "packages": [{"name": p["name"], "version": p["version"], "sha256": p["sha256"]}
+                         for p in environment.packages],
+            "error": environment.error, "log": environment.log,
+            "size_bytes": environment.size_bytes, "build_seconds": environment.build_seconds}
+
+
+class LockedPackageSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    sha256 = serializers.CharField()
+
+
+class ProblemEnvironmentSerializer(serializers.Serializer):
+    problem = serializers.CharField()
+    shared_runtime = serializers.BooleanField(
+        help_text="True: no environment of its own, folds run on the server's runtime.")
+    lock_hash = serializers.CharField(allow_null=True,
+                                      help_text="sha256 of the lock; names the environment.")
+    state = serializers.ChoiceField(choices=RuntimeEnvironment.State.choices)
+    prepared = serializers.BooleanField(
+        help_text="The kit's data was prepared in this environment: submissions are open.")
+    requirements = serializers.CharField(help_text="The declared lines.")
+    python = serializers.CharField()
+    packages = LockedPackageSerializer(many=True, help_text="The lock: exact versions, hashes.")
+    error = serializers.CharField(help_text="Why the build or the preparation failed.")
+    log = serializers.CharField(help_text="The build's log (pip's output).")
+    size_bytes = serializers.IntegerField(allow_null=True)
+    build_seconds = serializers.FloatField(allow_null=True)
+
+
+class ProblemEnvironmentInputSerializer(serializers.Serializer):
+    requirements = serializers.CharField(
+        allow_blank=True, help_text="requirements.txt lines (package==version); resolved at "
+                                    "once, built in the background.")
+
+
+class ProblemEnvironmentApi(APIView):
+    """A problem's own environment: ``GET`` its state, lock and build log;
+    ``PUT {"requirements": "..."}`` declares its packages (resolved now, built
+    in the background; refused once the problem has runs)."""
+
+    permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]
+
+    @extend_schema(operation_id="problem_environment", tags=["problems"],
+                   summary="A problem's environment",
+                   responses={200: ProblemEnvironmentSerializer,
+                              **error_responses(401, 403, 404)})
+    def get(self, request, name):
+        problem = Problem.objects.select_related("environment").filter(name=name).first()
+        return Response(environment_out(problem or problem_get(name)))
+
+    @extend_schema(operation_id="problem_environment_set", tags=["problems"],
+                   summary="Declare a problem's packages",
+                   description="Resolved to a lock at once (a requirement that cannot be "
+                               "installed is refused, naming the package and pip's reason); "
+                               "built in the background; follow `state` and `log`.",
+                   request=ProblemEnvironmentInputSerializer,
+                   responses={202: ProblemEnvironmentSerializer,
+                              **error_responses(400, 401, 403, 404)})
+    def put(self, request, name):
+        body = ProblemEnvironmentInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        problem = problem_environment_set(problem=problem_get(name),
+                                          requirements=body.validated_data["requirements"])
+        return Response(environment_out(problem), status=202)

@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 
+from datarun.models import RuntimeEnvironment
 from datarun.states import ErrorKind, RunState
 
 ERROR_MEANINGS = {
@@ -66,6 +67,20 @@ class ScoreTypeSerializer(serializers.Serializer):
     official = serializers.BooleanField(help_text="The score that ranks (the first one).")
 
 
+class PackageVersionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+class EnvironmentSummarySerializer(serializers.Serializer):
+    lock_hash = serializers.CharField(help_text="sha256 of the lock (exact versions, hashes).")
+    state = serializers.ChoiceField(choices=RuntimeEnvironment.State.choices)
+    prepared = serializers.BooleanField(help_text="Its data prepared there: runs are open.")
+    python = serializers.CharField()
+    error = serializers.CharField()
+    packages = PackageVersionSerializer(many=True)
+
+
 class ProblemSummarySerializer(serializers.Serializer):
     name = serializers.CharField()
     title = serializers.CharField()
@@ -77,6 +92,8 @@ class ProblemSummarySerializer(serializers.Serializer):
     data_hash = serializers.CharField()
     folds_hash = serializers.CharField()
     score_types = ScoreTypeSerializer(many=True)
+    environment = EnvironmentSummarySerializer(
+        allow_null=True, help_text="Its own environment; null: the shared runtime.")
 
 
 class ScoreValuesSerializer(serializers.Serializer):

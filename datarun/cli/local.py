@@ -45,8 +45,16 @@ def test_kit(
         "--memory-mb", min=16, show_default=False,
         help="Memory limit per fold, in MiB [default: the event's, else "
              f"{DEFAULT_LIMITS.memory_mb}].")] = None,
+    shared_runtime: Annotated[bool, typer.Option(
+        "--shared-runtime", help="Run with this machine's packages even when the kit "
+                                 "declares its own (requirements-lock.txt, requirements.txt)."
+    )] = False,
 ) -> None:
     """Train and score a submission on every fold, as the server would.
+
+    A kit that declares its packages runs in its own environment, as on the
+    server: a venv per lock under ~/.cache/datarun/environments, built on
+    first use (DATARUN_ENVIRONMENTS_DIR elsewhere).
 
     The scores go to stdout, progress and errors to stderr. Exit status: 0
     scored, 1 the submission failed, 2 bad input (no such kit or submission).
@@ -64,7 +72,8 @@ def test_kit(
         limits = Limits(wall_time_s=kit.wall_time_s if time_limit is None else time_limit,
                         memory_mb=kit.memory_mb if memory_mb is None else memory_mb,
                         cpus=kit.cpus)
-        report = run_kit(kit_dir, submission, limits=limits, on_progress=progress)
+        report = run_kit(kit_dir, submission, limits=limits, on_progress=progress,
+                         own_environment=not shared_runtime)
     except ApplicationError as exc:
         if as_json:
             _print_json({"error": {"code": exc.code, "message": exc.message}})
@@ -105,7 +114,10 @@ def _print_json(data: dict) -> None:
 def _progress_printer(console: Console, submission: str):
     def on_progress(event: dict) -> None:
         stage = event["stage"]
-        if stage == "preparing":
+        if stage == "environment":
+            console.print(Text(f"Building the kit's environment ({event['n_packages']} "
+                               f"packages) in {event['folder']}"))
+        elif stage == "preparing":
             console.print(Text("Preparing the kit (loading its data, computing its folds)"))
         elif stage == "running" and event["fold"] == 0:
             console.print(Text(f"Running submissions/{submission} on {event['n_folds']} folds"))

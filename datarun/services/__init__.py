@@ -21,6 +21,12 @@ from datarun.services.declarative import (
     problem_export_kit,
     problem_preview_declarative,
 )
+from datarun.services.environments import (
+    environment_build,
+    environment_resolve,
+    environments_prune,
+    problem_environment_set,
+)
 from datarun.services.evaluations import (
     default_limits,
     effective_limits,
@@ -72,6 +78,10 @@ __all__ = [
     "FoldTicket",
     "artifact_read",
     "evaluation_reproduce",
+    "environment_build",
+    "environment_resolve",
+    "environments_prune",
+    "problem_environment_set",
     "run_log_append",
     "dataset_apply",
     "dataset_register_croissant",

@@ -15,6 +15,7 @@ from datarun.models import (
     FoldRun,
     Problem,
 )
+from datarun.services.environments import problem_check_environment
 from datarun.services.runs import artifact_add, run_metadata
 from datarun.states import RunState
 
@@ -59,6 +60,7 @@ def precheck_submission_files(problem: Problem, files: dict[str, bytes]) -> None
     the workflow's files, within the limits, and Python that compiles.
     Re-runs skip the syntax check: they run what was once accepted."""
     validate_submission_files(problem, files)
+    problem_check_environment(problem)
     syntax = precheck.first_syntax_problem(files)
     if syntax is not None:
         raise InvalidSubmission(str(syntax), extra=syntax.as_details())
@@ -73,6 +75,7 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
     its artifacts, create one fold run per fold and dispatch them. ``limits``:
     the event's own, applied through :func:`effective_limits`."""
     validate_submission_files(problem, files)
+    problem_check_environment(problem)
     digests = {name: storage.blob_put(data) for name, data in sorted(files.items())}
     code_hash = storage.sha256_bytes(
         "".join(f"{n}:{d}\n" for n, d in sorted(digests.items())).encode()

@@ -185,6 +185,7 @@ def _ticket(fold_run: FoldRun, evaluation: Evaluation) -> FoldTicket:
         n_train=problem.n_train,
         n_test=problem.n_test,
         prediction_shape=list(problem.prediction_shape),
+        environment=((evaluation.metadata or {}).get("environment") or {}).get("lock_hash", ""),
         **pool_scored,
     )
 

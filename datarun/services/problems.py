@@ -18,14 +18,28 @@ from datarun.models import (
     Problem,
     ScoreType,
 )
+from datarun.services.environments import (
+    environment_for_lock,
+    environment_queue_build,
+    environment_resolve,
+    kit_declared_requirements,
+)
 from datarun.services.evaluations import evaluation_create
 
 logger = logging.getLogger(__name__)
 
 
 def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
-                            replace: bool = False) -> Problem:
-    """Import the RAMP kit at ``path`` as a problem; all or nothing."""
+                            replace: bool = False, requirements: str | None = None,
+                            starting_kit_pending: bool = False) -> Problem:
+    """Import the RAMP kit at ``path`` as a problem; all or nothing.
+
+    ``requirements``: the packages of the problem's own environment (None:
+    those the kit declares in ``requirements.txt`` / ``environment.yml``; a
+    kit declaring none runs on the shared runtime). They are resolved first:
+    requirements that cannot be installed refuse the import. The environment
+    is built in the background; ``starting_kit_pending`` queues the starting
+    kit once it is ready."""
     path = Path(path).resolve()
     name = name or path.name
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name):
@@ -35,6 +49,9 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
         raise InvalidKit(f"a problem named {name!r} already exists")
     if existing and existing.evaluations.exists():
         raise InvalidKit(f"problem {name!r} already has evaluations; import under a new name")
+    if requirements is None:
+        requirements = kit_declared_requirements(path) if path.is_dir() else ""
+    lock = environment_resolve(requirements=requirements) if requirements.strip() else None
     staging = Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(storage.root() / "tmp")))
     created_dir = None
     try:
@@ -65,7 +82,11 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
                 n_folds=kit.n_folds,
                 data_hash=kit.data_hash,
                 folds_hash=kit.folds_hash,
+                environment=environment_for_lock(lock) if lock is not None else None,
+                starting_kit_pending=starting_kit_pending and lock is not None,
             )
+            if problem.environment is not None:
+                environment_queue_build(problem.environment)
             ScoreType.objects.bulk_create(
                 ScoreType(problem=problem, **vars(st)) for st in kit.score_types
             )
@@ -106,9 +127,15 @@ def problem_import_kit_archive(*, archive: BinaryIO, name: str,
             max_archive_bytes=settings.DATARUN_MAX_KIT_BYTES,
             max_unpacked_bytes=settings.DATARUN_MAX_KIT_UNPACKED_BYTES)
         readme = kit_archives.kit_readme(kit_dir)
-        problem = problem_import_ramp_kit(path=kit_dir, name=name)
+        problem = problem_import_ramp_kit(path=kit_dir, name=name, starting_kit_pending=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if problem.environment_id is not None:
+        note = ("the starting kit runs once the problem's environment is built "
+                f"(environment {problem.environment.lock_hash[:12]}, "
+                f"{len(problem.environment.packages)} packages)")
+        return KitImport(problem=problem, readme=readme, starting_kit_evaluation=None,
+                         starting_kit_note=note)
     try:
         evaluation, note = starting_kit_evaluate(problem=problem, started_by=started_by), ""
     except InvalidSubmission as exc:  # e.g. a data file over the submission limits

@@ -48,6 +48,14 @@ def run_metadata(*, problem: Problem, files: dict[str, str], code_hash: str, lim
                                    "table_sha256": version.table_sha256}
     if problem.split_id:
         meta["split_hash"] = problem.split.split_hash
+    if problem.environment_id:
+        # Its folds run in this environment (the runner reads the lock hash
+        # from here), a reproduction too.
+        environment = problem.environment
+        meta["environment"] = {"lock_hash": environment.lock_hash,
+                               "python": environment.python,
+                               "packages": {p["name"]: p["version"]
+                                            for p in environment.packages}}
     if sandbox_backend == "docker" and settings.DATARUN_RUNTIME_IMAGE:
         # Else each runner picks the image matching its harness, and records
         # its digest with each fold.
@@ -203,6 +211,14 @@ def evaluation_reproduce(*, evaluation_id: int, started_by: str = "") -> Evaluat
                 f"run {old.id} cannot be reproduced: the problem's {key.replace('_', ' ')} "
                 f"changed since it ran ({recorded[key][:12]} then, "
                 f"{getattr(problem, key)[:12]} now)")
+    then = (recorded.get("environment") or {}).get("lock_hash", "")
+    now = problem.environment.lock_hash if problem.environment_id else ""
+    if then != now:
+        def where(lock_hash: str) -> str:
+            return f"environment {lock_hash[:12]}" if lock_hash else "the shared runtime"
+
+        raise ApplicationError(f"run {old.id} cannot be reproduced: it ran in {where(then)}, "
+                               f"the problem now runs in {where(now)}")
     files = {name: storage.blob_get(digest) for name, digest in old.files.items()}
     return evaluation_create(problem=problem, files=files, limits=old.limits,
                              started_by=started_by, reproduces=old, pool=old.pool,

@@ -180,6 +180,11 @@ MATRIX = {
     "problem": ("GET", "/api/v1/problems/{problem}/", None, (401, 403, 403, 403, 200)),
     "problem kit": ("GET", "/api/v1/problems/{problem}/kit.zip", None,
                     (401, 403, 403, 403, 200)),
+    # Its own environment (none: the shared runtime); a pip option is refused.
+    "problem environment": ("GET", "/api/v1/problems/{problem}/environment/", None,
+                            (401, 403, 403, 403, 200)),
+    "problem environment set": ("PUT", "/api/v1/problems/{problem}/environment/",
+                                {"requirements": "-r /etc/passwd"}, (401, 403, 403, 403, 400)),
     # Datasets, staff only (no dataset in this world).
     "datasets": ("GET", "/api/v1/datasets/", None, (401, 403, 403, 403, 200)),
     "dataset create": ("POST", "/api/v1/datasets/", {"name": "none-such"},

@@ -99,9 +99,11 @@ class SandboxBackend(Protocol):
         """Remove a fold's work dir, whatever the submission left in it."""
         ...
 
-    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
+    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
+            interpreter: Path | None = None) -> SandboxResult:
         """Run the harness on ``workdir``; call ``heartbeat`` every few seconds
-        (and stop the fold when it raises :class:`FoldStopped`)."""
+        (and stop the fold when it raises :class:`FoldStopped`). ``interpreter``:
+        the python of the problem's own environment (None: the shared runtime)."""
         ...
 
 

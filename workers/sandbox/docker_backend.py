@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -32,6 +33,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from datarun.contract import sha256_file
+from datarun.environments import LOCK_FILE, READY_MARKER, read_lock
 from workers.harness import layout
 from workers.sandbox.base import (
     FoldStopped,
@@ -126,6 +129,30 @@ def remove_orphans(node: str) -> int:
     return removed
 
 
+ENV_REPOSITORY = "datarun-env"
+# A problem's environment on the runtime image: its lock installed into
+# /opt/env from the wheels in the build context (no index, no network),
+# first on PATH, so that the harness runs with its interpreter.
+ENV_DOCKERFILE = """\
+ARG BASE
+FROM ${BASE}
+USER 0:0
+COPY wheels/ /tmp/env-wheels/
+COPY lock.txt /opt/env-lock.txt
+RUN set -eu; /opt/venv/bin/python -m venv --without-pip /opt/env; \\
+    /opt/venv/bin/python -m pip --python /opt/env/bin/python install --no-cache-dir \\
+        --disable-pip-version-check --no-index --find-links /tmp/env-wheels --no-deps \\
+        --require-hashes -r /opt/env-lock.txt; \\
+    rm -rf /tmp/env-wheels
+ENV PATH=/opt/env/bin:/usr/local/bin:/usr/bin:/bin
+USER 10001:10001
+"""
+
+
+def _same_device(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
 class _Interrupted(BaseException):
     """The worker process was told to stop while a container ran."""
 
@@ -136,8 +163,11 @@ class DockerSandbox:
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
                  heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05,
-                 warm: int = 1) -> None:
+                 warm: int = 1, env_wheels_dir: Path | None = None) -> None:
         self.image = image or runtime_image()
+        # Where the host keeps the wheels problems' environments were built
+        # from: their images are built from these, with no network.
+        self.env_wheels_dir = Path(env_wheels_dir) if env_wheels_dir else None
         self.work_dir = Path(work_dir or tempfile.gettempdir())
         self.heartbeat_interval_s = heartbeat_interval_s
         self.poll_interval_s = poll_interval_s
@@ -172,6 +202,65 @@ class DockerSandbox:
 
     def warm_up(self) -> None:
         self.image_ref()
+
+    def environment_image(self, venv: Path, heartbeat: Heartbeat, *,
+                          no_cache: bool = False) -> str:
+        """``tag@sha256:…`` of the image of a problem's environment: the
+        runtime image with the environment's lock installed in ``/opt/env``
+        (first on PATH), built once per lock and runtime image, offline
+        (``docker build --network none``), from the host's wheel folder.
+        ``heartbeat`` is called while it builds; ``no_cache``: none of the
+        daemon's build cache (a first build, as bench/environments.py times it)."""
+        lock_text = (venv / LOCK_FILE).read_text()
+        lock_hash = (venv / READY_MARKER).read_text().strip() or venv.name
+        tag = f"{ENV_REPOSITORY}:{lock_hash[:16]}-{self.image.rsplit(':', 1)[-1][:16]}"
+        client = docker_client()
+        import docker.errors
+
+        try:
+            return f"{tag}@{client.images.get(tag).id}"
+        except docker.errors.ImageNotFound:
+            pass
+        self.image_ref()  # the runtime image is there, or say how to build it
+        wanted = {p.sha256: f"{p.name}=={p.version}" for p in read_lock(lock_text).packages}
+        with tempfile.TemporaryDirectory(prefix="datarun-env-image-") as context:
+            wheels = Path(context, "wheels")
+            wheels.mkdir()
+            for path in sorted(self.env_wheels_dir.glob("*.whl")) if self.env_wheels_dir \
+                    and self.env_wheels_dir.is_dir() else []:
+                digest = sha256_file(path)
+                if wanted.pop(digest, None) is not None:
+                    os.link(path, wheels / path.name) if _same_device(path, wheels) \
+                        else shutil.copyfile(path, wheels / path.name)
+            if wanted:
+                raise SandboxFailure(
+                    f"the environment {lock_hash[:12]}'s image cannot be built here: "
+                    f"{', '.join(sorted(wanted.values()))} not in the wheel folder "
+                    f"{self.env_wheels_dir} (DATARUN_ENV_WHEELS_DIR)")
+            Path(context, "lock.txt").write_text(lock_text)
+            Path(context, "Dockerfile").write_text(ENV_DOCKERFILE)
+            build = subprocess.Popen(
+                ["docker", "build", "--quiet", *(["--no-cache"] if no_cache else []),
+                 "--network", "none", "--build-arg",
+                 f"BASE={self.image}", "--label", f"org.datarun.environment={lock_hash}",
+                 "-t", tag, context],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            last_beat = time.monotonic()
+            try:
+                while build.poll() is None:
+                    time.sleep(0.2)
+                    if time.monotonic() - last_beat >= self.heartbeat_interval_s:
+                        heartbeat()
+                        last_beat = time.monotonic()
+            except BaseException:
+                build.kill()
+                build.wait()
+                raise
+            output = build.stdout.read()
+            if build.returncode != 0:
+                raise SandboxFailure(f"building the environment {lock_hash[:12]}'s image "
+                                     f"failed: {output.strip()[-1500:]}")
+        return f"{tag}@{client.images.get(tag).id}"
 
     def close(self) -> None:
         """Remove the warm containers waiting for next folds, if any."""
@@ -238,12 +327,12 @@ class DockerSandbox:
             stop_signal="SIGKILL",
         )
 
-    def _create(self, workdir: Path, limits: Limits):
+    def _create(self, workdir: Path, limits: Limits, image: str | None = None):
         out = workdir / layout.OUTPUT_DIR
         # The container's user owns nothing on the host: let it write here only.
         os.chmod(out, 0o777)
         return docker_client().containers.create(
-            self.image,
+            image or self.image,
             volumes={
                 str(workdir / layout.INPUT_DIR): {"bind": f"{WORK}/input", "mode": "ro"},
                 str(workdir / layout.SUBMISSION_DIR): {"bind": f"{WORK}/submission", "mode": "ro"},
@@ -333,22 +422,27 @@ class DockerSandbox:
 
     # --- a fold ---------------------------------------------------------------------
 
-    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
+    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
+            interpreter: Path | None = None) -> SandboxResult:
         import docker.errors
 
-        image_ref = self.image_ref()
+        # A problem's own environment (``interpreter`` is its host venv's):
+        # its image, in a cold container (warm ones run the runtime image).
+        image_ref = self.image_ref() if interpreter is None else None
         previous = _install_stop_handler()
         container = warm = exit_code = None
         self._fold_container = None
         try:
-            if self.warm:
+            if image_ref is None:
+                image_ref = self.environment_image(Path(interpreter).parent.parent, heartbeat)
+            if self.warm and interpreter is None:
                 warm, fd = self._warm_container(workdir, limits, heartbeat)
                 container, cgroup = warm.container, warm.cgroup
                 warm.go(fd)
                 self._start_next(limits)
             else:
                 try:
-                    container = self._create(workdir, limits)
+                    container = self._create(workdir, limits, image=image_ref.split("@")[0])
                     container.start()
                 except docker.errors.DockerException as exc:
                     raise SandboxFailure(f"could not start the fold's container: {exc}") \

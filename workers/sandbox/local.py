@@ -44,11 +44,11 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def sandbox_environment() -> dict[str, str]:
+def sandbox_environment(python: str = sys.executable) -> dict[str, str]:
     """The whole environment the submission sees: no secrets from the worker."""
     threads = os.environ.get("DATARUN_SANDBOX_THREADS", "1")
     env = {
-        "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
+        "PATH": os.path.dirname(python) + ":/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "PYTHONPATH": str(PROJECT_ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -78,9 +78,10 @@ def bwrap_available() -> bool:
     return probe.returncode == 0
 
 
-def _system_binds() -> list[str]:
+def _system_binds(venv: Path | None = None) -> list[str]:
     """What the sandbox sees of the host: the interpreter, its libraries and
-    the harness code, all read-only."""
+    the harness code, all read-only; ``venv``: a problem's environment, whose
+    interpreter the fold runs instead of the worker's."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/", name)
@@ -98,6 +99,8 @@ def _system_binds() -> list[str]:
             if path not in seen and not path.startswith("/usr/"):
                 seen.add(path)
                 args += ["--ro-bind", os.path.realpath(prefix), path]
+    if venv is not None and str(venv) not in seen:
+        args += ["--ro-bind", os.path.realpath(venv), str(venv)]
     harness = PROJECT_ROOT / "workers"
     args += ["--ro-bind", str(harness), str(harness)]
     return args
@@ -179,18 +182,21 @@ class PidsCgroup:
 
 class _ForkServer:
     def __init__(self, root: Path, bwrap: bool, tmp_bytes: int,
-                 gpu_devices: tuple[str, ...] = ()) -> None:
+                 gpu_devices: tuple[str, ...] = (), interpreter: Path | None = None) -> None:
         self.root = root
         self.gpu_devices = gpu_devices
+        # A problem's own environment's python (None: the worker's own).
+        self.interpreter = interpreter
         root.mkdir(parents=True, exist_ok=True)
         self.cgroup = PidsCgroup.create(f"datarun-{root.name}")
         # A process that exits without closing its sandbox (a test run, an
         # interpreter exiting) still leaves no server, root or cgroup.
         atexit.register(self.close)
-        command = [sys.executable, "-m", "workers.harness.forkserver"]
-        env = sandbox_environment()
+        python = str(interpreter) if interpreter is not None else sys.executable
+        command = [python, "-m", "workers.harness.forkserver"]
+        env = sandbox_environment(python)
         if bwrap:
-            binds = _system_binds()
+            binds = _system_binds(interpreter.parent.parent if interpreter is not None else None)
             env["DATARUN_PRIVATE_TMP"] = "1"
             # Paths bound into the sandbox, which the /tmp wipe must not touch
             # when they lie under /tmp (a checkout or a work dir in /tmp).
@@ -349,23 +355,29 @@ class LocalSandbox:
                     "work dir writable, own process tree, rlimits)")
         return "process (rlimits, clean environment; no filesystem or network isolation)"
 
-    def _fork_server(self, gpu_devices: tuple[str, ...] | None = None) -> _ForkServer:
+    def _fork_server(self, gpu_devices: tuple[str, ...] | None = None,
+                     interpreter: Path | None | bool = False) -> _ForkServer:
         """This process's fork server; a new one when the fold's GPUs
-        (``None``: any) are not the ones its sandbox has the devices of."""
+        (``None``: any) are not the ones its sandbox has the devices of, or
+        its interpreter (a problem's environment; ``None`` the worker's own,
+        ``False`` any) is not the one the server runs."""
         cls = type(self)
         server = cls._server
         if server is not None and server.alive() and server.root.is_relative_to(self.work_dir) \
-                and gpu_devices is not None and server.gpu_devices != gpu_devices:
+                and ((gpu_devices is not None and server.gpu_devices != gpu_devices)
+                     or (interpreter is not False and server.interpreter != interpreter)):
             # Same root, so that a work dir made under it stays valid.
             server.close(remove_root=False)
-            cls._server = _ForkServer(server.root, self.uses_bwrap(), self.tmp_bytes,
-                                      gpu_devices)
+            cls._server = _ForkServer(
+                server.root, self.uses_bwrap(), self.tmp_bytes,
+                server.gpu_devices if gpu_devices is None else gpu_devices,
+                server.interpreter if interpreter is False else interpreter)
         elif server is None or not server.alive() or not server.root.is_relative_to(self.work_dir):
             if server is not None:
                 server.close()
             root = self.work_dir / f"local-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             cls._server = _ForkServer(root, self.uses_bwrap(), self.tmp_bytes,
-                                      gpu_devices or ())
+                                      gpu_devices or (), interpreter or None)
         return cls._server
 
     def warm_up(self) -> None:
@@ -401,8 +413,9 @@ class LocalSandbox:
         """Where fold work dirs go: the only place the fork server can write."""
         return self._fork_server().root
 
-    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat) -> SandboxResult:
-        server = self._fork_server(limits.gpu_devices)
+    def run(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
+            interpreter: Path | None = None) -> SandboxResult:
+        server = self._fork_server(limits.gpu_devices, interpreter)
         # Whatever an earlier fold left beside its work dir (a crash between
         # the fold and its cleanup) is gone before this one starts.
         server.clear(keep=workdir)

@@ -1,0 +1,192 @@
+"""Problems with their own runtime environment, end to end: a kit pinning
+pandas 2.2 and scikit-learn 1.5 (the server has pandas 3 and scikit-learn
+1.9), whose starting kit calls ``DataFrame.applymap`` (gone in pandas 3).
+
+Imported like any kit, its requirements are resolved to a lock, a real
+worker builds the venv in the background and prepares the kit's data with
+the kit's own code in it; the folds run in that venv, and the scores equal
+``ramp-test --save-output`` run with the same venv, to 1e-9.
+"""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from datarun import environments, services
+from datarun.models import Evaluation, FoldRun, Problem, RuntimeEnvironment
+from tests.conformance.test_corpus import KITS_DIR, RampTest, _kit, assert_scores_equal
+from tests.conftest import ROOT
+from tests.integration.helpers import signed_up, submit, wait_final
+from tests.integration.test_cli_test_parity import server_scores, starting_kit_files
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+NAME = "pinned_environment"
+SERVER_PACKAGES = {"django", "celery", "duckdb", "pyarrow", "psycopg", "gunicorn"}
+
+
+def wait_prepared(problem: Problem, timeout: float = 900) -> RuntimeEnvironment:
+    """The problem's environment once built and the kit's data prepared in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem.refresh_from_db()
+        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
+        if problem.environment_prepared == environment.lock_hash:
+            return environment
+        assert environment.state != "failed", environment.error + "\n" + environment.log[-3000:]
+        assert not environment.error, environment.error + "\n" + environment.log[-3000:]
+        assert time.monotonic() < deadline, f"environment still {environment.state}"
+        time.sleep(0.5)
+
+
+def start_datarun_test(kit_dir: Path, env: dict, *options: str) -> subprocess.Popen:
+    """``datarun test`` of this checkout (the installed ``datarun`` may be another's)."""
+    return subprocess.Popen([sys.executable, "-m", "datarun", "test", str(kit_dir),
+                             "--submission", "starting_kit", "--json", *options],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **env,
+                                            "DJANGO_SETTINGS_MODULE": "no_such_settings_module"},
+                            stdin=subprocess.DEVNULL)
+
+
+def ramp_test_in(venv_python: Path, kit_dir: Path) -> RampTest:
+    """``ramp-test --save-output`` with the environment's own interpreter."""
+    copy = kit_dir.with_name(kit_dir.name + "-ramp-test")
+    shutil.copytree(kit_dir, copy)
+    env = {"PATH": f"{venv_python.parent}:/usr/bin:/bin", "HOME": str(copy),
+           "LANG": "C.UTF-8"}
+    process = subprocess.Popen([str(venv_python.parent / "ramp-test"), "--submission",
+                                "starting_kit", "--save-output"], cwd=copy, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdin=subprocess.DEVNULL)
+    return RampTest(process, copy / "submissions" / "starting_kit" / "training_output")
+
+
+def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as_ramp_test(
+        celery_worker_process, tmp_path):
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    problem = Problem.objects.get(name=NAME)
+    assert problem.environment is not None
+
+    environment = wait_prepared(problem)
+    versions = {p["name"]: p["version"] for p in environment.packages}
+    assert versions["pandas"] == "2.2.3" and versions["scikit-learn"] == "1.5.2"
+    assert versions["ramp-workflow"] == "0.7.0"
+    assert not SERVER_PACKAGES & set(versions), "the server's own packages leaked in"
+    python = environments.venv_python(settings.DATARUN_ENVIRONMENTS_DIR, environment.lock_hash)
+    assert python is not None and environment.size_bytes > 0
+
+    reference = ramp_test_in(python, kit_dir)
+    # datarun test on the participant's side: the same lock, hence the same
+    # venv (reused here: this machine built it already).
+    local = start_datarun_test(kit_dir, env={
+        "DATARUN_ENVIRONMENTS_DIR": str(settings.DATARUN_ENVIRONMENTS_DIR),
+        "DATARUN_ENV_WHEELS_DIR": str(settings.DATARUN_ENV_WHEELS_DIR)})
+    server = server_scores(client, NAME, starting_kit_files(kit_dir))
+    printed, errors = local.communicate(timeout=600)
+    assert local.returncode == 0, printed[-3000:] + errors[-3000:]
+    local_report = json.loads(printed)
+    assert local_report["environment"]["lock_hash"] == environment.lock_hash
+    assert_scores_equal(NAME, reference.scores(), server, local_report)
+
+    evaluation = Evaluation.objects.get(problem=problem)
+    assert evaluation.metadata["environment"]["lock_hash"] == environment.lock_hash
+    assert evaluation.metadata["environment"]["packages"]["pandas"] == "2.2.3"
+    for fold in FoldRun.objects.filter(evaluation=evaluation):
+        assert "pandas 2.2.3, scikit-learn 1.5.2" in fold.stdout
+
+    # A reproduction runs in the environment its original recorded.
+    again = services.evaluation_reproduce(evaluation_id=evaluation.id)
+    deadline = time.monotonic() + 300
+    while again.state not in ("scored", "error") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        again.refresh_from_db()
+    assert again.state == "scored", again.error_message
+    assert again.metadata["environment"]["lock_hash"] == environment.lock_hash
+    assert all("pandas 2.2.3" in f.stdout for f in again.fold_runs.all())
+
+    # The event page lists the packages at their versions.
+    page = client.get(f"/events/{NAME}/")
+    assert page.status_code == 200
+    assert "<td>pandas</td><td><code>2.2.3</code></td>" in page.content.decode()
+
+
+def test_in_the_docker_sandbox_the_folds_run_in_the_environments_image(docker_worker, tmp_path):
+    """The Docker backend runs such a fold in the environment's image: the
+    runtime image with the lock installed in /opt/env, built once by the
+    worker from the wheels the host downloaded (no network in the build)."""
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    environment = wait_prepared(Problem.objects.get(name=NAME))
+    python = environments.venv_python(settings.DATARUN_ENVIRONMENTS_DIR, environment.lock_hash)
+    reference = ramp_test_in(python, kit_dir)
+
+    server = server_scores(client, NAME, starting_kit_files(kit_dir))
+    assert_scores_equal(NAME, reference.scores(), server)
+    folds = FoldRun.objects.filter(evaluation__problem__name=NAME)
+    assert all(f.isolation.startswith("docker") for f in folds)
+    assert all(f.runtime_image.startswith(f"datarun-env:{environment.lock_hash[:16]}-")
+               for f in folds), [f.runtime_image for f in folds]
+    assert all("pandas 2.2.3, scikit-learn 1.5.2" in f.stdout for f in folds)
+
+
+def test_the_same_submission_fails_on_the_shared_runtime(celery_worker_process, tmp_path):
+    """The control: without its environment (the kit's requirements left
+    out), the starting kit's pandas 2 call fails on the server's pandas 3."""
+    kit_dir = _kit(NAME, tmp_path)
+    (kit_dir / "requirements.txt").unlink()
+    client = signed_up(kit_dir, NAME)
+    assert Problem.objects.get(name=NAME).environment is None
+    created = submit(client, NAME, "starting_kit", starting_kit_files(kit_dir))
+    final = wait_final(client, created["id"])
+    assert final["state"] == "error"
+    assert "applymap" in final["error"], final["error"]
+
+
+def test_datarun_test_builds_the_environment_of_a_downloaded_starting_kit(
+        celery_worker_process, tmp_path):
+    """A participant's machine: the downloaded starting kit holds the lock;
+    ``datarun test`` builds its venv (none there yet, the wheels cached) and
+    runs in it; ``--shared-runtime`` runs with this machine's packages."""
+    kit_dir = _kit(NAME, tmp_path)
+    client = signed_up(kit_dir, NAME)
+    environment = wait_prepared(Problem.objects.get(name=NAME))
+    download = tmp_path / "download"
+    archive = client.get(f"/api/v1/events/{NAME}/starting-kit.zip").content
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        z.extractall(download)
+    downloaded = download / NAME
+    lock = (downloaded / "requirements-lock.txt").read_text()
+    assert environments.read_lock(lock).hash == environment.lock_hash
+
+    participant_envs = tmp_path / "participant-environments"
+    env = {"DATARUN_ENVIRONMENTS_DIR": str(participant_envs),
+           "DATARUN_ENV_WHEELS_DIR": str(settings.DATARUN_ENV_WHEELS_DIR)}
+    printed, errors = start_datarun_test(downloaded, env=env).communicate(timeout=900)
+    report = json.loads(printed)
+    assert report["state"] == "scored", (report.get("error"), errors[-3000:])
+    assert report["environment"]["packages"]["pandas"] == "2.2.3"
+    assert (participant_envs / environment.lock_hash / environments.READY_MARKER).is_file()
+
+    shared, _ = start_datarun_test(downloaded, env, "--shared-runtime").communicate(timeout=600)
+    assert json.loads(shared)["state"] == "error"
+    assert "applymap" in json.loads(shared)["error"]["message"]
+
+
+def test_the_kit_in_the_corpus_declares_versions_other_than_the_servers():
+    import pandas
+    import sklearn
+
+    declared = (KITS_DIR / NAME / "requirements.txt").read_text()
+    assert f"pandas=={pandas.__version__}" not in declared
+    assert f"scikit-learn=={sklearn.__version__}" not in declared
+    assert os.path.isfile(KITS_DIR / NAME / "prepare_data.py")
