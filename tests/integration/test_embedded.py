@@ -70,12 +70,17 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
                 time.sleep(0.5)
         assert health == {"status": "ok"}
-        # "Datarun is running" comes once the worker is ready, with the login
-        # printed again under the worker's banner.
+        # "Datarun is running" comes once both workers are ready (folds, and
+        # scoring with beat), with the login printed again under their banners.
         while "Datarun is running" not in (output := (tmp_path / "up.log").read_text()):
             assert time.monotonic() < deadline, output[-3000:]
             time.sleep(0.5)
-        assert output.index("Datarun is running") > output.index(" ready.")  # celery's line
+        host = socket.gethostname()
+        for node in ("folds", "scorer"):
+            # celery's line
+            assert output.index("Datarun is running") > output.index(f"{node}@{host} ready.")
+        assert re.search(r"\.> sandbox +exchange", output.split("Datarun is running")[0])
+        assert re.search(r"\.> scoring +exchange", output.split("Datarun is running")[0])
         tokens = re.findall(r"Admin API token: (\w+)", output)
         assert len(tokens) == 2 and tokens[0] == tokens[1]
         assert output.index("Datarun is running") < output.rindex("Admin API token")
