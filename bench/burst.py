@@ -140,10 +140,16 @@ def figures(records: list[dict], slots: int) -> dict:
     hop = [e.finished_at.timestamp() - last_fold[e.id] for e in scored if e.id in last_fold]
     overhead = [(f.finished_at - f.started_at).total_seconds()
                 - (f.train_time + f.valid_time + f.test_time) for f in folds]
+    errors: dict[str, int] = {}
+    for e in evaluations.values():
+        if e.state != "scored":
+            why = f"{e.state}: {e.error_message[:150]}" if e.error_message else e.state
+            errors[why] = errors.get(why, 0) + 1
     return {
         "submissions": len(records),
         "scored": len(scored),
         "not_scored": len(records) - len(scored),
+        "not_scored_why": errors,
         "folds": len(folds),
         "slots": slots,
         "makespan_s": round(makespan, 2),
@@ -184,6 +190,8 @@ def print_figures(label: str, f: dict) -> None:
     print(f"\n{label}:")
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
+    for why, count in f["not_scored_why"].items():
+        print(f"  not scored ({count}): {why}")
 
 
 def run(*, sizes: list[int], slots: int, backends: list[str], layouts: list[str],
