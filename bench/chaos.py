@@ -424,6 +424,28 @@ def _scores(evaluation_id: int) -> dict:
                 "score_type")}
 
 
+def _score_difference(reference: dict, got: dict) -> str:
+    """The first few (score, step) whose mean or bagged value differs."""
+    keys = sorted(set(reference) | set(got))
+    diffs = [f"{k} {reference.get(k)} -> {got.get(k)}" for k in keys
+             if reference.get(k) != got.get(k)]
+    return "; ".join(diffs[:3]) + (f" (+{len(diffs) - 3} more)" if len(diffs) > 3 else "")
+
+
+def _fold_history(evaluation_id: int) -> str:
+    """Each fold's state, attempt and valid scores, to tell what a fault did."""
+    from datarun.models import FoldRun, FoldScore
+
+    folds = FoldRun.objects.filter(evaluation_id=evaluation_id).order_by("fold_index")
+    scores = {}
+    for row in FoldScore.objects.filter(fold_run__evaluation_id=evaluation_id, step="valid"
+                                        ).values("fold_run_id", "score_type__name", "value"):
+        scores.setdefault(row["fold_run_id"], []).append(
+            f"{row['score_type__name']}={row['value']}")
+    return ", ".join(f"#{f.fold_index} {f.state} a{f.attempt} [{' '.join(scores.get(f.id, []))}]"
+                     for f in folds)
+
+
 def _wait(names: list[str], deadline: float, *, contributivity: bool = False
           ) -> float | None:
     """Wait until every stored submission of ``names`` is final (or, with
@@ -475,7 +497,7 @@ def run(*, submissions: int, rate: float, fault_rounds: int, seed: int, bound: f
             raise RuntimeError("the fault-free reference run did not finish")
         for name, state in _states(ref_names).items():
             reference[name.removeprefix("ref-")] = (state["state"], _scores(
-                state["evaluation_id"]))
+                state["evaluation_id"]), state["evaluation_id"])
 
         window = submissions / rate
         kinds = [k for k in FAULTS for _ in range(fault_rounds)]
@@ -562,14 +584,17 @@ def _figures(plan, records, states, reference, recorded_twice) -> dict:
         else:
             counts["stuck"] += 1
             continue
-        ref_state, ref_scores = reference[variant_of[name]]
+        ref_state, ref_scores, ref_id = reference[variant_of[name]]
         if s["state"] == "error" and s["error_kind"] == "platform":
             continue  # counted, never charged: not a wrong result
         if s["state"] != ref_state:
             wrong.append(f"{name}: {s['state']} ({s['error_kind'] or '-'}: "
                          f"{(s.get('error_message') or '')[:200]}), fault-free: {ref_state}")
-        elif s["state"] == "scored" and _scores(s["evaluation_id"]) != ref_scores:
-            wrong.append(f"{name}: scores differ from the fault-free run's")
+        elif s["state"] == "scored" and (got := _scores(s["evaluation_id"])) != ref_scores:
+            wrong.append(f"{name}: scores differ from the fault-free run's: "
+                         f"{_score_difference(ref_scores, got)}; folds: "
+                         f"{_fold_history(s['evaluation_id'])}; fault-free folds: "
+                         f"{_fold_history(ref_id)}")
     scored = [s for s in states.values() if s["state"] == "scored"]
     with_contributivity = sum(s["contributivity"] is not None for s in scored)
     return {

@@ -271,6 +271,9 @@ DATARUN_LOG_LIMIT_BYTES = env_int("DATARUN_LOG_LIMIT_BYTES", 256 * 1024)
 DATARUN_RUN_LOG_LIMIT_BYTES = env_int("DATARUN_RUN_LOG_LIMIT_BYTES", 1024 * 1024)
 DATARUN_LOG_POLL_INTERVAL = env_float("DATARUN_LOG_POLL_INTERVAL", 1.0)
 DATARUN_MAX_SUBMISSION_FILE_BYTES = env_int("DATARUN_MAX_SUBMISSION_FILE_BYTES", 1024 * 1024)
+# The web sandbox edits files up to this size; larger ones (an external-data
+# workflow's data file) and binary ones are a download link and an upload.
+DATARUN_SANDBOX_EDITOR_MAX_BYTES = env_int("DATARUN_SANDBOX_EDITOR_MAX_BYTES", 100 * 1024)
 # All of a submission's files together; also the most a zip archive of them
 # may weigh, packed or unpacked.
 DATARUN_MAX_SUBMISSION_BYTES = env_int("DATARUN_MAX_SUBMISSION_BYTES", 8 * 1024 * 1024)
@@ -338,8 +341,11 @@ EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "datarun@localhost")
-# The site's address as its users reach it, for the links in e-mails.
-DATARUN_SITE_URL = env("DATARUN_SITE_URL", DATARUN_API_URL).rstrip("/")
+# The site's address as its users reach it, for the links in e-mails: behind
+# the Compose stack's TLS proxy, https://DATARUN_DOMAIN.
+DATARUN_DOMAIN = env("DATARUN_DOMAIN", "")
+DATARUN_SITE_URL = env("DATARUN_SITE_URL", f"https://{DATARUN_DOMAIN}" if DATARUN_DOMAIN
+                       else DATARUN_API_URL).rstrip("/")
 
 # --- Login throttling (databoard.throttling) ----------------------------------
 # django-axes counts failed logins per account and per client address (either

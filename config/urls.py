@@ -41,6 +41,8 @@ api_v1 = [
     path("events/<slug:name>/starting-kit.zip", runs_api.EventStartingKitApi.as_view(),
          name="event-starting-kit"),
     path("events/<slug:name>/team/", api.MyTeamApi.as_view(), name="my-team"),
+    path("events/<slug:name>/team/history/", api.MyTeamHistoryApi.as_view(),
+         name="team-history"),
     path("events/<slug:name>/team/invitations/", api.TeamInviteApi.as_view(),
          name="team-invite"),
     path("events/<slug:name>/team/leave/", api.TeamLeaveApi.as_view(), name="team-leave"),

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from databoard import api_schema as shapes
-from databoard import conditional, permissions, selectors, services
+from databoard import conditional, permissions, rank_history, selectors, services
 from databoard import leaderboard_selectors as leaderboards
 from databoard.models import Event, Submission, Team
 from databoard.services import accounts
@@ -241,6 +241,22 @@ class MyTeamApi(APIView):
         team = services.team_rename(team=team, user=request.user,
                                     name=_validated(shapes.TeamRenameSerializer, request)["name"])
         return Response(_team_out(team))
+
+
+class MyTeamHistoryApi(APIView):
+    @extend_schema(
+        operation_id="team_history", tags=["teams"],
+        summary="Your team's rank and best score over time",
+        description="Teams ranked by their best public (validation) score so far, ties to "
+                    "the earlier; one point each time your team's rank, its best score or "
+                    "the number of ranked teams changed, in submission order.",
+        responses={200: shapes.TeamHistorySerializer, **error_responses(401, 404)})
+    def get(self, request, name):
+        event = services.event_get(name=name, user=request.user)
+        team = services.team_of(event=event, user=request.user)
+        if team is None:
+            raise NotFound(f"you are in no team in {event.name}")
+        return Response(rank_history.team_rank_history(event=event, team=team))
 
 
 class TeamInviteApi(APIView):

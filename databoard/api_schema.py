@@ -43,6 +43,30 @@ class TeamSerializer(serializers.Serializer):
                                    "leaderboard (null: the team's best public score).")
 
 
+class RankPointSerializer(serializers.Serializer):
+    t = serializers.DateTimeField(help_text="When the submission that changed it was made.")
+    rank = serializers.IntegerField(help_text="The team's place, 1 the best.")
+    teams = serializers.IntegerField(help_text="Teams with a score then.")
+    best = serializers.FloatField(allow_null=True, help_text="The team's best score then.")
+    best_submission = serializers.CharField()
+
+
+class TeamSubmissionScoreSerializer(serializers.Serializer):
+    t = serializers.DateTimeField()
+    submission = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+
+
+class TeamHistorySerializer(serializers.Serializer):
+    event = serializers.CharField()
+    team = serializers.CharField()
+    kind = serializers.CharField(help_text="bagged or mean: the event's leaderboard kind.")
+    score = serializers.DictField(allow_null=True, help_text="The official score type "
+                                  "(name, precision, is_lower_the_better).")
+    points = RankPointSerializer(many=True, help_text="One per change of rank or best score.")
+    submissions = TeamSubmissionScoreSerializer(many=True)
+
+
 class SignupSerializer(serializers.Serializer):
     event = serializers.CharField()
     team = serializers.CharField(help_text="Your team in the event.")

@@ -309,3 +309,34 @@ def timeline(rows: Sequence[tuple[str, float | None, float | None, str]], *, tit
             f'height="{band * 0.7:.1f}" fill="{STATE_COLOURS.get(state, COLOURS[0])}">'
             f'<title>{_esc(tip)}</title></rect>')
     return frame.svg()
+
+
+def rank_steps(points: Sequence[tuple[datetime, int, str]], *, title: str,
+               x_label: str = "") -> str:
+    """A rank over time (``(moment, rank, tooltip)`` at each change) as a step
+    line with a dot per change: rank 1 at the top, whole ranks on the axis."""
+    frame = _Frame(title, x_label, "rank")
+    points = [(t, r, tip) for t, r, tip in points if t is not None and is_number(r)]
+    if not points:
+        return frame.empty()
+    worst = max(2, max(r for _, r, _ in points))
+    frame.y_domain = (worst, 1)  # inverted: the best rank on top
+    step = max(1, math.ceil((worst - 1) / 5))
+    for tick in sorted({1, *range(1 + step, worst + 1, step), worst}):
+        y = frame.y(tick)
+        frame.parts.append(
+            f'<line class="grid" x1="{frame.x0}" x2="{frame.x1}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="#e5e8ee"/>'
+            f'<text x="{frame.x0 - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">'
+            f'{tick}</text>')
+    xs = [_wall_seconds(t) for t, _, _ in points]
+    frame.x_axis(xs, time_axis=True)
+    path = [f"M{frame.x(xs[0]):.1f},{frame.y(points[0][1]):.1f}"]
+    for x, (_, rank, _) in zip(xs[1:], points[1:], strict=True):
+        path.append(f"H{frame.x(x):.1f} V{frame.y(rank):.1f}")
+    path.append(f"H{frame.x1:.1f}")  # the rank holds until now
+    frame.parts.append(f'<path class="step" d="{" ".join(path)}" fill="none" '
+                       f'stroke="{COLOURS[0]}" stroke-width="2"/>')
+    for x, (_, rank, tip) in zip(xs, points, strict=True):
+        frame.parts.append(_dot(frame.x(x), frame.y(rank), tip, COLOURS[0]))
+    return frame.svg()

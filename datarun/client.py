@@ -282,6 +282,12 @@ class Client:
         """Your team in ``event``: ``id``, ``name``, ``approved``, ``members``."""
         return self._get(f"events/{event}/team/")
 
+    def team_history(self, event: str) -> dict:
+        """Your team's rank over time in ``event``: ``points`` (``t``, ``rank``,
+        ``teams``, ``best``, ``best_submission``), one per change, and
+        ``submissions`` (each scored one with its official public score)."""
+        return self._get(f"events/{event}/team/history/")
+
     def team_rename(self, event: str, name: str) -> dict:
         return _json(self._request("PATCH", f"events/{event}/team/", json={"name": name}))
 

@@ -177,6 +177,13 @@ def evaluation_states(evaluation_ids) -> dict[int, dict]:
     }
 
 
+def scored_evaluation_ids(evaluation_ids) -> list[int]:
+    """Those of ``evaluation_ids`` (ids, or a query of ids) that are scored,
+    in id order (one query)."""
+    return list(Evaluation.objects.scored().filter(id__in=evaluation_ids).order_by("id")
+                .values_list("id", flat=True))
+
+
 def queue_positions(evaluation_ids) -> dict[int, int]:
     """For queued evaluations: how many fold runs of other evaluations are
     queued ahead of their first queued fold (the sandbox queue is shared).

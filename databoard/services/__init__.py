@@ -17,6 +17,7 @@ from databoard.services.kits import event_create_from_kit
 from databoard.services.roster import accounts_import_csv
 from databoard.services.submissions import (
     counted_submission_times,
+    sandbox_contents,
     sandbox_file_save,
     sandbox_files,
     sandbox_import,
@@ -50,7 +51,8 @@ __all__ = [
     "event_create_from_kit", "event_fold_limits", "event_get",
     "event_limits",
     "event_rules", "event_signup", "event_update", "invitation_accept",
-    "invitation_decline", "sandbox_file_save", "sandbox_files", "sandbox_import",
+    "invitation_decline", "sandbox_contents", "sandbox_file_save", "sandbox_files",
+    "sandbox_import",
     "signup_approve", "signup_reject", "submission_cancel", "submission_create",
     "submission_create_from_sandbox", "submission_get", "submission_reproduce",
     "submission_rerun", "submission_run_id", "submission_runs",

@@ -122,20 +122,21 @@ def _expected_files(event: Event) -> list[str]:
     return submission_files.expected_file_names(problem.workflow_elements)
 
 
-def sandbox_files(*, event: Event, user) -> dict[str, str]:
-    """The team's sandbox, file by file; files never saved start from the
-    starting kit."""
+def sandbox_contents(*, event: Event, user) -> dict[str, bytes]:
+    """The team's sandbox, file by file, as a submission from it gets it;
+    files never saved are the starting kit's (binary ones too)."""
     team = team_get(event=event, user=user)
     saved = dict(team.sandbox_files.values_list("file_name", "content"))
     kit = datarun_selectors.starting_kit_files(event.problem_name)
-    out = {}
-    for name in _expected_files(event):
-        if name in saved:
-            out[name] = saved[name]
-        else:
-            data = kit.get(f"{event.problem_name}/submissions/starting_kit/{name}", b"")
-            out[name] = data.decode("utf-8", errors="replace")
-    return out
+    return {name: saved[name].encode() if name in saved
+            else kit.get(f"{event.problem_name}/submissions/starting_kit/{name}", b"")
+            for name in _expected_files(event)}
+
+
+def sandbox_files(*, event: Event, user) -> dict[str, str]:
+    """The team's sandbox as text (what the editors and the diff show)."""
+    return {name: data.decode("utf-8", errors="replace")
+            for name, data in sandbox_contents(event=event, user=user).items()}
 
 
 @transaction.atomic
@@ -176,8 +177,8 @@ def sandbox_import(*, event: Event, user, source_id: int) -> dict[str, str]:
 
 
 def submission_create_from_sandbox(*, event: Event, user, name: str) -> Submission:
-    files = {n: c.encode() for n, c in sandbox_files(event=event, user=user).items()}
-    return submission_create(event=event, user=user, name=name, files=files)
+    return submission_create(event=event, user=user, name=name,
+                             files=sandbox_contents(event=event, user=user))
 
 
 # --- team and organiser actions ---------------------------------------------

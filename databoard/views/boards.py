@@ -20,7 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from databoard import charts, conditional, permissions, selectors, services
+from databoard import charts, conditional, permissions, rank_history, selectors, services
 from databoard import leaderboard_selectors as leaderboards
 from databoard.models import Event, Submission
 from databoard.services import collaboration
@@ -388,6 +388,38 @@ def event_pictures(request, name):
         "event": event, "score_chart": mark_safe(score_chart) if score_chart else None,
         "resource_chart": mark_safe(resources), "n_points": len(history["points"]),
     })
+
+
+def team_history_context(event: Event, team) -> dict:
+    """The team's rank over time and its best score (pictures on the team and
+    my-submissions pages); empty without a scored submission."""
+    history = rank_history.team_rank_history(event=event, team=team)
+    official = history["score"]
+    if not history["points"]:
+        return {"history": history}
+    precision = official["precision"]
+
+    def moment(iso: str) -> datetime:
+        return timezone.localtime(datetime.fromisoformat(iso))
+
+    zone = timezone.get_current_timezone_name()
+    rank_chart = charts.rank_steps(
+        [(moment(p["t"]), p["rank"],
+          f"rank {p['rank']} of {p['teams']} teams, best {official['name']} "
+          f"{_at(p['best'], precision)} ({p['best_submission']})")
+         for p in history["points"]],
+        title=f"Rank of team {team.name} among the teams (by best public score)",
+        x_label=f"submitted at ({zone})")
+    score_chart = charts.scatter(
+        [(moment(s["t"]), s["value"], f"{s['submission']}: {_at(s['value'], precision)}")
+         for s in history["submissions"]],
+        step_line=[(moment(p["t"]), p["best"]) for p in history["points"]],
+        time_axis=True, title=f"{official['name']} ({history['kind']}, validation) of "
+                              f"team {team.name}'s submissions",
+        x_label=f"submitted at ({zone})", y_label=official["name"])
+    last = history["points"][-1]
+    return {"history": history, "rank_chart": mark_safe(rank_chart),
+            "best_chart": mark_safe(score_chart), "rank_now": last}
 
 
 @login_required

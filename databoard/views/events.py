@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from databoard import leaderboard_selectors as leaderboards
 from databoard import permissions, selectors, services
@@ -26,13 +26,14 @@ from databoard.forms.events import SandboxForm
 from databoard.models import Event
 from databoard.rules import duration_text
 from databoard.services.submissions import SubmissionRefused
+from databoard.views.boards import team_history_context
 from databoard.views.data import public_data_charts
 from databoard.views.errors import shows_errors
 from datarun import dataset_selectors, submission_files
 from datarun import selectors as datarun_selectors
 from datarun.api.pagination import PageRequest
 from datarun.api.uploads import InMemoryUploadHandler, NameKeepingMultiPartParser
-from datarun.errors import ApplicationError, InvalidSubmission
+from datarun.errors import ApplicationError, InvalidSubmission, NotFound
 from datarun.states import FINAL_STATES
 
 POLL_SECONDS = 2
@@ -122,11 +123,34 @@ def starting_kit(request, name):
 
 # --- the sandbox --------------------------------------------------------------
 
+def _sandbox_split(contents: dict[str, bytes]) -> tuple[dict[str, str], list[dict]]:
+    """The files the editors open (UTF-8 text up to the editor's size), and
+    the others (a data file, a binary file) as a name, a size and a link:
+    a megabyte of CSV in an editor makes a page of megabytes."""
+    editable, downloads = {}, []
+    for name, data in contents.items():
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and len(data) <= settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES:
+            editable[name] = text
+        else:
+            downloads.append({"name": name, "size": len(data), "binary": text is None})
+    return editable, downloads
+
+
+def _sandbox_form(request, event: Event, data=None) -> tuple[SandboxForm, list[dict]]:
+    editable, downloads = _sandbox_split(
+        services.sandbox_contents(event=event, user=request.user))
+    return SandboxForm(data, files=editable), downloads
+
+
 def _sandbox_page(request, event: Event, *, form: SandboxForm | None = None,
                   error: str = "", refusal: SubmissionRefused | None = None, status=200):
     team = services.team_get(event=event, user=request.user)
-    if form is None:
-        form = SandboxForm(files=services.sandbox_files(event=event, user=request.user))
+    editors, downloads = _sandbox_form(request, event)
+    form = form or editors  # a posted form shows what was posted
     next_allowed_at = None
     if refusal is not None and refusal.extra.get("next_allowed_at"):
         next_allowed_at = datetime.fromisoformat(refusal.extra["next_allowed_at"])
@@ -135,6 +159,10 @@ def _sandbox_page(request, event: Event, *, form: SandboxForm | None = None,
         "next_allowed_at": next_allowed_at, "rules": _rules(event),
         "imports": team.sandbox_imports.select_related("source__team").order_by("imported_at"),
         "max_file_bytes": settings.DATARUN_MAX_SUBMISSION_FILE_BYTES,
+        "downloads": downloads, "editor_max_bytes": settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES,
+        # The sandbox keeps text: an upload replaces any file but a binary one.
+        "uploadable": [name for name, _ in form.editors()]
+                      + [d["name"] for d in downloads if not d["binary"]],
     }, status=status)
     if next_allowed_at is not None and status == 429:
         wait = (next_allowed_at - timezone.now()).total_seconds()
@@ -150,7 +178,7 @@ def sandbox(request, name):
     services.team_get(event=event, user=request.user)
     if request.method != "POST":
         return _sandbox_page(request, event)
-    form = SandboxForm(request.POST, files=services.sandbox_files(event=event, user=request.user))
+    form, _ = _sandbox_form(request, event, request.POST)
     form.is_valid()  # every field is optional: what was posted is kept
     try:
         for file_name, content in form.posted_files().items():
@@ -184,6 +212,21 @@ def _read_upload(request) -> str:
     except MultiPartParserError as exc:
         return f"the upload could not be read: {exc}"
     return ""
+
+
+@login_required
+@require_GET
+@shows_errors
+def sandbox_file(request, name, file_name):
+    """One sandbox file as it would be submitted (those too large or binary
+    for the editor are read here)."""
+    event = services.event_get(name=name, user=request.user)
+    contents = services.sandbox_contents(event=event, user=request.user)
+    if file_name not in contents:
+        raise NotFound(f"{file_name!r} is not a file of this problem's submissions")
+    response = HttpResponse(contents[file_name], content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+    return response
 
 
 @csrf_exempt  # checked by _sandbox_upload once the body is parsed our way
@@ -246,7 +289,10 @@ def my_submissions(request):
             "state": summary["state"] if summary else "new",
             "score": _official_score(summary, official, kind),
         })
-    return render(request, "databoard/submissions/list.html", {"rows": rows, "event": event})
+    team = services.team_of(event=event, user=request.user) if event else None
+    return render(request, "databoard/submissions/list.html", {
+        "rows": rows, "event": event, "team": team,
+        **(team_history_context(event, team) if team is not None else {})})
 
 
 def _status_context(submission, user, detail: dict | None = None) -> dict:
@@ -337,6 +383,8 @@ urlpatterns = [
     path("events/<slug:name>/starting-kit.zip", starting_kit),
     path("events/<slug:name>/sandbox/", sandbox),
     path("events/<slug:name>/sandbox/upload/", sandbox_upload),
+    path("events/<slug:name>/sandbox/files/<str:file_name>", sandbox_file,
+         name="sandbox-file"),
     path("my/submissions/", my_submissions),
     path("submissions/<int:pk>/", submission_detail),
     path("submissions/<int:pk>/status/", submission_status),

@@ -13,6 +13,7 @@ from databoard import services
 from databoard.forms.teams import TeamInviteForm, TeamRenameForm
 from databoard.models import Event
 from databoard.views.accounts import profile_page, safe_next
+from databoard.views.boards import team_history_context
 from databoard.views.errors import shows_errors
 from datarun.errors import ApplicationError, NotFound
 
@@ -38,6 +39,7 @@ def _team_page(request, event: Event, *, rename_form=None, invite_form=None,
         "rename_form": rename_form or TeamRenameForm(initial={"name": team.name if team else ""}),
         "invite_form": invite_form or TeamInviteForm(),
         "error": error,
+        **(team_history_context(event, team) if team is not None else {}),
     }, status=status)
 
 

@@ -14,6 +14,8 @@ from datarun.cli.remote import (
     JsonOption,
     _add_row,
     _client,
+    _day,
+    _fmt,
     _print_json,
     _reported,
     _say,
@@ -55,6 +57,28 @@ def team_show(event: EventArg, json_out: JsonOption = False) -> None:
         _print_json(team)
     else:
         _show_team(event, team)
+
+
+@team_app.command("history")
+def team_history(event: EventArg, json_out: JsonOption = False) -> None:
+    """Your team's rank over time: teams ranked by their best public score so far."""
+    with _reported(json_out):
+        history = _client().team_history(event)
+    if json_out:
+        _print_json(history)
+        return
+    if not history["points"]:
+        _say(f"Team {history['team']} has no scored submission in {event} yet: no rank.")
+        return
+    score = history["score"]
+    table = Table("when", "rank", "of teams", f"best {score['name']}", "submission",
+                  title=f"{event}: rank of team {history['team']} over time "
+                        f"(by best public {score['name']}, {history['kind']})")
+    for point in history["points"]:
+        _add_row(table, _day(point["t"], minutes=True), str(point["rank"]),
+                 str(point["teams"]), _fmt(point["best"], score["precision"]),
+                 point["best_submission"])
+    out.print(table)
 
 
 @team_app.command("rename")

@@ -16,16 +16,15 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
     not scored take no part and are left out of the result. On ties the
     earlier evaluation is kept, as ramp-board keeps the earlier submission.
     """
-    evaluations = list(
-        Evaluation.objects.scored().filter(id__in=evaluation_ids)
-        .only("id", "problem_id").order_by("id")
-    )
-    if not evaluations:
+    rows = list(Evaluation.objects.scored().filter(id__in=evaluation_ids).order_by("id")
+                .values_list("id", "problem_id"))
+    if not rows:
         return {}
-    if len({e.problem_id for e in evaluations}) > 1:
+    if len({problem_id for _, problem_id in rows}) > 1:
         raise ApplicationError("contributivity blends evaluations of one problem; these "
                                "evaluate several")
-    problem = Problem.objects.get(id=evaluations[0].problem_id)
+    evaluations = [evaluation_id for evaluation_id, _ in rows]
+    problem = Problem.objects.get(id=rows[0][1])
     if problem.pool_id is not None:
         # Blending needs every submission's predictions, which stay on the
         # data owner's machines with the labels: not available.
@@ -39,9 +38,10 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
         # The fold's validation rows, sliced as rampwf slices them.
         y_true.append(trusted.y_train[valid_is])
         y_pred.append(np.stack([
-            storage.load_predictions(e.id, k, "train")[valid_is]
-            for e in evaluations
+            predictions[valid_is] for predictions in
+            storage.load_many_predictions(evaluations, k, "train")
         ]))
     values = contributivity.contributivity(y_true, y_pred, score,
                                            min_improvement=min_improvement)
-    return {e.id: float(value) for e, value in zip(evaluations, values, strict=True)}
+    return {evaluation_id: float(value)
+            for evaluation_id, value in zip(evaluations, values, strict=True)}

@@ -265,17 +265,7 @@ def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome) -> dict | None
     if spec.scoring == contract.RUNNER_SCORING:
         return outcome.scores  # scored on the pool, where the labels are
     evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
-    scores = scoring.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
-    if scores is None:
-        return None
-    # Written before the fold is recorded (no lock held); a superseded
-    # attempt's files are replaced by the attempt that is recorded.
-    for which, array in (("train", outcome.y_pred_train), ("test", outcome.y_pred_test)):
-        storage.artifact_put(
-            storage.artifact_key(spec.evaluation_id, storage.predictions_name(spec.fold_index,
-                                                                              which)),
-            storage.predictions_bytes(array))
-    return scores
+    return scoring.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
 
 
 def _trusted_inputs(problem: Problem) -> ramp_kits.TrustedInputs:
@@ -358,6 +348,10 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) ->
         data_key = storage.artifact_key(evaluation.id, name)
         array = outcome.y_pred_train if which == "train" else outcome.y_pred_test
         data = storage.predictions_bytes(array)
+        # Written under the fold's row lock, by the attempt that is recorded
+        # only: a superseded attempt (whose worker came back after the fold
+        # was re-run) never replaces the predictions the scores came from.
+        storage.artifact_put(data_key, data)
         RunArtifact.objects.update_or_create(
             evaluation=evaluation, name=name,
             defaults={"fold_run": fold_run, "storage_key": data_key,

@@ -35,7 +35,7 @@ def test_the_short_chaos_run_loses_nothing_and_recovers_within_the_bound(tmp_pat
     assert figures["lost"] == 0, report
     assert figures["stuck"] == 0, report
     assert figures["duplicated"] == 0, report
-    assert figures["wrong"] == 0, report
+    assert figures["wrong"] == 0, "\n".join(figures["wrong_names"]) + "\n" + report
     assert figures["contributivity_complete"], report
     assert len(figures["faults"]) == 7, report
     assert figures["recovery_s"] is not None and figures["recovery_s"] <= 120, report

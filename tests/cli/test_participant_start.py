@@ -13,8 +13,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from databoard.models import Submission, Team
-from tests.cli.conftest import PASSWORD, Cli
+from tests.cli.conftest import PASSWORD, Cli, participant
 from tests.conftest import EXAMPLES
+from tests.databoard.test_api import submit_scored
 from tests.integration.helpers import make_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -133,3 +134,25 @@ def test_a_syntax_error_is_refused_before_queueing_and_not_counted(cli):
     good = cli("submit", str(EXAMPLES / "iris" / "submissions" / "starting_kit"),
                "--event", "iris-syntax", "--name", "working", "--no-wait")
     assert good.returncode == 0, good.stderr
+
+
+def test_the_team_rank_over_time_from_the_cli(live_server_process, no_worker, tmp_path):
+    """Scores from the scorer's signal on committed rows (no worker runs)."""
+    event = make_event(EXAMPLES / "iris", "iris-rank")
+    alice = participant(event, "alice")
+    submit_scored(event, "", valid=0.80, name="a1", user=alice)
+    submit_scored(event, "bob", valid=0.90, name="b1")
+    submit_scored(event, "", valid=0.95, name="a2", user=alice)
+    (tmp_path / "work").mkdir()
+    cli = Cli(live_server_process.url, tmp_path / "config", tmp_path / "work")
+    cli.login()
+
+    shown = cli("team", "history", "iris-rank")
+
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split("│") for line in shown.stdout.splitlines() if "│" in line]  # not ┃ heads
+    assert [[cell.strip() for cell in row[2:6]] for row in rows] == [
+        ["1", "1", "0.800", "a1"], ["2", "2", "0.800", "a1"], ["1", "2", "0.950", "a2"]]
+    history = json.loads(cli("team", "history", "iris-rank", "--json").stdout)
+    assert [p["rank"] for p in history["points"]] == [1, 2, 1]
+    assert [s["submission"] for s in history["submissions"]] == ["a1", "a2"]

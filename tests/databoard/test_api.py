@@ -339,9 +339,10 @@ def test_a_nul_character_in_an_api_url_is_refused(alice):
 # --- leaderboard ---------------------------------------------------------------------
 
 def submit_scored(event: Event, username: str, *, valid, test=0.5, valid_mean=None,
-                  name: str = "sub") -> Submission:
-    """A submission whose evaluation the scorer finished with these official scores."""
-    user = signed_up(username, event)
+                  name: str = "sub", user=None) -> Submission:
+    """A submission whose evaluation the scorer finished with these official
+    scores, by a new user signed up as ``username`` (or by ``user``)."""
+    user = user or signed_up(username, event)
     submission = databoard_services.submission_create(
         event=event, user=user, name=name, files={"estimator.py": STARTING_KIT})
     evaluation = Evaluation.objects.get(id=submission.evaluation_id)

@@ -86,6 +86,8 @@ MATRIX = {
                    (403, 403, 403, 200, 200)),
     "sign up": ("POST", "/api/v1/events/{event}/signup/", None, (401, 201, 201, 201, 201)),
     "my team": ("GET", "/api/v1/events/{event}/team/", None, (401, 200, 200, 404, 404)),
+    "team history": ("GET", "/api/v1/events/{event}/team/history/", None,
+                     (401, 200, 200, 404, 404)),
     "rename team": ("PATCH", "/api/v1/events/{event}/team/", {"name": "renamed"},
                     (401, 200, 200, 404, 404)),
     "invite": ("POST", "/api/v1/events/{event}/team/invitations/", {"username": "carol"},

@@ -1,8 +1,11 @@
 """E-mail to a team's members when its submission is scored or fails: read
-from Django's test outbox, and once through a real SMTP server (a small one
-in this test, over a socket, with Django's SMTP backend)."""
-import socketserver
-import threading
+from Django's test outbox, and in one test also through a real SMTP server
+(aiosmtpd's debugging server, in its own process, with Django's SMTP backend)."""
+import re
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +16,7 @@ from databoard.models import Event, Profile
 from databoard.services.notifications import submission_notify
 from datarun.models import Evaluation
 from datarun.states import ErrorKind, RunState
+from tests.conftest import free_port, stop_process
 from tests.databoard.test_api import make_event, make_user, submit_scored
 
 pytestmark = pytest.mark.django_db
@@ -89,57 +93,57 @@ def test_nothing_is_sent_for_an_evaluation_still_running_or_of_no_submission(eve
     assert mail.outbox == []
 
 
-class _SMTPHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP (RFC 5321) for a client that sends one message."""
-
-    def handle(self):
-        self.wfile.write(b"220 test SMTP server\r\n")
-        envelope = {"to": []}
-        while line := self.rfile.readline():
-            command = line.decode().strip()
-            verb = command.split(" ", 1)[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self.wfile.write(b"250 test\r\n")
-            elif verb == "MAIL":
-                envelope["from"] = command
-                self.wfile.write(b"250 OK\r\n")
-            elif verb == "RCPT":
-                envelope["to"].append(command.split(":", 1)[1].strip(" <>"))
-                self.wfile.write(b"250 OK\r\n")
-            elif verb == "DATA":
-                self.wfile.write(b"354 end with .\r\n")
-                data = []
-                while (part := self.rfile.readline()) not in (b".\r\n", b""):
-                    data.append(part)
-                self.server.received.append({**envelope, "data": b"".join(data).decode()})
-                envelope = {"to": []}
-                self.wfile.write(b"250 queued\r\n")
-            elif verb == "QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 OK\r\n")
-
-
-def test_the_mail_leaves_through_a_real_smtp_server(event, settings):
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPHandler)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+@pytest.fixture
+def smtp_debugging_server(tmp_path):
+    """aiosmtpd's debugging server in its own process: it accepts every
+    message and prints it; (host, port, the file it prints to)."""
+    port = free_port()
+    printed = tmp_path / "smtp.log"
+    with open(printed, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
+             "-c", "aiosmtpd.handlers.Debugging"], stdout=out, stderr=subprocess.STDOUT)
     try:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = server.server_address
-        settings.EMAIL_USE_TLS = False
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.DEFAULT_FROM_EMAIL = "datarun@course.example"
-        submission = submit_scored(event, "alice", valid=0.875, name="forest")
-        with_teammate(event)
-        assert submission_notify(evaluation_id=submission.evaluation_id) == 2
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, printed.read_text()
+                time.sleep(0.1)
+        yield "127.0.0.1", port, printed
     finally:
-        server.shutdown()
-        server.server_close()
-    assert sorted(r["to"][0] for r in server.received) == \
-        ["alice@example.org", "bob@example.org"]
-    assert all("datarun@course.example" in r["from"] for r in server.received)
-    assert "Subject: [Iris course] forest is scored" in server.received[0]["data"]
-    assert "acc (official): 0.875" in server.received[0]["data"]
+        stop_process(proc)
+
+
+def test_a_scored_submission_is_mailed_to_the_outbox_and_through_smtp(
+        event, settings, smtp_debugging_server):
+    """One scored submission: its mails in Django's test outbox, then sent
+    again through a real SMTP server with Django's SMTP backend."""
+    submission = submit_scored(event, "alice", valid=0.875, name="forest")
+    with_teammate(event)
+    settings.DEFAULT_FROM_EMAIL = "datarun@course.example"
+
+    assert submission_notify(evaluation_id=submission.evaluation_id) == 2
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org"]
+    subject = "[Iris course] forest is scored"
+    assert {m.subject for m in mail.outbox} == {subject}
+
+    host, port, printed = smtp_debugging_server
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = host, port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    assert submission_notify(evaluation_id=submission.evaluation_id) == 2
+    deadline = time.monotonic() + 10
+    while (text := printed.read_text()).count("END MESSAGE") < 2:
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    messages = text.split("---------- MESSAGE FOLLOWS ----------")[1:]
+    assert sorted(re.search(r"^To: (.+)$", m, re.M).group(1) for m in messages) == [
+        "alice@example.org", "bob@example.org"]
+    for message in messages:
+        assert f"Subject: {subject}" in message
+        assert "From: datarun@course.example" in message
+        assert "acc (official): 0.875" in message

@@ -5,19 +5,25 @@ stay queued (their tasks go out on commit, which these tests never reach).
 """
 import io
 import json
+import shutil
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from databoard import services
 from databoard.models import Event, SandboxFile, SandboxImport, Submission
+from databoard.views.events import _sandbox_split
+from datarun import services as datarun_services
 from datarun.models import Evaluation
-from datarun.selectors import problem_summary
-from tests.conftest import EXAMPLES
+from datarun.selectors import evaluation_files, problem_summary
+from tests.conftest import EXAMPLES, ROOT
 from tests.databoard.test_api import (
     EVENT,
     STARTING_KIT,
@@ -347,6 +353,75 @@ def test_upload_needs_the_csrf_token_in_its_body(alice):
     response = strict.post(f"{SANDBOX}upload/", {"file": upload, "csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert SandboxFile.objects.get().content == "x = 1\n"
+
+
+@pytest.fixture
+def external_data_event(tmp_path):
+    """An event on the corpus's external-data kit: its submissions carry
+    estimator.py and a ~1 MB external_data.csv."""
+    kit_dir = tmp_path / "external_data"
+    shutil.copytree(ROOT / "tests" / "conformance" / "kits" / "external_data", kit_dir)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit_dir, check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+    datarun_services.problem_import_ramp_kit(path=kit_dir)
+    event = Event.objects.create(name="external-data", title="external-data",
+                                 problem_name="external_data")
+    return event, (kit_dir / "submissions" / "starting_kit" / "external_data.csv").read_bytes()
+
+
+def test_a_data_file_is_a_download_link_not_an_editor_and_the_page_stays_small(
+        client, external_data_event):
+    event, data = external_data_event
+    assert len(data) > 900_000
+    user = signed_up("dora", event)
+    client.force_login(user)
+
+    response = client.get(f"/events/{event.name}/sandbox/")
+
+    assert response.status_code == 200
+    page = _text(response)
+    # The code is in an editor, the data file is a link with its size.
+    assert 'name="file-estimator.py"' in page
+    assert 'name="file-external_data.csv"' not in page
+    link = f'href="/events/{event.name}/sandbox/files/external_data.csv"'
+    assert link in page
+    assert filesizeformat(len(data)) in page  # e.g. 0.9 MB
+    assert len(response.content) < 60_000, len(response.content)
+    # The link gives the file as it would be submitted.
+    download = client.get(f"/events/{event.name}/sandbox/files/external_data.csv")
+    assert download.status_code == 200
+    assert download.content == data
+    assert "attachment" in download["Content-Disposition"]
+    assert client.get(f"/events/{event.name}/sandbox/files/other.csv").status_code == 404
+
+
+def test_the_editors_open_small_text_files_only(settings):
+    settings.DATARUN_SANDBOX_EDITOR_MAX_BYTES = 10
+    editable, downloads = _sandbox_split({
+        "estimator.py": b"x = 1\n", "data.csv": b"a,b\n1,2\n3,4\n",
+        "model.npy": b"\x93NUMPY\x01\x00"})
+    assert editable == {"estimator.py": "x = 1\n"}
+    assert downloads == [{"name": "data.csv", "size": 12, "binary": False},
+                         {"name": "model.npy", "size": 8, "binary": True}]
+
+
+def test_saving_the_editors_keeps_the_data_file_and_a_submission_carries_it(
+        client, external_data_event):
+    event, data = external_data_event
+    user = signed_up("erin", event)
+    client.force_login(user)
+    sandbox = f"/events/{event.name}/sandbox/"
+    code = (ROOT / "tests" / "conformance" / "kits" / "external_data" / "submissions"
+            / "starting_kit" / "estimator.py").read_text()
+
+    response = client.post(sandbox, {"file-estimator.py": code + "# tuned\n",
+                                     "name": "with-data", "action": "submit"})
+
+    assert response.status_code == 302, _text(response)
+    submission = Submission.objects.get(name="with-data")
+    files = evaluation_files(submission.evaluation_id)
+    assert files["external_data.csv"] == data
+    assert files["estimator.py"].decode().endswith("# tuned\n")
 
 
 def test_submit_from_the_sandbox_creates_a_queued_submission(client, alice):

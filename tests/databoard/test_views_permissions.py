@@ -118,6 +118,8 @@ MATRIX = [
      (LOGIN, 302, 302, 403, 403)),
     ('POST', '/events/{event}/sandbox/upload/', None,
      (LOGIN, 400, 400, 403, 403)),
+    ('GET', '/events/{event}/sandbox/files/estimator.py', None,
+     (LOGIN, 200, 200, 403, 403)),
     ('GET', '/my/submissions/', None,
      (LOGIN, 200, 200, 200, 200)),
     ('GET', '/submissions/{sub}/', None,
@@ -285,9 +287,9 @@ def test_every_page_is_in_the_matrix():
                 yield prefix + str(p.pattern)
 
     def as_route(url: str) -> str:
-        url = url.split("?")[0].lstrip("/")
+        url = url.split("?")[0].lstrip("/").replace("files/estimator.py", "files/{file}")
         for key in ("{event}", "{sub}", "{bobs}", "{team}", "{inv}", "{problem}", "{dataset}",
-                    "{number}", "{run}", "{pool}"):
+                    "{number}", "{run}", "{pool}", "{file}"):
             url = url.replace(key, "<>")
         return url.replace("password/reset/MQ/bad-token/", "password/reset/<>/<>/")
 

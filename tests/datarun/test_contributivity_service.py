@@ -107,3 +107,28 @@ def test_evaluations_of_two_problems_are_refused(iris):
     ids = [evaluation(p, [truth] * len(trusted.folds)).id for p in (problem, other)]
     with pytest.raises(ApplicationError, match="one problem"):
         evaluations_contributivity(evaluation_ids=ids)
+
+
+def test_reading_many_predictions_gives_what_numpy_reads(settings, tmp_path):
+    # The fast path parses each distinct .npy header once: arrays of several
+    # shapes, dtypes and memory orders, interleaved, come back as np.load
+    # gives them, value for value.
+    settings.DATARUN_STORAGE_DIR = str(tmp_path)
+    rng = np.random.default_rng(0)
+    arrays = {
+        1: rng.random((120, 3)),
+        2: np.asfortranarray(rng.random((120, 3))),
+        3: rng.integers(0, 5, size=120),
+        4: rng.random((120, 3)),
+        5: rng.random((7, 2)).astype(np.float32),
+        6: np.asfortranarray(rng.random((120, 3))),
+    }
+    for evaluation_id, array in arrays.items():
+        storage.artifact_put(storage.artifact_key(evaluation_id,
+                                                  storage.predictions_name(0, "train")),
+                             storage.predictions_bytes(array))
+    got = list(storage.load_many_predictions(list(arrays), 0, "train"))
+    for (evaluation_id, array), read in zip(arrays.items(), got, strict=True):
+        assert read.dtype == array.dtype and read.shape == array.shape, evaluation_id
+        np.testing.assert_array_equal(read, array)
+        np.testing.assert_array_equal(read, storage.load_predictions(evaluation_id, 0, "train"))

@@ -54,8 +54,12 @@ def test_run_command_scores_a_starting_kit(tmp_path):
            if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DATARUN_STORAGE_DIR",
                         "DATARUN_WORK_DIR", "DJANGO_SETTINGS_MODULE")}
     env["DATARUN_HOME"] = str(tmp_path / "home")
+    # Flower's API answers without credentials (its pages do anyway): only tests set this.
+    env["FLOWER_UNAUTHENTICATED_API"] = "true"
     log = open(tmp_path / "up.log", "w+")
-    proc = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port)],
+    flower_port = free_port()
+    proc = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port),
+                             "--flower-port", str(flower_port)],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -71,8 +75,10 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 time.sleep(0.5)
         assert health == {"status": "ok"}
         # "Datarun is running" comes once both workers are ready (folds, and
-        # scoring with beat), with the login printed again under their banners.
-        while "Datarun is running" not in (output := (tmp_path / "up.log").read_text()):
+        # scoring with beat), with Flower's address and the login printed
+        # again under their banners: wait for that last line, the second token.
+        token_line = re.compile(r"Admin API token: \w+\n")
+        while len(token_line.findall(output := (tmp_path / "up.log").read_text())) < 2:
             assert time.monotonic() < deadline, output[-3000:]
             time.sleep(0.5)
         host = socket.gethostname()
@@ -84,6 +90,13 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         tokens = re.findall(r"Admin API token: (\w+)", output)
         assert len(tokens) == 2 and tokens[0] == tokens[1]
         assert output.index("Datarun is running") < output.rindex("Admin API token")
+        # Flower runs on the same embedded broker; where it is comes with the
+        # rest, below the banner, and the token comes last.
+        flower_url = f"http://127.0.0.1:{flower_port}/"
+        flower_line = output.index(f"Flower (workers, queues, every task): {flower_url}")
+        assert output.index("Datarun is running") < flower_line < output.rindex("Admin API token")
+        with urllib.request.urlopen(flower_url + "healthcheck", timeout=10) as answer:
+            assert answer.read() == b"OK"
         token = tokens[0]
         # Signed in, the health check says what it runs on.
         assert call(base, "/health/", token) == {
@@ -106,6 +119,19 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         board = call(base, "/events/iris/leaderboard/")
         assert [r["submission"] for r in board["rows"]] == ["first"]
         assert board["rows"][0]["scores"]["acc"]["valid"]["bagged"] > 0.9
+        # Flower, on the embedded filesystem broker, sees both workers and the
+        # tasks they ran (task events, -E; they reach it within a poll or two).
+        deadline = time.monotonic() + 60
+        workers, names = {}, set()
+        while not ({f"folds@{host}", f"scorer@{host}"} <= set(workers)
+                   and {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names):
+            assert time.monotonic() < deadline, (workers, names)
+            time.sleep(0.5)
+            with urllib.request.urlopen(flower_url + "api/workers?refresh=1",
+                                        timeout=30) as answer:
+                workers = json.loads(answer.read())
+            with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
+                names = {task["name"] for task in json.loads(answer.read()).values()}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -1,5 +1,6 @@
 """The fold worker needs neither the database nor the storage: it talks to the
 platform only through the runner API, and what a runner sends is checked."""
+import dataclasses
 import hashlib
 import io
 import json
@@ -17,7 +18,10 @@ import requests
 from django.conf import settings
 
 from databoard.models import Event, Submission
+from datarun import storage
+from datarun.contract import FoldOutcome
 from datarun.models import Evaluation, FoldRun
+from datarun.services import fold_runs
 from tests.conftest import EXAMPLES, ROOT
 from tests.integration.helpers import signed_up, submit, wait_final
 
@@ -252,3 +256,29 @@ def test_a_runner_that_lost_its_claim_is_refused(queued_fold):
     assert lines.status_code == 200 and lines.json() == {"accepted": False}
     fold_run.refresh_from_db()
     assert (fold_run.state, fold_run.attempt, fold_run.error_message) == ("running", 2, "")
+
+
+def test_a_superseded_attempt_never_replaces_the_recorded_predictions(queued_fold):
+    # The chaos run's case: a fold's heartbeat went stale during a database
+    # restart and another runner re-ran and recorded it, while the first
+    # runner's report (with, here, different predictions) was being checked:
+    # its claim was current when it arrived, superseded by the time it is
+    # recorded.
+    web, fold_run, _ = queued_fold
+    first = _claim(web, fold_run.id).json()
+    FoldRun.objects.filter(id=fold_run.id).update(heartbeat_at="2000-01-01T00:00:00Z")
+    second = _claim(web, fold_run.id).json()
+    recorded = np.full((30, 3), 1 / 3)
+    ok = _report(web, second, {"wall_time": 1.0},
+                 {"y_pred_train": _npy(np.full((120, 3), 1 / 3)), "y_pred_test": _npy(recorded)})
+    assert ok.status_code == 200, ok.text
+    fold_run.refresh_from_db()
+    spec = dataclasses.replace(fold_runs._ticket(fold_run, fold_run.evaluation),
+                               attempt=first["attempt"])
+    late = FoldOutcome(wall_time=2.0, y_pred_train=np.tile([1.0, 0.0, 0.0], (120, 1)),
+                       y_pred_test=np.tile([1.0, 0.0, 0.0], (30, 1)))
+    assert fold_runs.fold_run_finish(spec=spec, outcome=late) is False
+    stored = storage.load_predictions(fold_run.evaluation_id, fold_run.fold_index, "test")
+    np.testing.assert_array_equal(stored, recorded)
+    fold_run.refresh_from_db()
+    assert (fold_run.attempt, fold_run.wall_time) == (second["attempt"], 1.0)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT, docker_unavailable
 from tests.security.conftest import DATABASE_URL, SECRET_KEY
+from workers.sandbox.base import Termination
 
 PREAMBLE = """
 import os, sys, time, signal, socket, subprocess, atexit, tempfile
@@ -263,9 +264,12 @@ while True:
 """)
     fold = run_fold(backend_name, source, wall_time_s=30, pids=64)
     assert fold.error == "exceeded the limit of 64 processes and threads at once in fold 0"
-    # Stopped at its first refused fork, not at the time limit (and on the
-    # local backend, copies sharing their pages are not memory once per copy).
-    assert fold.result.wall_time < 15
+    # Stopped for its processes, before the time limit (and on the local
+    # backend, copies sharing their pages are not memory once per copy). How
+    # long killing a swarm takes depends on the machine's load (16 s seen with
+    # a load of 8 on 2 cores; 2-4 s on a quiet machine), so no tighter bound.
+    assert fold.result.terminated is Termination.PROCESSES
+    assert fold.result.wall_time < 30
 
 
 def test_a_fold_at_its_memory_limit_when_time_runs_out_is_out_of_memory(run_fold):
@@ -311,7 +315,9 @@ while True:
 def test_spinning_the_cpu_is_stopped_at_the_time_limit(backend_name, run_fold):
     fold = run_fold(backend_name, hostile("while True:\n    pass"), wall_time_s=3)
     assert fold.error == "exceeded the time limit of 3 s in fold 0"
-    assert fold.result.cpu_time >= 1.0
+    # Its CPU time is measured: 2.9 s of 3 on a quiet machine, 0.9 s with a
+    # load of 8 on 2 cores (a sleeping fold shows about 0).
+    assert fold.result.cpu_time >= 0.5
 
 
 def test_sleeping_forever_is_stopped_at_the_time_limit(backend_name, run_fold):

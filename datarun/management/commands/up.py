@@ -1,12 +1,13 @@
 """``python manage.py up``: the whole platform on one machine, one command.
 
 Migrates, creates an admin account (printing how to log in), loads the example
-events, then runs two Celery workers and the web server until interrupted: the
-fold worker (queue ``sandbox``, one process per fold slot) and the scorer
-(queue ``scoring``: scoring, contributivity, e-mail, with embedded beat),
-so that scoring never waits for a fold slot. Submissions go through Celery
-exactly as in production.
+events, then runs two Celery workers, the web server and Flower until
+interrupted: the fold worker (queue ``sandbox``, one process per fold slot)
+and the scorer (queue ``scoring``: scoring, contributivity, e-mail, with
+embedded beat), so that scoring never waits for a fold slot. Submissions go
+through Celery exactly as in production.
 """
+import importlib.util
 import os
 import secrets
 import signal
@@ -25,6 +26,8 @@ READY_TIMEOUT_S = 180
 # The worker writes this file once ready (config/celery.py reads the variable;
 # datarun does not import the project's wiring).
 WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
+FLOWER_INSTALLED = importlib.util.find_spec("flower") is not None
+FLOWER_READY_TIMEOUT_S = 60
 
 
 def _stop(signum, frame):
@@ -32,7 +35,7 @@ def _stop(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Set up and run web + worker + beat on the embedded defaults."
+    help = "Set up and run web + fold worker + scorer + beat on the embedded defaults."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("DATARUN_HOST", "127.0.0.1"))
@@ -42,9 +45,13 @@ class Command(BaseCommand):
         parser.add_argument("--scoring-concurrency", type=int, default=2,
                             help="processes of the scorer (scoring, contributivity, e-mail)")
         parser.add_argument("--no-examples", action="store_true")
+        parser.add_argument("--flower-port", type=int,
+                            default=int(os.environ.get("DATARUN_FLOWER_PORT", 5555)),
+                            help="Flower's port, on 127.0.0.1 only (default 5555)")
+        parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
 
     def handle(self, *args, host, port, concurrency, scoring_concurrency, no_examples,
-               **options):
+               flower_port, no_flower, **options):
         settings.DATARUN_HOME.mkdir(parents=True, exist_ok=True)
         call_command("migrate", verbosity=0)
         self._admin_account()
@@ -55,6 +62,11 @@ class Command(BaseCommand):
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
                "DATARUN_API_URL": f"http://{local}:{port}"}
+        flower_url = None
+        if not no_flower and FLOWER_INSTALLED:
+            flower_url = f"http://127.0.0.1:{flower_port}/"
+            # The organiser queue page links to it (unless set otherwise).
+            env.setdefault("DATARUN_FLOWER_URL", flower_url)
         ready_files = []
 
         def celery_worker(name: str, *options: str) -> subprocess.Popen:
@@ -63,7 +75,9 @@ class Command(BaseCommand):
             ready_files.append(ready_file)
             return subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{name}@%h",
-                 "-l", "INFO", *options],
+                 "-l", "INFO", *options,
+                 # Task events, so that Flower shows each task as it runs.
+                 *(["-E"] if flower_url else [])],
                 env={**env, WORKER_READY_FILE_ENV: str(ready_file)},
             )
 
@@ -79,22 +93,37 @@ class Command(BaseCommand):
             env=env,
         )
         children = [folds, scorer, web]
+        # Flower is a window on the workers: if it cannot start (its port is
+        # taken), the platform runs on without it.
+        flower = None
+        if flower_url:
+            # On this machine's loopback only, whatever --host says: without
+            # FLOWER_BASIC_AUTH its pages are open to whoever reaches them.
+            flower = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "flower",
+                 "--address=127.0.0.1", f"--port={flower_port}", "--logging=warning"],
+                env=env,
+            )
         signal.signal(signal.SIGTERM, _stop)
         try:
             self.stdout.write("Starting the workers and the web server...\n")
             if self._wait_ready(children, ready_files, f"http://{local}:{port}/api/v1/health/"):
                 # Last, under the workers' banners and the first access logs:
-                # everything needed to start, in view.
+                # everything needed to start, in view, in one block.
+                flower_text = self._flower_text(flower, flower_url, flower_port)
                 self.stdout.write(self.style.SUCCESS(
                     f"\nDatarun is running at http://{host}:{port}/ "
                     f"(API: http://{host}:{port}/api/v1/, admin: http://{host}:{port}/admin/); "
                     "its workers are ready. Ctrl-C stops it."))
+                self.stdout.write(flower_text)
                 self.stdout.write(self.login_text + "\n")
             while all(c.poll() is None for c in children):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
+            if flower is not None:
+                children.append(flower)
             for c in children:
                 if c.poll() is None:
                     c.terminate()
@@ -103,6 +132,26 @@ class Command(BaseCommand):
                     c.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     c.kill()
+
+    def _flower_text(self, flower, flower_url, flower_port) -> str:
+        """Where Flower is, or why it is not there and how to start it."""
+        by_hand = ("celery -A config flower --address=127.0.0.1 "
+                   f"--port={flower_port}")
+        if flower_url is None and not FLOWER_INSTALLED:
+            return f"Flower is not installed: pip install flower, then {by_hand}"
+        if flower is None:
+            return f"Flower (--no-flower): start it with {by_hand}"
+        deadline = time.monotonic() + FLOWER_READY_TIMEOUT_S
+        while flower.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(flower_url + "healthcheck", timeout=2) as answer:
+                    if answer.status == 200:
+                        return (f"Flower (workers, queues, every task): {flower_url} "
+                                "(linked from /organiser/queue/)")
+            except OSError:
+                time.sleep(0.5)
+        return (f"Flower did not start on port {flower_port} (see its log above; "
+                f"--flower-port picks another): {by_hand}")
 
     def _wait_ready(self, children, ready_files, health_url: str) -> bool:
         """Until every worker has written its ready file and the web server
