@@ -6,7 +6,8 @@ every evaluation after the last fault.
 Everything runs on this machine, started and stopped here: a PostgreSQL
 cluster of its own (initdb/pg_ctl, spare port), a Redis of its own (spare
 port, no persistence, so that a restart loses every message), gunicorn, two
-Celery worker nodes and beat, with the platform's default timeouts. Before
+Celery fold worker nodes (queue ``sandbox``), a scorer node (queue
+``scoring``) and beat, with the platform's default timeouts. Before
 the faults, each kind of submission runs once without faults: the reference
 its scores are compared with.
 
@@ -71,8 +72,8 @@ VARIANTS = {
                                args="max_iter=1000", sleep=1.0), "scored"),
     "failing": (_FAILING, "error"),
 }
-FAULTS = ("worker_mid_claim", "worker_mid_fold", "beat", "web_worker", "redis_restart",
-          "postgres_restart")
+FAULTS = ("worker_mid_claim", "worker_mid_fold", "scorer", "beat", "web_worker",
+          "redis_restart", "postgres_restart")
 
 
 def free_port() -> int:
@@ -123,6 +124,7 @@ class Cluster:
         self.web: subprocess.Popen | None = None
         self.beat: subprocess.Popen | None = None
         self.workers: dict[str, subprocess.Popen] = {}
+        self.worker_options: dict[str, tuple[str, int, dict | None]] = {}
         self.env = {
             **os.environ,
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/chaos",
@@ -174,23 +176,53 @@ class Cluster:
         self.start_redis()
 
     # --- the platform ---------------------------------------------------------
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(args, cwd=ROOT, env=self.env, start_new_session=True,
+    def _spawn(self, name: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen(args, cwd=ROOT, env={**self.env, **(env or {})},
+                                start_new_session=True,
                                 stdout=open(self.logs / f"{name}.log", "a"),
                                 stderr=subprocess.STDOUT)
 
-    def start_web(self) -> None:
+    def start_web(self, *, deployed: bool = False) -> None:
+        """gunicorn; ``deployed``: with the settings every deployment uses
+        (config/gunicorn.py) instead of 3 processes of 4 threads."""
+        options = (["-c", "python:config.gunicorn"] if deployed
+                   else ["-w", "3", "--threads", "4"])
         self.web = self._spawn("web", [
-            sys.executable, "-m", "gunicorn", "config.wsgi:application",
-            "-b", f"127.0.0.1:{self.web_port}", "-w", "3", "--threads", "4",
-            "--timeout", "60"])
+            sys.executable, "-m", "gunicorn", *options, "config.wsgi:application",
+            "-b", f"127.0.0.1:{self.web_port}", "--timeout", "60"])
         self._wait_port(self.web_port, "gunicorn")
 
-    def start_worker(self, node: str) -> None:
+    def start_worker(self, node: str, queue: str = "sandbox", concurrency: int | None = None,
+                     env: dict | None = None) -> None:
+        """A worker node reading ``queue`` (folds by default; the scorer's
+        is ``scoring``), started again the same way after a fault."""
+        self.worker_options[node] = (queue, concurrency or self.concurrency, env)
         self.workers[node] = self._spawn(node, [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "sandbox,scoring",
-            "-c", str(self.concurrency), "-n", f"{node}@%h", "-l", "INFO",
-            "--without-gossip", "--without-mingle"])
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+            "-c", str(concurrency or self.concurrency), "-n", f"{node}@%h", "-l", "INFO",
+            "--without-gossip", "--without-mingle"], env)
+
+    def restart_worker(self, node: str) -> None:
+        self.start_worker(node, *self.worker_options[node])
+
+    def wait_worker_ready(self, node: str, timeout: float = 120) -> None:
+        log = self.logs / f"{node}.log"
+        deadline = time.monotonic() + timeout
+        while f"{node}@{socket.gethostname()} ready." not in log.read_text(errors="replace"):
+            if self.workers[node].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {node} did not start: "
+                                   f"{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+
+    def stop_worker(self, node: str) -> None:
+        """Stopped as Celery is asked to stop (SIGTERM), then killed if it lingers."""
+        proc = self.workers.pop(node)
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_tree(proc)
+            proc.wait()
 
     def start_beat(self) -> None:
         self.beat = self._spawn("beat", [
@@ -253,17 +285,25 @@ class Faults:
         kill_tree(self.cluster.workers[node])
         self.cluster.workers[node].wait()
         time.sleep(2)
-        self.cluster.start_worker(node)
+        self.cluster.restart_worker(node)
+
+    def _fold_nodes(self) -> list[str]:
+        return sorted(n for n, (queue, *_) in self.cluster.worker_options.items()
+                      if queue == "sandbox")
 
     def worker_mid_claim(self) -> None:
         # Best effort: a node that is not running a fold is taking a message
         # or claiming (prefetch 1, acks late), or idle.
-        node = self.rng.choice(sorted(self.cluster.workers))
+        node = self.rng.choice(self._fold_nodes())
         self._restart_node(node)
+
+    def scorer(self) -> None:
+        # Scoring, contributivity or e-mail tasks in hand, or idle.
+        self._restart_node("scorer")
 
     def worker_mid_fold(self) -> None:
         deadline = time.monotonic() + 15
-        nodes = sorted(self.cluster.workers)
+        nodes = self._fold_nodes()
         while time.monotonic() < deadline:
             busy = [n for n in nodes if self.cluster.folds_running_on(n)]
             if busy:
@@ -443,6 +483,7 @@ def run(*, submissions: int, rate: float, fault_rounds: int, seed: int, bound: f
         cluster.start_web()
         for node in ("node1", "node2"):
             cluster.start_worker(node)
+        cluster.start_worker("scorer", "scoring", 2)
         cluster.start_beat()
         participants = [Participant(cluster.env["DATARUN_API_URL"], t) for t in tokens]
 

@@ -1,8 +1,11 @@
 """Platform overhead against running the folds in one process, as ramp-test does.
 
-For one example kit and its starting kit, prints:
+For one example kit and its starting kit, prints for each sandbox backend
+(local, and Docker with warm containers and with a cold container per fold
+when a Docker daemon and the runtime image are here), in one run:
   (a) wall time from the API call to "scored" through the platform (a real
-      Celery worker with 2 processes; web view called in this process);
+      fold worker with 2 processes and a scorer, as `make run` starts them;
+      web view called in this process);
   (b) wall time of `ramp-test --submission starting_kit` in a fresh process,
       which loads the data and trains, predicts and scores the folds one
       after another;
@@ -11,7 +14,8 @@ For one example kit and its starting kit, prints:
       (claimed -> recorded) minus that compute.
 
 Uses the embedded defaults in a temporary DATARUN_HOME unless DATABASE_URL /
-CELERY_BROKER_URL are set. Usage: python bench/overhead.py [--kit iris] [--repeat 5]
+CELERY_BROKER_URL are set.
+Usage: python bench/overhead.py [--kit iris] [--repeat 5] [--backends local,docker]
 """
 import argparse
 import os
@@ -26,6 +30,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def docker_unavailable() -> str | None:
+    """Why folds cannot run in Docker here, or None."""
+    import shutil
+
+    if not shutil.which("docker") or subprocess.run(["docker", "info"],
+                                                    capture_output=True).returncode:
+        return "no Docker daemon answers"
+    from workers.sandbox.image import runtime_image
+
+    image = runtime_image()
+    if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+        return f"the runtime image {image} is missing (python3 deploy/runtime/build.py)"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kit", default="iris")
@@ -33,6 +52,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--pause", type=float, default=2.0,
                         help="seconds between one submission scored and the next sent")
+    parser.add_argument("--backends", default="local,docker",
+                        help="sandbox backends to time, comma-separated (docker: warm and "
+                             "cold containers; left out, saying why, without a daemon or "
+                             "the runtime image)")
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="datarun-bench-")
@@ -65,15 +88,22 @@ def main() -> None:
     # The worker runs folds through the runner API of a real web server.
     web, url = start_web(Path(settings.DATARUN_HOME) / "gunicorn.log")
 
+    def celery_worker(name: str, queue: str, concurrency: int, env: dict) -> subprocess.Popen:
+        log = open(Path(settings.DATARUN_HOME) / f"{name}.log", "w")
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+             "-n", f"{name}@%h", "-c", str(concurrency), "-l", "WARNING"],
+            cwd=ROOT, env={**os.environ, "DATARUN_API_URL": url, **env},
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    # The scorer serves every variant; each variant gets a fresh fold worker.
+    scorer = celery_worker("scorer", "scoring", 1, {})
+
     def platform_runs(label: str, worker_env: dict) -> list[tuple[float, int]]:
         """``repeat`` + 1 submissions, one after another, on a fresh worker."""
-        worker_log = open(Path(settings.DATARUN_HOME) / f"worker-{label}.log", "w")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "sandbox,scoring",
-             "-c", str(args.concurrency), "-l", "WARNING"],
-            cwd=ROOT, env={**os.environ, "DATARUN_API_URL": url, **worker_env},
-            stdout=worker_log, stderr=subprocess.STDOUT,
-        )
+        worker = celery_worker("folds-" + "-".join(label.replace(",", "").split()),
+                               "sandbox", args.concurrency, worker_env)
         runs = []
         try:
             time.sleep(1)
@@ -106,17 +136,26 @@ def main() -> None:
             worker.wait(timeout=60)
         return runs
 
-    # The Docker backend twice in the same run: warm containers, then one
-    # cold container per fold.
-    variants = [("", {})]
-    if settings.DATARUN_SANDBOX == "docker":
-        variants = [("warm containers", {"DATARUN_WARM_CONTAINERS": "1"}),
-                    ("cold containers", {"DATARUN_WARM_CONTAINERS": "0"})]
+    # Every backend in the same run: local, then Docker twice (warm
+    # containers, then one cold container per fold).
+    backends = args.backends.split(",")
+    variants, left_out = [], []
+    if "local" in backends:
+        variants.append(("local", {"DATARUN_SANDBOX": "local"}))
+    if "docker" in backends:
+        if why := docker_unavailable():
+            left_out.append(f"docker: {why}")
+        else:
+            variants += [("docker, warm containers", {"DATARUN_SANDBOX": "docker",
+                                                      "DATARUN_WARM_CONTAINERS": "1"}),
+                         ("docker, cold containers", {"DATARUN_SANDBOX": "docker",
+                                                      "DATARUN_WARM_CONTAINERS": "0"})]
     try:
-        results = [(label, platform_runs(label or "worker", env)) for label, env in variants]
+        results = [(label, platform_runs(label, env)) for label, env in variants]
     finally:
-        web.terminate()
-        web.wait()
+        for proc in (scorer, web):
+            proc.terminate()
+            proc.wait(timeout=60)
 
     ramp_test = str(Path(sys.executable).parent / "ramp-test")
     baseline = []
@@ -133,8 +172,9 @@ def main() -> None:
     broker = settings.CELERY_BROKER_URL.split("://")[0]
     print(f"kit: {args.kit}, submission: starting_kit, "
           f"worker concurrency: {args.concurrency}, database: {database}, "
-          f"broker: {broker}, sandbox: {settings.DATARUN_SANDBOX}, "
-          f"{args.pause:g} s between submissions")
+          f"broker: {broker}, {args.pause:g} s between submissions")
+    for line in left_out:
+        print(f"left out: {line}")
     print(f"(b) ramp-test in a fresh process:  median {b:.3f} s over {len(baseline)} runs "
           f"(min {min(baseline):.3f}, max {max(baseline):.3f})")
     overheads = {}
@@ -151,7 +191,7 @@ def main() -> None:
         n_folds = folds.filter(evaluation_id=warm_ids[0]).count()
         a = statistics.median(warm)
         overheads[label] = statistics.median(sandbox_overhead) * ms
-        print(f"\n{label or 'platform'} ({n_folds} folds per submission):")
+        print(f"\n{label} ({n_folds} folds per submission):")
         print(f"(a) platform, API call -> scored: median {a:.3f} s over {len(warm)} runs "
               f"(min {min(warm):.3f}, max {max(warm):.3f}); first run on a fresh worker "
               f"{cold:.3f} s")
@@ -161,8 +201,9 @@ def main() -> None:
         print(f"per-fold overhead, whole fold span (claim -> recorded) minus harness compute: "
               f"median {statistics.median(span_overhead) * ms:.1f} ms, "
               f"max {max(span_overhead) * ms:.1f} ms")
-    if "warm containers" in overheads:
-        warm_ms, cold_ms = overheads["warm containers"], overheads["cold containers"]
+    if "docker, warm containers" in overheads:
+        warm_ms = overheads["docker, warm containers"]
+        cold_ms = overheads["docker, cold containers"]
         print(f"\nDocker per-fold sandbox overhead: warm {warm_ms:.0f} ms, cold {cold_ms:.0f} ms "
               f"({warm_ms / cold_ms:.2f}x). A warm fold's wall time starts at its go: "
               "waiting for a container still importing shows in the whole fold span only.")

@@ -12,8 +12,8 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # (contributivity) and workers (folds, in the sandbox; no database).
 app.autodiscover_tasks(["datarun", "databoard", "workers"])
 
-# `manage.py up` says "Datarun is running" only once its worker consumes:
-# it names a file here, which the worker writes when it is ready.
+# `manage.py up` says "Datarun is running" only once its workers consume: it
+# names a file here for each, which the worker writes when it is ready.
 WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
 
 

@@ -84,18 +84,23 @@ def docker_unavailable() -> str | None:
 
 
 class Workers:
-    """The one real Celery worker (plus beat) of the session, on the test
-    database and the Redis broker, restarted when a test needs another sandbox
-    backend. Only one runs at a time: they would share the queues. Its folds
-    go through the runner API of the session's web server (gunicorn), as
-    every worker's do."""
+    """The real Celery workers (plus beat) of the session, on the test
+    database and the Redis broker, laid out as `make run` lays them out: a
+    fold worker (queue ``sandbox``, node ``test@<host>``, 2 slots) and a
+    scorer (queue ``scoring``: scoring, contributivity, e-mail; with beat; node
+    ``scorer@<host>``), writing one log. Restarted when a test needs another sandbox backend. Only
+    one such pair runs at a time: they would share the queues. Its folds go
+    through the runner API of the session's web server (gunicorn), as every
+    worker's do."""
 
     # The session's manager, for the autouse fixture that settles it.
     running: "Workers | None" = None
+    NODES = ("test", "scorer")
 
     def __init__(self, storage: Path):
         self.storage = storage
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the fold worker
+        self.scorer: subprocess.Popen | None = None
         self.sandbox: str | None = None
         self.log = None
         self.starts = 0
@@ -123,7 +128,8 @@ class Workers:
         }
 
     def use(self, sandbox: str) -> subprocess.Popen:
-        if self.proc is not None and self.proc.poll() is None and self.sandbox == sandbox:
+        if (self.proc is not None and self.proc.poll() is None and self.scorer.poll() is None
+                and self.sandbox == sandbox):
             return self.proc
         self.stop()
         return self.start(sandbox)
@@ -140,17 +146,26 @@ class Workers:
         log_path = self.storage / f"worker-{self.starts}-{sandbox}.log"
         self.log = open(log_path, "w")
         env = self.env(sandbox)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "-Q",
-             "sandbox,scoring", "-c", "2", "-l", "INFO", "-n", "test@%h",
-             "-s", str(self.storage / "beat-schedule")],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+
+        def worker(*options: str) -> subprocess.Popen:
+            return subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "INFO",
+                 *options],
+                cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        proc = worker("-Q", "sandbox", "-c", "2", "-n", "test@%h")
+        self.scorer = worker("-Q", "scoring", "-c", "1", "-n", "scorer@%h", "-B",
+                              "-s", str(self.storage / "beat-schedule"))
+        host = socket.gethostname()
         deadline = time.monotonic() + 60
-        while "ready." not in log_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker ({sandbox} sandbox) did not start:\n"
+        while not all(f"{node}@{host} ready." in log_path.read_text() for node in self.NODES):
+            if (proc.poll() is not None or self.scorer.poll() is not None
+                    or time.monotonic() > deadline):
+                self.proc = proc
+                self.stop()
+                pytest.fail(f"the Celery workers ({sandbox} sandbox) did not start:\n"
                             + log_path.read_text()[-3000:])
             time.sleep(0.2)
         proc.env = env
@@ -190,11 +205,11 @@ class Workers:
                 services.evaluation_cancel(evaluation_id=evaluation_id)
             except ApplicationError:
                 pass  # finished meanwhile
-        node = f"test@{socket.gethostname()}"
+        nodes = [f"{node}@{socket.gethostname()}" for node in self.NODES]
         deadline = time.monotonic() + timeout
         idle_since = None
         while time.monotonic() < deadline:
-            inspect = app.control.inspect(destination=[node], timeout=1.0)
+            inspect = app.control.inspect(destination=nodes, timeout=1.0)
             busy = [inspect.active(), inspect.reserved(), inspect.scheduled()]
             if all(reply and not any(reply.values()) for reply in busy):
                 # Idle twice in a row, half a second apart (a debounced task
@@ -229,14 +244,19 @@ class Workers:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        for proc in (self.proc, self.scorer):
+            if proc is not None:
+                proc.terminate()
+        for proc in (self.proc, self.scorer):
+            if proc is None:
+                continue
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self.log.close()
-        self.proc = None
+        self.proc = self.scorer = None
 
 
 @pytest.fixture(autouse=True)
@@ -260,7 +280,8 @@ def _workers(django_db_setup, django_db_blocker, _storage):
 
 @pytest.fixture
 def celery_worker_process(_workers):
-    """A real `celery worker -B` process running folds in the local sandbox."""
+    """The real fold worker process running folds in the local sandbox (its
+    scorer, with beat, beside it)."""
     return _workers.use("local")
 
 

@@ -1,10 +1,10 @@
 """The short chaos run (bench/chaos.py --ci): 40 submissions while each fault
-strikes once (worker nodes killed mid-claim and mid-fold, beat killed, a web
-worker killed, Redis restarted without saving, PostgreSQL restarted) on a
-PostgreSQL, Redis, gunicorn, two worker nodes and beat of its own, with the
-default timeouts. Nothing is lost, stuck, duplicated or wrong, every scored
-submission has its contributivity, and all is final within 120 s of the
-last fault."""
+strikes once (fold worker nodes killed mid-claim and mid-fold, the scorer
+killed, beat killed, a web worker killed, Redis restarted without saving,
+PostgreSQL restarted) on a PostgreSQL, Redis, gunicorn, two fold worker nodes,
+a scorer and beat of its own, with the default timeouts. Nothing is lost,
+stuck, duplicated or wrong, every scored submission has its contributivity,
+and all is final within 120 s of the last fault."""
 import json
 import shutil
 import subprocess
@@ -37,6 +37,6 @@ def test_the_short_chaos_run_loses_nothing_and_recovers_within_the_bound(tmp_pat
     assert figures["duplicated"] == 0, report
     assert figures["wrong"] == 0, "\n".join(figures["wrong_names"]) + "\n" + report
     assert figures["contributivity_complete"], report
-    assert len(figures["faults"]) == 6, report
+    assert len(figures["faults"]) == 7, report
     assert figures["recovery_s"] is not None and figures["recovery_s"] <= 120, report
     assert result.returncode == 0, report

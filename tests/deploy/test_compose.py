@@ -29,7 +29,7 @@ SECRETS = {
     "DATARUN_DOMAIN": "course.example.org",
     "DATARUN_TLS": "/certs/fullchain.pem /certs/privkey.pem",
 }
-PROJECT_SERVICES = {"web", "worker", "beat", "flower"}
+PROJECT_SERVICES = {"web", "worker", "scorer", "beat", "flower"}
 
 
 def compose_config(tmp_path, **env) -> subprocess.CompletedProcess:
@@ -66,6 +66,7 @@ def test_every_service_has_a_health_check_and_waits_for_healthy_dependencies(sta
             assert condition == {"condition": "service_healthy"}, (name, dependency)
     assert set(stack["services"]["web"]["depends_on"]) == {"postgres", "redis"}
     assert set(stack["services"]["worker"]["depends_on"]) == {"web"}
+    assert set(stack["services"]["scorer"]["depends_on"]) == {"web"}
     assert set(stack["services"]["proxy"]["depends_on"]) == {"web"}
 
 
@@ -79,6 +80,7 @@ def test_each_process_runs_its_command_from_the_project_image(stack):
         assert services[name]["environment"]["DATARUN_ENV"] == "production", name
     assert services["web"]["command"][0] == "gunicorn"
     assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["scorer"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     assert services["flower"]["command"][:4] == ["celery", "-A", "config", "flower"]
 
@@ -94,14 +96,30 @@ def test_web_health_check_calls_the_health_api(stack):
     assert test[-1] == f"http://127.0.0.1:8000{reverse('health')}"
 
 
-def test_worker_reads_every_queue_and_checks_its_own_node(stack):
-    worker = stack["services"]["worker"]
-    queues = worker["command"][worker["command"].index("-Q") + 1].split(",")
+def queues_and_node(service: dict) -> tuple[set[str], str]:
+    command = service["command"]
+    return set(command[command.index("-Q") + 1].split(",")), command[command.index("-n") + 1]
+
+
+def test_folds_and_scoring_have_their_own_workers_which_check_their_own_node(stack):
+    # A burst of folds fills the worker's slots; the scorer's processes score
+    # each finished submission meanwhile. Between them, every queue is read.
+    services = stack["services"]
+    fold_queues, fold_node = queues_and_node(services["worker"])
+    scoring_queues, scoring_node = queues_and_node(services["scorer"])
     routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
-    assert set(queues) == routed | {settings.CELERY_TASK_DEFAULT_QUEUE} == {"sandbox", "scoring"}
-    node = worker["command"][worker["command"].index("-n") + 1]
-    assert node == "worker@%h"
-    assert "inspect ping --destination worker@$$HOSTNAME" in worker["healthcheck"]["test"][1]
+    assert fold_queues == routed == {"sandbox"}
+    assert scoring_queues == {settings.CELERY_TASK_DEFAULT_QUEUE} == {"scoring"}
+    assert (fold_node, scoring_node) == ("worker@%h", "scorer@%h")
+    for name in ("worker", "scorer"):
+        assert (f"inspect ping --destination {name}@$$HOSTNAME"
+                in services[name]["healthcheck"]["test"][1])
+
+
+def test_only_the_fold_worker_reaches_the_docker_daemon(stack):
+    scorer = stack["services"]["scorer"]
+    assert "/var/run/docker.sock" not in dict(mounts(scorer))
+    assert "group_add" not in scorer
 
 
 def test_worker_runs_folds_through_the_host_docker_daemon(stack):
@@ -127,6 +145,7 @@ def test_web_and_worker_share_storage_and_state_lives_in_volumes(stack):
     storage = services["web"]["environment"]["DATARUN_STORAGE_DIR"]
     assert ("storage", storage) in mounts(services["web"])
     assert ("storage", storage) in mounts(services["worker"])
+    assert ("storage", storage) in mounts(services["scorer"])
     assert ("postgres-data", "/var/lib/postgresql/data") in mounts(services["postgres"])
     assert ("redis-data", "/data") in mounts(services["redis"])
     assert {"storage", "postgres-data", "redis-data"} <= set(stack["volumes"])

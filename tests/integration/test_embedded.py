@@ -74,14 +74,19 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
                 time.sleep(0.5)
         assert health == {"status": "ok"}
-        # "Datarun is running" comes once the worker is ready, with Flower's
-        # address and the login printed again under the worker's banner: wait
-        # for that last line, the second token.
+        # "Datarun is running" comes once both workers are ready (folds, and
+        # scoring with beat), with Flower's address and the login printed
+        # again under their banners: wait for that last line, the second token.
         token_line = re.compile(r"Admin API token: \w+\n")
         while len(token_line.findall(output := (tmp_path / "up.log").read_text())) < 2:
             assert time.monotonic() < deadline, output[-3000:]
             time.sleep(0.5)
-        assert output.index("Datarun is running") > output.index(" ready.")  # celery's line
+        host = socket.gethostname()
+        for node in ("folds", "scorer"):
+            # celery's line
+            assert output.index("Datarun is running") > output.index(f"{node}@{host} ready.")
+        assert re.search(r"\.> sandbox +exchange", output.split("Datarun is running")[0])
+        assert re.search(r"\.> scoring +exchange", output.split("Datarun is running")[0])
         tokens = re.findall(r"Admin API token: (\w+)", output)
         assert len(tokens) == 2 and tokens[0] == tokens[1]
         assert output.index("Datarun is running") < output.rindex("Admin API token")
@@ -114,11 +119,11 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         board = call(base, "/events/iris/leaderboard/")
         assert [r["submission"] for r in board["rows"]] == ["first"]
         assert board["rows"][0]["scores"]["acc"]["valid"]["bagged"] > 0.9
-        # Flower, on the embedded filesystem broker, sees the worker and the
-        # folds it ran (task events, -E; they reach it within a poll or two).
+        # Flower, on the embedded filesystem broker, sees both workers and the
+        # tasks they ran (task events, -E; they reach it within a poll or two).
         deadline = time.monotonic() + 60
         workers, names = {}, set()
-        while not (any(w.startswith("celery@") for w in workers)
+        while not ({f"folds@{host}", f"scorer@{host}"} <= set(workers)
                    and {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names):
             assert time.monotonic() < deadline, (workers, names)
             time.sleep(0.5)

@@ -18,8 +18,10 @@ from tests.integration.test_embedded import free_port
 
 pytestmark = pytest.mark.integration
 
-# The worker of the celery_worker_process fixture (`-n test@%h`).
+# The workers of the celery_worker_process fixture: folds (`-n test@%h`) and
+# scoring (`-n scorer@%h`).
 WORKER = f"test@{socket.gethostname()}"
+SCORER = f"scorer@{socket.gethostname()}"
 
 
 @contextlib.contextmanager
@@ -71,10 +73,11 @@ def wait_for_worker(base: str, proc, credentials: str | None = None,
                 workers = json.load(response)
         except (urllib.error.URLError, ConnectionError) as exc:
             last_error = str(exc)  # not listening yet, or the inspect timed out
-        if WORKER in workers:
+        if WORKER in workers and SCORER in workers:
             return workers
         time.sleep(0.5)
-    pytest.fail(f"Flower did not list the worker {WORKER} within {timeout:.0f} s; "
+    pytest.fail(f"Flower did not list the workers {WORKER} and {SCORER} within "
+                f"{timeout:.0f} s; "
                 f"it listed {sorted(workers)}, last error: {last_error}\n"
                 + proc.log_path.read_text()[-3000:])
 
@@ -84,10 +87,14 @@ def test_flower_api_lists_the_running_worker_and_its_queues(celery_worker_proces
     with flower(celery_worker_process.env, tmp_path, FLOWER_UNAUTHENTICATED_API="true") as (
             base, proc):
         workers = wait_for_worker(base, proc)
-    queues = {queue["name"] for queue in workers[WORKER]["active_queues"]}
-    expected = {settings.CELERY_TASK_DEFAULT_QUEUE,
-                *(route["queue"] for route in settings.CELERY_TASK_ROUTES.values())}
-    assert queues == expected == {"sandbox", "scoring"}
+    def queues(node: str) -> set[str]:
+        return {queue["name"] for queue in workers[node]["active_queues"]}
+
+    # Folds on one worker, scoring and the rest on the other: between them,
+    # every queue a task is sent to.
+    assert queues(WORKER) == {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert queues(SCORER) == {settings.CELERY_TASK_DEFAULT_QUEUE}
+    assert queues(WORKER) | queues(SCORER) == {"sandbox", "scoring"}
 
 
 def test_flower_with_basic_auth_answers_only_with_the_credentials(celery_worker_process,

@@ -1,8 +1,9 @@
 """Warm Docker containers: started before their fold, gone after it.
 
 A real Docker daemon and the runtime image; the worker side is this process
-(in-process tests) or a real worker process that is stopped the way Celery
-stops a fold it cancels (SIGTERM) or that is killed outright.
+(in-process tests, a fold cancelled as a cancelled submission's folds are: at
+their heartbeat) or a real worker process that is stopped the way Celery stops
+a fold it revokes (SIGTERM) or that is killed outright.
 """
 import os
 import signal
@@ -19,7 +20,7 @@ from datarun import ramp_kits
 from tests.conftest import EXAMPLES, ROOT, docker_unavailable
 from tests.workers.folds import fold_ticket, lay_out
 from workers.fold_io import read_outcome
-from workers.sandbox import Limits
+from workers.sandbox import FoldStopped, Limits, Termination
 from workers.sandbox.docker_backend import LABEL_WARM, NODE_ENV, DockerSandbox, remove_orphans
 
 pytestmark = pytest.mark.skipif(docker_unavailable() is not None,
@@ -129,10 +130,65 @@ def test_a_warm_fold_counts_only_its_own_cpu_time(
     assert containers(node) == []
 
 
+def test_a_fold_cancelled_at_its_heartbeat_leaves_nothing(prepared, node, work_dir):
+    # How a cancelled submission stops its running folds: the runner's next
+    # heartbeat is refused and the sandbox stops the fold.
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=0.5)
+    _, workdir = fold_workdir(prepared, backend.workdir_parent(), SLEEPING)
+    log = workdir / "output" / "stdout.log"
+
+    def heartbeat():
+        if log.exists() and "fold started" in log.read_text():
+            raise FoldStopped()
+
+    try:
+        result = backend.run(workdir, LIMITS, heartbeat=heartbeat)
+        assert result.terminated == Termination.STOPPED
+        assert result.wall_time < 60
+        backend.cleanup(workdir)
+        # The fold's container is removed off the fold's path, once the next
+        # fold's is started.
+        backend.wait_until_warm()
+        wait_for(lambda: len(containers(node)) == 1, "the cancelled fold's container is gone")
+        assert len(slot_dirs(work_dir)) == 1
+    finally:
+        backend.close()
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+    assert not workdir.exists()
+
+
+def test_a_fold_cancelled_while_its_container_warms_up_leaves_nothing(prepared, node,
+                                                                       work_dir):
+    # A worker's first fold starts its own container and waits for it to
+    # import the stack; cancelled meanwhile, the fold never starts.
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=0.5)
+    _, workdir = fold_workdir(prepared, backend.workdir_parent(), GOOD)
+    beats = []
+
+    def heartbeat():
+        beats.append(len(containers(node)))
+        raise FoldStopped()
+
+    try:
+        result = backend.run(workdir, LIMITS, heartbeat=heartbeat)
+        assert result.terminated == Termination.STOPPED
+        assert beats == [1]  # stopped while its container warmed up
+        assert not (workdir / "output" / "y_pred_test.npy").exists()
+        # Nothing is left to remove later, and no next container started.
+        assert containers(node) == []
+        backend.cleanup(workdir)
+        assert slot_dirs(work_dir) == []
+        assert not workdir.exists()
+    finally:
+        backend.close()
+    assert containers(node) == []
+
+
 WORKER = """
 import sys
 from pathlib import Path
-from workers.sandbox import Limits
+from workers.sandbox import FoldStopped, Limits, Termination
 from workers.sandbox.docker_backend import DockerSandbox
 
 backend = DockerSandbox(work_dir=Path(sys.argv[1]), heartbeat_interval_s=1.0)

@@ -1,9 +1,11 @@
 """``python manage.py up``: the whole platform on one machine, one command.
 
 Migrates, creates an admin account (printing how to log in), loads the example
-events, then runs a Celery worker (with embedded beat), the web server and
-Flower until interrupted. Submissions go through Celery exactly as in
-production.
+events, then runs two Celery workers, the web server and Flower until
+interrupted: the fold worker (queue ``sandbox``, one process per fold slot)
+and the scorer (queue ``scoring``: scoring, contributivity, e-mail, with
+embedded beat), so that scoring never waits for a fold slot. Submissions go
+through Celery exactly as in production.
 """
 import importlib.util
 import os
@@ -33,21 +35,23 @@ def _stop(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Set up and run web + worker + beat on the embedded defaults."
+    help = "Set up and run web + fold worker + scorer + beat on the embedded defaults."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("DATARUN_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("DATARUN_PORT", 8000)))
         parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2,
                             help="fold runs in parallel (default: one per core)")
+        parser.add_argument("--scoring-concurrency", type=int, default=2,
+                            help="processes of the scorer (scoring, contributivity, e-mail)")
         parser.add_argument("--no-examples", action="store_true")
         parser.add_argument("--flower-port", type=int,
                             default=int(os.environ.get("DATARUN_FLOWER_PORT", 5555)),
                             help="Flower's port, on 127.0.0.1 only (default 5555)")
         parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
 
-    def handle(self, *args, host, port, concurrency, no_examples, flower_port, no_flower,
-               **options):
+    def handle(self, *args, host, port, concurrency, scoring_concurrency, no_examples,
+               flower_port, no_flower, **options):
         settings.DATARUN_HOME.mkdir(parents=True, exist_ok=True)
         call_command("migrate", verbosity=0)
         self._admin_account()
@@ -56,31 +60,40 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         # The worker runs folds through this web server's runner API.
         local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        ready_file = settings.DATARUN_HOME / "worker-ready"
-        ready_file.unlink(missing_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1",
-               "DATARUN_API_URL": f"http://{local}:{port}",
-               WORKER_READY_FILE_ENV: str(ready_file)}
+               "DATARUN_API_URL": f"http://{local}:{port}"}
         flower_url = None
         if not no_flower and FLOWER_INSTALLED:
             flower_url = f"http://127.0.0.1:{flower_port}/"
             # The organiser queue page links to it (unless set otherwise).
             env.setdefault("DATARUN_FLOWER_URL", flower_url)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-B",
-             "-Q", "sandbox,scoring", "-c", str(concurrency), "-l", "INFO",
-             "-s", str(settings.DATARUN_HOME / "celerybeat-schedule"),
-             # Task events, so that Flower shows each fold as it runs.
-             *(["-E"] if flower_url else [])],
-            env=env,
-        )
+        ready_files = []
+
+        def celery_worker(name: str, *options: str) -> subprocess.Popen:
+            ready_file = settings.DATARUN_HOME / f"{name}-ready"
+            ready_file.unlink(missing_ok=True)
+            ready_files.append(ready_file)
+            return subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{name}@%h",
+                 "-l", "INFO", *options,
+                 # Task events, so that Flower shows each task as it runs.
+                 *(["-E"] if flower_url else [])],
+                env={**env, WORKER_READY_FILE_ENV: str(ready_file)},
+            )
+
+        # Folds and trusted work in separate processes: a burst of folds
+        # fills every fold slot and the scoring of a finished submission
+        # still starts at once.
+        folds = celery_worker("folds", "-Q", "sandbox", "-c", str(concurrency))
+        scorer = celery_worker("scorer", "-Q", "scoring", "-c", str(scoring_concurrency),
+                               "-B", "-s", str(settings.DATARUN_HOME / "celerybeat-schedule"))
         web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
              "config.wsgi:application", "-b", f"{host}:{port}", "--access-logfile", "-"],
             env=env,
         )
-        children = [worker, web]
-        # Flower is a window on the worker: if it cannot start (its port is
+        children = [folds, scorer, web]
+        # Flower is a window on the workers: if it cannot start (its port is
         # taken), the platform runs on without it.
         flower = None
         if flower_url:
@@ -93,15 +106,15 @@ class Command(BaseCommand):
             )
         signal.signal(signal.SIGTERM, _stop)
         try:
-            self.stdout.write("Starting the worker and the web server...\n")
-            if self._wait_ready(children, ready_file, f"http://{local}:{port}/api/v1/health/"):
-                # Last, under the worker's banner and the first access logs:
+            self.stdout.write("Starting the workers and the web server...\n")
+            if self._wait_ready(children, ready_files, f"http://{local}:{port}/api/v1/health/"):
+                # Last, under the workers' banners and the first access logs:
                 # everything needed to start, in view, in one block.
                 flower_text = self._flower_text(flower, flower_url, flower_port)
                 self.stdout.write(self.style.SUCCESS(
                     f"\nDatarun is running at http://{host}:{port}/ "
                     f"(API: http://{host}:{port}/api/v1/, admin: http://{host}:{port}/admin/); "
-                    "its worker is ready. Ctrl-C stops it."))
+                    "its workers are ready. Ctrl-C stops it."))
                 self.stdout.write(flower_text)
                 self.stdout.write(self.login_text + "\n")
             while all(c.poll() is None for c in children):
@@ -140,15 +153,15 @@ class Command(BaseCommand):
         return (f"Flower did not start on port {flower_port} (see its log above; "
                 f"--flower-port picks another): {by_hand}")
 
-    def _wait_ready(self, children, ready_file, health_url: str) -> bool:
-        """Until the worker has written its ready file and the web server
-        answers its health check; False (said why) if either stops or takes
+    def _wait_ready(self, children, ready_files, health_url: str) -> bool:
+        """Until every worker has written its ready file and the web server
+        answers its health check; False (said why) if one stops or takes
         longer than READY_TIMEOUT_S."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         web_up = False
         while time.monotonic() < deadline:
             if any(c.poll() is not None for c in children):
-                self.stderr.write("The worker or the web server stopped: see its log above.")
+                self.stderr.write("A worker or the web server stopped: see its log above.")
                 return False
             if not web_up:
                 try:
@@ -156,13 +169,13 @@ class Command(BaseCommand):
                         web_up = answer.status == 200
                 except OSError:
                     pass
-            if web_up and ready_file.exists():
+            if web_up and all(f.exists() for f in ready_files):
                 return True
             time.sleep(0.5)
+        waiting = [f.name.removesuffix("-ready") for f in ready_files if not f.exists()]
         self.stderr.write(f"Not ready after {READY_TIMEOUT_S} s (web server "
-                          f"{'up' if web_up else 'not answering'}, worker "
-                          f"{'ready' if ready_file.exists() else 'not ready'}): see the "
-                          "logs above.")
+                          f"{'up' if web_up else 'not answering'}, workers not ready: "
+                          f"{', '.join(waiting) or 'none'}): see the logs above.")
         return False
 
     def _admin_account(self):

@@ -1,0 +1,43 @@
+"""The burst benchmark (bench/burst.py) in a tiny configuration: a burst of 6
+submissions sent at once to a fold worker of 2 slots and a scorer, on a
+PostgreSQL, Redis and gunicorn of its own. Every submission is scored and
+the figures a reader compares with the ideal are printed."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_small_burst_is_scored_and_its_figures_printed(tmp_path):
+    # Its own PostgreSQL cluster and Redis: their server binaries must be here.
+    if not (list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or shutil.which("initdb")):
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    out = tmp_path / "figures.json"
+    result = subprocess.run([sys.executable, "bench/burst.py", "--sizes", "6", "--slots", "2",
+                             "--json", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    report = result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0, report
+    [burst] = json.loads(out.read_text())
+    assert (burst["backend"], burst["layout"], burst["size"]) == ("local", "separate", 6)
+    assert burst["finished"] and burst["scored"] == 6 and burst["not_scored"] == 0, report
+    assert burst["folds"] == 6 * 5, report
+    # The figures are consistent: nothing beats the ideal, and the slots
+    # cannot be busier than all the time.
+    assert burst["makespan_over_ideal"] >= 1, report
+    assert 0 < burst["slot_utilisation"] <= 1, report
+    assert burst["submit_to_scored_p50_s"] <= burst["submit_to_scored_p95_s"], report
+    for line in ("burst of 6, local sandbox, 2 fold slots, a scorer beside them:",
+                 "makespan (first sent -> last scored)", "makespan / ideal",
+                 "slot utilisation (claim -> recorded)", "submit -> scored p50 / p95",
+                 "last fold recorded -> scored p50 / p95"):
+        assert line in result.stdout, report
