@@ -40,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos import Cluster  # noqa: E402 - after the path is set
+from bench.chaos import Cluster, setup_platform  # noqa: E402 - after the path is set
 
 EVENT = "burst"
 FINAL = ("scored", "error", "cancelled")
@@ -53,31 +53,6 @@ LAYOUTS = {
     # One worker reading both queues (the layout before issue 17).
     "shared": [("shared", "sandbox,scoring", None)],
 }
-
-
-def setup_platform(n_participants: int) -> list[str]:
-    """Migrate, import the iris kit, open the event; the participants' tokens."""
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    from databoard.models import Event
-    from databoard.services import event_signup
-    from datarun import services
-
-    call_command("migrate", verbosity=0)
-    services.problem_import_ramp_kit(path=ROOT / "datarun" / "examples" / "iris", name="iris")
-    # No interval between a team's submissions and no daily quota: a burst.
-    event = Event.objects.create(name=EVENT, title="Burst", problem_name="iris")
-    tokens = []
-    for i in range(n_participants):
-        user = get_user_model().objects.create(username=f"p{i}")
-        event_signup(event=event, user=user)
-        tokens.append(Token.objects.create(user=user).key)
-    return tokens
 
 
 def submit(url: str, token: str, name: str, code: bytes) -> dict:
@@ -206,7 +181,7 @@ def run(*, sizes: list[int], slots: int, backends: list[str], layouts: list[str]
         os.environ.update({k: cluster.env[k] for k in (
             "DATABASE_URL", "CELERY_BROKER_URL", "DATARUN_HOME", "SECRET_KEY", "DEBUG")})
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        tokens = setup_platform(PARTICIPANTS)
+        tokens = setup_platform(PARTICIPANTS, EVENT, "Burst")
         cluster.start_web(deployed=True)
         url = cluster.env["DATARUN_API_URL"]
         n = 0

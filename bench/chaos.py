@@ -364,8 +364,10 @@ class Participant:
         return record
 
 
-def setup_platform(n_participants: int) -> list[str]:
-    """Migrate, import the iris kit, open the event; the participants' tokens."""
+def setup_platform(n_participants: int, event_name: str = EVENT, title: str = "Chaos"
+                   ) -> list[str]:
+    """Migrate, import the iris kit, open the event (no interval between a
+    team's submissions, no daily quota); the participants' tokens."""
     import django
     from django.core.management import call_command
 
@@ -379,7 +381,7 @@ def setup_platform(n_participants: int) -> list[str]:
 
     call_command("migrate", verbosity=0)
     services.problem_import_ramp_kit(path=ROOT / "datarun" / "examples" / "iris", name="iris")
-    event = Event.objects.create(name=EVENT, title="Chaos", problem_name="iris")
+    event = Event.objects.create(name=event_name, title=title, problem_name="iris")
     tokens = []
     for i in range(n_participants):
         user = get_user_model().objects.create_user(f"p{i}", password=uuid.uuid4().hex)
