@@ -34,6 +34,12 @@ RUNNER_SCORING = "runner"
 INPUT_NAMES = ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz")
 # Predictions cross the wire as these two .npy files.
 PREDICTION_FILES = ("y_pred_train", "y_pred_test")
+# prediction_shape[0] of a problem whose rows hold lists of objects
+# (detection): its predictions cross as an object table, one float row
+# (row index, *values) per object (:mod:`datarun.scoring`).
+OBJECTS = -1
+# The most objects an object table may hold, per row of predictions on average.
+MAX_OBJECTS_PER_ROW = 200
 MAX_TEXT = 2 * 1024 * 1024
 
 
@@ -273,7 +279,15 @@ def sha256_file(path) -> str:
     return digest.hexdigest()
 
 
+def max_objects(n_rows: int) -> int:
+    """The most objects an object table of ``n_rows`` rows may hold."""
+    return max(n_rows, 1) * MAX_OBJECTS_PER_ROW
+
+
 def max_prediction_bytes(n_rows: int, prediction_shape: list[int]) -> int:
-    """The largest ``.npy`` a fold's predictions can take (float64 rows)."""
+    """The largest ``.npy`` a fold's predictions can take (float64 rows, or
+    an object table of :func:`max_objects` objects)."""
+    if list(prediction_shape[:1]) == [OBJECTS]:
+        return max_objects(n_rows) * (prediction_shape[1] + 1) * 8 + 4096
     row = int(np.prod(prediction_shape)) if prediction_shape else 1
     return n_rows * row * 8 + 4096

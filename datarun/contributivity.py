@@ -249,6 +249,18 @@ def _first_best_improvement(candidates: np.ndarray, current: float,
 
 # --- rampwf score types in batch form ----------------------------------------------
 
+def blends_by_averaging(Predictions) -> bool:
+    """Whether rampwf combines these predictions by averaging them (numbers:
+    classification, regression, clustering, combined types), which is what
+    the blend here computes. Detection's ``combine`` matches objects across
+    models instead: such problems get no contributivity."""
+    from rampwf.prediction_types import multiclass
+    from rampwf.prediction_types.base import BasePrediction
+
+    combine = getattr(Predictions.combine, "__func__", None)
+    return combine in (multiclass._combine.__func__, BasePrediction.combine.__func__)
+
+
 def ramp_ensemble_score(score_type, Predictions) -> EnsembleScore:
     """The batch form of a rampwf score type, averaging as ``Predictions.combine`` does.
 

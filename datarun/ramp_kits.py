@@ -33,7 +33,7 @@ from types import ModuleType
 
 import numpy as np
 
-from datarun import public_split
+from datarun import public_split, scoring
 from datarun.contract import sha256_file
 from datarun.errors import InvalidKit
 
@@ -168,12 +168,14 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
         raise InvalidKit(
             f"Predictions(y_true=...) failed on the training labels: {type(exc).__name__}: {exc}"
         ) from exc
-    if truth.dtype.kind not in "biuf":
+    try:
+        row_shape = scoring.prediction_shape(truth)
+    except ValueError as exc:
         raise InvalidKit(
-            "this problem's predictions are not numeric arrays (their dtype is "
-            f"{truth.dtype}; object detection and other structured predictions are "
-            "not supported): Datarun evaluates problems whose predictions are numbers"
-        )
+            f"this problem's predictions are neither numbers nor lists of objects ({exc}): "
+            "Datarun evaluates predictions that are numeric arrays (classification, "
+            "regression, clustering, combined types) or, as ramp-workflow's detection, "
+            "a list of objects of numbers per row") from exc
     elements = list(getattr(problem.workflow, "element_names", []))
     if not elements:
         raise InvalidKit("the workflow declares no element_names (submission files)")
@@ -215,7 +217,7 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     return PreparedKit(
         title=str(problem.problem_title),
         workflow_elements=elements,
-        prediction_shape=list(truth.shape[1:]),
+        prediction_shape=row_shape,
         score_types=score_types,
         n_train=len(truth),
         n_test=len(problem.Predictions(y_true=y_test).y_pred),

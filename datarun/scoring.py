@@ -3,17 +3,89 @@
 Per-fold scores, mean ± std over folds and bagged scores are computed with the
 problem's own ``Predictions`` and ``score_types`` and ramp-workflow's bagging,
 so that every number equals what ``ramp-test`` computes for the same kit.
+
+Predictions that are not a numeric array per row (ramp-workflow's detection:
+a list of objects such as ``(conf, x, y, r)`` circles per image) leave the
+sandbox as an *object table*, a plain float ``.npy`` of one row per object,
+``(row index, *values)``, sorted by row; the problem's ``prediction_shape`` is
+then ``[OBJECTS, width]``. :func:`check_predictions` validates a table and
+:func:`objects_from_table` rebuilds the lists the kit's ``Predictions`` take,
+so nothing a submission wrote is ever unpickled.
 """
 from collections.abc import Sequence
 
 import numpy as np
 
+from datarun.contract import MAX_OBJECTS_PER_ROW, OBJECTS, max_objects
+
 STEPS = ("train", "valid", "test")
+
+
+def holds_objects(truth) -> bool:
+    """Whether the kit's ``Predictions(y_true=...).y_pred`` holds a list of
+    objects per row (detection) rather than numbers."""
+    truth = np.asarray(truth)
+    return truth.dtype.kind == "O" and truth.ndim == 1
+
+
+def prediction_shape(truth) -> list[int]:
+    """The shape of one row of predictions, ``[OBJECTS, width]`` for lists of
+    objects: one more value than the true objects have, the confidence first
+    (ramp-workflow's detection: ``(x, y, r)`` true, ``(conf, x, y, r)`` predicted).
+    Raises ValueError for labels that are neither."""
+    truth = np.asarray(truth)
+    if truth.dtype.kind in "biuf":
+        return list(truth.shape[1:])
+    if not holds_objects(truth):
+        raise ValueError(f"the labels are an array of {truth.dtype} of shape {truth.shape}")
+    widths = set()
+    for objects in truth:
+        if not isinstance(objects, list | tuple | np.ndarray):
+            raise ValueError(f"a row of the labels is a {type(objects).__name__}, not a list "
+                             "of objects")
+        widths.update(len(np.atleast_1d(np.asarray(o, dtype=float))) for o in objects)
+    if len(widths) != 1:
+        raise ValueError("the labels' objects do not all have the same number of values"
+                         if widths else "the training labels hold no object")
+    return [OBJECTS, widths.pop() + 1]
+
+
+def objects_from_table(table: np.ndarray, n_rows: int) -> np.ndarray:
+    """The kit's y_pred from a checked object table: an object array of
+    ``n_rows`` lists of tuples of floats."""
+    y_pred = np.empty(n_rows, dtype=object)
+    for i in range(n_rows):
+        y_pred[i] = []
+    for row in np.asarray(table, dtype=float):
+        y_pred[int(row[0])].append(tuple(float(v) for v in row[1:]))
+    return y_pred
+
+
+def _check_object_table(table: np.ndarray, *, n_rows: int, width: int, what: str) -> str | None:
+    if table.ndim != 2 or (len(table) and table.shape[1] != width + 1):
+        return (f"predictions on the {what} must be a table of one row per object "
+                f"(its row index and {width} values), not an array of shape {table.shape}")
+    if len(table) > max_objects(n_rows):
+        return (f"predictions on the {what} hold {len(table)} objects, more than the "
+                f"{max_objects(n_rows)} allowed ({MAX_OBJECTS_PER_ROW} per row)")
+    if not np.all(np.isfinite(table)):
+        return f"predictions on the {what} contain NaN or infinite values"
+    if len(table):
+        index = table[:, 0]
+        if not np.all(index == np.floor(index)) or index.min() < 0 or index.max() >= n_rows:
+            return f"the row indexes of the predictions on the {what} are not rows 0 to {n_rows - 1}"
+        if np.any(np.diff(index) < 0):
+            return f"the objects of the predictions on the {what} are not sorted by row"
+    return None
 
 
 def check_predictions(y_pred: np.ndarray, *, n_rows: int, row_shape: Sequence[int],
                       what: str) -> str | None:
     """Why ``y_pred`` cannot be scored, or None when it can."""
+    if list(row_shape[:1]) == [OBJECTS]:
+        if y_pred.dtype.kind not in "biuf":
+            return f"predictions on the {what} must be numbers, not {y_pred.dtype}"
+        return _check_object_table(y_pred, n_rows=n_rows, width=row_shape[1], what=what)
     expected = (n_rows, *row_shape)
     if y_pred.dtype.kind not in "biuf":
         return f"predictions on the {what} must be numbers, not {y_pred.dtype}"
@@ -29,10 +101,21 @@ def _score(score_type, truth, pred) -> float:
     return float(score_type.score_function(truth, pred))
 
 
+def _as_kit_y_pred(problem, y_true, y_pred):
+    """``y_pred`` as the kit's ``Predictions`` take it: an object table
+    rebuilt into lists of objects for a problem whose labels are such lists."""
+    truth = problem.Predictions(y_true=y_true).y_pred
+    if holds_objects(truth):
+        return objects_from_table(y_pred, len(truth))
+    return y_pred
+
+
 def fold_scores(problem, y_train, y_test, fold, y_pred_train, y_pred_test) -> dict:
     """``{step: {score name: value}}`` for one fold, as ramp-test scores it."""
     train_is, valid_is = fold
     P = problem.Predictions
+    y_pred_train = _as_kit_y_pred(problem, y_train, y_pred_train)
+    y_pred_test = _as_kit_y_pred(problem, y_test, y_pred_test)
     truth = {
         "train": P(y_true=y_train, fold_is=train_is),
         "valid": P(y_true=y_train, fold_is=valid_is),
@@ -59,6 +142,8 @@ def bagged_scores(problem, y_train, y_test, folds, y_pred_trains, y_pred_tests) 
     from rampwf.utils.combine import get_score_cv_bags
 
     P = problem.Predictions
+    y_pred_trains = [_as_kit_y_pred(problem, y_train, y) for y in y_pred_trains]
+    y_pred_tests = [_as_kit_y_pred(problem, y_test, y) for y in y_pred_tests]
     valid_preds = [
         P(y_pred=y, fold_is=valid_is) for y, (_, valid_is) in zip(y_pred_trains, folds,
                                                                  strict=True)

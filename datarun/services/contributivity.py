@@ -15,6 +15,8 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
     :mod:`datarun.contributivity`); the values sum to 1. Evaluations that are
     not scored take no part and are left out of the result. On ties the
     earlier evaluation is kept, as ramp-board keeps the earlier submission.
+    Problems whose predictions rampwf does not combine by averaging
+    (detection) and pool problems get none (an empty result).
     """
     rows = list(Evaluation.objects.scored().filter(id__in=evaluation_ids).order_by("id")
                 .values_list("id", "problem_id"))
@@ -32,6 +34,11 @@ def evaluations_contributivity(*, evaluation_ids: list[int],
     trusted = ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)),
                                      problem.data_hash)
     kit = trusted.problem
+    if not contributivity.blends_by_averaging(kit.Predictions):
+        # Detection: rampwf blends lists of objects by matching them across
+        # models, which this blend does not do; no contributivity rather
+        # than a wrong one.
+        return {}
     score = contributivity.ramp_ensemble_score(kit.score_types[0], kit.Predictions)
     y_true, y_pred = [], []
     for k, (_, valid_is) in enumerate(trusted.folds):

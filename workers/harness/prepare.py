@@ -21,6 +21,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from workers.harness.predictions import prediction_shape
 from workers.harness.run import use_kit_pandas_options
 
 REPORTED_PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "ramp-workflow")
@@ -58,7 +59,7 @@ def main(kit_dir: str, out_dir: str) -> int:
         "n_train": len(truth),
         "n_test": len(problem.Predictions(y_true=y_test).y_pred),
         "n_folds": len(folds),
-        "prediction_shape": list(truth.shape[1:]),
+        "prediction_shape": prediction_shape(truth),
         "python": sys.version.split()[0],
         "packages": versions,
     }

@@ -17,7 +17,7 @@ import warnings
 from inspect import signature
 from pathlib import Path
 
-from workers.harness import layout
+from workers.harness import layout, predictions
 
 # Process exit codes the worker understands.
 EXIT_OK = 0
@@ -169,20 +169,6 @@ def _import_problem(workdir: Path):
     return import_module_from_source(str(workdir / layout.PROBLEM_FILE), "problem")
 
 
-def _as_numeric_array(y_pred, what: str):
-    import numpy as np
-
-    try:
-        arr = np.asarray(y_pred)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not an array"
-        raise TypeError(f"predictions on the {what} could not be turned into an array") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"predictions on the {what} must be numbers, got an array of dtype {arr.dtype}"
-        )
-    return arr
-
-
 def _run_step(step: str, submission_dir: Path, func, *args):
     t0 = time.perf_counter()
     try:
@@ -232,8 +218,17 @@ def run(workdir: Path) -> dict:
         "test", submission_dir, workflow.test_submission, trained, X_test, *test_args
     )
     try:
-        y_pred_train = _as_numeric_array(y_pred_train, "training set")
-        y_pred_test = _as_numeric_array(y_pred_test, "test set")
+        shape = predictions.prediction_shape(problem.Predictions(y_true=y_train).y_pred)
+    except Exception as exc:  # noqa: BLE001 - the problem's labels, not the submission
+        raise SubmissionError("predict", exc, submission_dir, PROBLEM) from exc
+    try:
+        if shape[:1] == [predictions.OBJECTS]:
+            y_pred_train = predictions.object_table(y_pred_train, width=shape[1],
+                                                    what="training set")
+            y_pred_test = predictions.object_table(y_pred_test, width=shape[1], what="test set")
+        else:
+            y_pred_train = predictions.as_numeric_array(y_pred_train, "training set")
+            y_pred_test = predictions.as_numeric_array(y_pred_test, "test set")
     except TypeError as exc:
         # What the participant's code returned: theirs, whatever the frames say.
         raise SubmissionError("predict", exc, submission_dir, PARTICIPANT) from exc
