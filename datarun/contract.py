@@ -31,7 +31,9 @@ PLATFORM_SCORING = "platform"
 RUNNER_SCORING = "runner"
 # A ticket's inputs: the prepared problem's files one fold reads (never the
 # test labels). Where each goes in the work dir is the runner's layout.
-INPUT_NAMES = ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz")
+# kit_files.zip: the kit's data folders the fold reads itself (images), often empty.
+INPUT_NAMES = ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz",
+               "kit_files.zip")
 # Predictions cross the wire as these two .npy files.
 PREDICTION_FILES = ("y_pred_train", "y_pred_test")
 # prediction_shape[0] of a problem whose rows hold lists of objects

@@ -42,7 +42,7 @@ LOCK_FILE = "datarun-lock.txt"
 KIT_LOCK_FILE = "requirements-lock.txt"
 LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-f]{64})$")
 PREPARED_FILES = ("sandbox/X_train.pkl", "sandbox/y_train.pkl", "sandbox/X_test.pkl",
-                  "trusted/y_test.pkl", "folds.npz")
+                  "trusted/y_test.pkl", "folds.npz", "sandbox/kit_files.zip")
 # Requirement lines are package names with version specifiers and markers:
 # no pip options (which could point pip at other indexes or files on the
 # server), no direct URLs or paths.
@@ -401,6 +401,17 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
                                 f"{tail[0][:1000]}", done.stdout + done.stderr)
     summary = json.loads(summary_path.read_text())
     summary["seconds"] = time.monotonic() - started
+    from datarun import ramp_kits
+
+    # The kit's folders its X names (images), for the folds: checked and
+    # zipped here, on the trusted side.
+    folders = summary.get("kit_folders", [])
+    for folder in folders:
+        if not isinstance(folder, str) or ramp_kits.kit_folder(folder, kit_dir) != folder:
+            raise EnvironmentError_(f"the kit's X names {folder!r}, not a folder inside its "
+                                    f"{ramp_kits.DATA_DIR}/")
+    (out_dir / "sandbox" / ramp_kits.KIT_FILES).write_bytes(
+        ramp_kits.kit_files_bytes(kit_dir, folders))
     return summary
 
 
@@ -416,6 +427,6 @@ def install_prepared(prepared: Path, staging: Path) -> tuple[str, str]:
     # The fold inputs' hashes, if any were made, were of the files just replaced.
     shutil.rmtree(prepared / "fold-inputs", ignore_errors=True)
     data_hash = hashlib.sha256()
-    for name in PREPARED_FILES[:4]:
+    for name in (*PREPARED_FILES[:4], PREPARED_FILES[5]):
         data_hash.update((prepared / name).read_bytes())
     return data_hash.hexdigest(), ramp_kits.hash_folds(ramp_kits.load_folds(prepared))

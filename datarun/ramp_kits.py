@@ -6,7 +6,10 @@ folds once from ``get_cv`` and writes everything a fold run or the scorer needs
 into a prepared folder:
 
     kit/               a copy of problem.py, data/ and submissions/
-    sandbox/           X_train.pkl, y_train.pkl, X_test.pkl (what a sandbox sees)
+    sandbox/           X_train.pkl, y_train.pkl, X_test.pkl, kit_files.zip (what
+                       a sandbox sees; the zip holds the kit's data folders
+                       that X names, such as a folder of images: see
+                       :func:`with_kit_folders`)
     trusted/           y_test.pkl (never enters a sandbox)
     folds.npz          train_<k>, valid_<k> index arrays
     public/            data/ (what participants download: a public training and
@@ -34,7 +37,7 @@ from types import ModuleType
 import numpy as np
 
 from datarun import public_split, scoring
-from datarun.contract import sha256_file
+from datarun.contract import INPUT_NAMES, sha256_file
 from datarun.errors import InvalidKit
 
 REQUIRED_ATTRIBUTES = (
@@ -42,6 +45,8 @@ REQUIRED_ATTRIBUTES = (
     "get_train_data", "get_test_data", "get_cv",
 )
 SANDBOX_FILES = ("X_train.pkl", "y_train.pkl", "X_test.pkl")
+KIT_FILES = "kit_files.zip"
+DATA_DIR = "data"
 # An event's starting kit holds the limits its folds run under in this file,
 # so that ``datarun test`` in the downloaded kit runs under them too.
 KIT_LIMITS_FILE = "limits.json"
@@ -162,6 +167,8 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
             raise InvalidKit(f"get_cv failed: {type(exc).__name__}: {exc}") from exc
     if not folds:
         raise InvalidKit("get_cv returned no folds")
+    X_train, train_folders = with_kit_folders(X_train, kit_dir)
+    X_test, test_folders = with_kit_folders(X_test, kit_dir)
     try:
         truth = np.asarray(problem.Predictions(y_true=y_train).y_pred)
     except Exception as exc:  # noqa: BLE001
@@ -200,6 +207,8 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
             pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
     with open(out_dir / "trusted" / "y_test.pkl", "wb") as f:
         pickle.dump(y_test, f, protocol=pickle.HIGHEST_PROTOCOL)
+    (out_dir / "sandbox" / KIT_FILES).write_bytes(
+        kit_files_bytes(kit_dir, sorted({*train_folders, *test_folders})))
     fold_arrays = {}
     for k, (tr, va) in enumerate(folds):
         fold_arrays[f"train_{k}"] = tr
@@ -208,7 +217,7 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     shutil.copytree(kit_dir, out_dir / "kit", ignore=KIT_COPY_IGNORE)
     data_hash = hashlib.sha256()
     for path in (*(out_dir / "sandbox" / n for n in SANDBOX_FILES),
-                 out_dir / "trusted" / "y_test.pkl"):
+                 out_dir / "trusted" / "y_test.pkl", out_dir / "sandbox" / KIT_FILES):
         data_hash.update(path.read_bytes())
     starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     public_record = public_split.write_public_data(
@@ -228,6 +237,60 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
         else [],
         public_split=public_record,
     )
+
+
+def kit_folder(value, kit_dir: Path) -> str | None:
+    """The folder of the kit's data that ``value`` names, relative to the
+    kit; None when it names none (the rule of ``workers.harness.kit_files``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    path = Path(value) if os.path.isabs(value) else kit_dir / value
+    try:
+        resolved = path.resolve()
+        relative = resolved.relative_to(kit_dir.resolve())
+    except (OSError, ValueError):
+        return None
+    if not resolved.is_dir() or relative.parts[:1] != (DATA_DIR,):
+        return None
+    if len(relative.parts) == 1:
+        raise InvalidKit(f"X names the kit's {DATA_DIR}/ folder, which holds the test labels; "
+                         f"put the files the folds read (images) in a folder inside "
+                         f"{DATA_DIR}/")
+    return relative.as_posix()
+
+
+def with_kit_folders(X, kit_dir: Path) -> tuple[object, list[str]]:
+    """``X`` with the folders of the kit's data among its top-level items
+    (image kits return ``X`` as ``(folder, ids)``) named relative to the
+    kit, and those folders. The folds get these folders (``kit_files.zip``)
+    and run from the kit's folder, as ``ramp-test`` does, so the workflow
+    reads the images where the kit put them."""
+    if not isinstance(X, tuple | list) or len(X) > 16:
+        return X, []
+    items, folders = list(X), []
+    for i, item in enumerate(items):
+        folder = kit_folder(item, Path(kit_dir))
+        if folder is not None:
+            items[i] = folder
+            folders.append(folder)
+    return (type(X)(items) if folders else X), folders
+
+
+def kit_files_bytes(kit_dir: Path, folders: list[str]) -> bytes:
+    """The files of ``folders`` (relative to the kit) as a zip whose bytes
+    depend on their names and content only; an empty zip for none."""
+    kit_dir = Path(kit_dir).resolve()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for folder in folders:
+            root = (kit_dir / folder).resolve()
+            if not root.is_relative_to(kit_dir / DATA_DIR) or root == kit_dir / DATA_DIR:
+                raise InvalidKit(f"{folder} is not a folder inside the kit's {DATA_DIR}/")
+            for path in sorted(p for p in root.rglob("*") if p.is_file()):
+                name = path.relative_to(kit_dir).as_posix()
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)),
+                                 path.read_bytes())
+    return buffer.getvalue()
 
 
 def _check_links(kit_dir: Path) -> None:
@@ -288,9 +351,13 @@ def fold_inputs(prepared_dir: Path, fold_index: int) -> dict[str, Path]:
     if not fold_file.exists():
         train_is, valid_is = load_folds(prepared)[fold_index]
         _write_atomically(fold_file, _npz_bytes(train_is=train_is, valid_is=valid_is))
+    kit_files = prepared / "sandbox" / KIT_FILES
+    if not kit_files.exists():
+        # Prepared before kits' folders went to the folds: none.
+        _write_atomically(kit_files, kit_files_bytes(prepared / "kit", []))
     return {"problem.py": prepared / "kit" / "problem.py",
             **{name: prepared / "sandbox" / name for name in SANDBOX_FILES},
-            "fold.npz": fold_file}
+            "fold.npz": fold_file, KIT_FILES: kit_files}
 
 
 def fold_input_digests(prepared_dir: Path, fold_index: int) -> dict[str, str]:
@@ -299,7 +366,9 @@ def fold_input_digests(prepared_dir: Path, fold_index: int) -> dict[str, str]:
     prepared = Path(prepared_dir)
     manifest = prepared / "fold-inputs" / f"fold_{fold_index}.json"
     try:
-        return json.loads(manifest.read_text())
+        digests = json.loads(manifest.read_text())
+        if set(digests) == set(INPUT_NAMES):
+            return digests
     except (OSError, ValueError):
         pass
     digests = {name: sha256_file(path)

@@ -73,7 +73,8 @@ def _check_object_table(table: np.ndarray, *, n_rows: int, width: int, what: str
     if len(table):
         index = table[:, 0]
         if not np.all(index == np.floor(index)) or index.min() < 0 or index.max() >= n_rows:
-            return f"the row indexes of the predictions on the {what} are not rows 0 to {n_rows - 1}"
+            return (f"the row indexes of the predictions on the {what} are not rows 0 to "
+                    f"{n_rows - 1}")
         if np.any(np.diff(index) < 0):
             return f"the objects of the predictions on the {what} are not sorted by row"
     return None

@@ -15,8 +15,9 @@ import math
 import os
 import shutil
 import signal
+import zipfile
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -29,6 +30,8 @@ from workers.sandbox import Limits, SandboxResult, Termination
 INPUT_PATHS = {"problem.py": layout.PROBLEM_FILE, "X_train.pkl": layout.X_TRAIN,
                "y_train.pkl": layout.Y_TRAIN, "X_test.pkl": layout.X_TEST,
                "fold.npz": layout.FOLD}
+# Unpacked into layout.KIT_DIR rather than copied.
+KIT_FILES = "kit_files.zip"
 
 STEP_VERBS = {"train": "training", "validate": "predicting on the training set",
               "test": "predicting on the test set", "predict": "returning predictions",
@@ -47,6 +50,9 @@ def prepare_workdir(ticket: FoldTicket, workdir: Path, *, inputs: Mapping[str, P
     for sub in (layout.INPUT_DIR, layout.SUBMISSION_DIR, layout.OUTPUT_DIR, layout.TMP_DIR):
         (workdir / sub).mkdir()
     for name in ticket.inputs:
+        if name == KIT_FILES:
+            unpack_kit_files(inputs[name], workdir / layout.KIT_DIR)
+            continue
         target = workdir / INPUT_PATHS[name]
         if link_inputs and name != "problem.py":
             _link_or_copy(inputs[name], target)
@@ -56,6 +62,24 @@ def prepare_workdir(ticket: FoldTicket, workdir: Path, *, inputs: Mapping[str, P
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"the ticket names a submission file {name!r} with a path")
         shutil.copyfile(files[name], workdir / layout.SUBMISSION_DIR / name)
+
+
+def unpack_kit_files(archive_path: Path, kit_dir: Path) -> None:
+    """The kit's folders a fold reads (``datarun.ramp_kits.kit_files_bytes``)
+    unpacked under ``kit_dir``, which is made only when there are any. The
+    archive comes from the platform by hash; its names are still checked."""
+    with zipfile.ZipFile(archive_path) as archive:
+        members = archive.infolist()
+        for member in members:
+            parts = PurePosixPath(member.filename).parts
+            if (member.is_dir() or not parts or parts[0] != "data" or ".." in parts
+                    or member.filename.startswith("/")):
+                raise ValueError(f"the kit's files name {member.filename!r}, outside data/")
+        for member in members:
+            target = kit_dir / member.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(member) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

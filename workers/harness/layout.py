@@ -9,6 +9,9 @@ X_TRAIN = "input/X_train.pkl"
 Y_TRAIN = "input/y_train.pkl"
 X_TEST = "input/X_test.pkl"
 FOLD = "input/fold.npz"
+# The kit's folders a fold reads itself (images), as in the kit; the fold
+# runs from here when the problem has any (workers.harness.kit_files).
+KIT_DIR = "input/kit"
 SUBMISSION_DIR = "submission"
 OUTPUT_DIR = "output"
 Y_PRED_TRAIN = "output/y_pred_train.npy"

@@ -12,7 +12,9 @@ with the versions that made them. Writes, under ``OUT``:
     sandbox/X_train.pkl, y_train.pkl, X_test.pkl   what a fold reads
     trusted/y_test.pkl                             never enters a fold
     folds.npz                                      train_<k>, valid_<k>
-    summary.json                                   sizes and package versions
+    summary.json                                   sizes, package versions and
+                                                   the kit folders folds read
+                                                   (:mod:`workers.harness.kit_files`)
 """
 import json
 import os
@@ -21,6 +23,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from workers.harness.kit_files import with_kit_folders
 from workers.harness.predictions import prediction_shape
 from workers.harness.run import use_kit_pandas_options
 
@@ -38,6 +41,8 @@ def main(kit_dir: str, out_dir: str) -> int:
     X_test, y_test = problem.get_test_data(str(kit))
     folds = [(np.asarray(tr, dtype=np.int64), np.asarray(va, dtype=np.int64))
              for tr, va in problem.get_cv(X_train, y_train)]
+    X_train, train_folders = with_kit_folders(X_train, kit)
+    X_test, test_folders = with_kit_folders(X_test, kit)
     (out / "sandbox").mkdir(parents=True, exist_ok=True)
     (out / "trusted").mkdir(exist_ok=True)
     for name, obj in (("sandbox/X_train.pkl", X_train), ("sandbox/y_train.pkl", y_train),
@@ -60,6 +65,7 @@ def main(kit_dir: str, out_dir: str) -> int:
         "n_test": len(problem.Predictions(y_true=y_test).y_pred),
         "n_folds": len(folds),
         "prediction_shape": prediction_shape(truth),
+        "kit_folders": sorted({*train_folders, *test_folders}),
         "python": sys.version.split()[0],
         "packages": versions,
     }

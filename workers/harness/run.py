@@ -182,7 +182,7 @@ def run(workdir: Path) -> dict:
     """Train and predict one fold; returns the result written to result.json."""
     import numpy as np
 
-    workdir = Path(workdir)
+    workdir = Path(workdir).resolve()
     submission_dir = workdir / layout.SUBMISSION_DIR
     show_warnings_without_host_paths(submission_dir)
     t_start = time.perf_counter()
@@ -198,6 +198,10 @@ def run(workdir: Path) -> dict:
         raise SubmissionError("load", exc, submission_dir, PROBLEM) from exc
     fold = (train_is, valid_is)
     load_time = time.perf_counter() - t_start
+    if (workdir / layout.KIT_DIR).is_dir():
+        # X names the kit's folders relative to the kit, as ramp-test runs
+        # from the kit's folder.
+        os.chdir(workdir / layout.KIT_DIR)
 
     workflow = problem.workflow
     # Same rule as ramp-workflow: a test_submission(trained, X, fold) gets the fold.
