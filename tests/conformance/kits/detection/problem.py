@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import rampwf as rw
 from rampwf.score_types.detection import (
-    OSPA, SCP, DetectionAveragePrecision, DetectionPrecision, DetectionRecall)
+    OSPA,
+    SCP,
+    DetectionAveragePrecision,
+    DetectionPrecision,
+    DetectionRecall,
+)
 from sklearn.model_selection import ShuffleSplit
 
 problem_title = 'Bright discs in small noisy images'

@@ -8,7 +8,7 @@ class ObjectDetector:
 
     def fit(self, X, y):
         # The brightness between background and discs, from the training images.
-        inside = [img[int(round(r)), int(round(c))] for img, objs in zip(X, y)
+        inside = [img[int(round(r)), int(round(c))] for img, objs in zip(X, y, strict=True)
                   for r, c, _ in objs]
         background = np.median(X)
         if inside:
