@@ -2,7 +2,9 @@
 (DataFrames with text and date columns, text and numeric labels read as
 ``data[target].values``, pandas 3 strings with and without pyarrow, an external
 data file, two-file submissions, time-ordered and grouped CV, multi-output
-regression), each with a ``prepare_data.py`` that makes its data.
+regression, detection (lists of circles per image), clustering combined with
+classification, images read by the workflow from the kit's data folder), each
+with a ``prepare_data.py`` that makes its data.
 
 For each kit, ``ramp-test --save-output`` in the kit's own environment (the
 reference: ramp-workflow's requirements, so no pyarrow unless the kit asks for
@@ -146,9 +148,11 @@ def test_kit_scores_equal_ramp_test_on_the_server_and_in_datarun_test(
 
 
 # The kits whose data or code depends most on the fold's environment (pandas
-# string storage, pyarrow, an external file next to the code); the runtime
-# image has pyarrow, like the server.
-DOCKER_KITS = ["arrow_strings", "external_data", "text_labels"]
+# string storage, pyarrow, an external file next to the code, images read from
+# the kit's folder, predictions that leave the container as an object table);
+# the runtime image has pyarrow, like the server.
+DOCKER_KITS = ["arrow_strings", "clustering_mixed", "detection", "external_data", "images",
+               "text_labels"]
 
 
 @pytest.mark.parametrize("name", DOCKER_KITS)

@@ -103,7 +103,7 @@ def test_superusers_create_a_pool_in_the_admin_and_see_its_token_once():
 def _registration(**overrides) -> dict:
     digest = "a" * 64
     inputs = {n: digest for n in ("problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl",
-                                  "fold.npz")}
+                                  "fold.npz", "kit_files.zip")}
     return {"name": "clinic", "title": "Clinic", "workflow_elements": ["estimator"],
             "prediction_shape": [2], "n_train": 90, "n_test": 30, "n_folds": 2,
             "data_hash": digest, "folds_hash": digest,

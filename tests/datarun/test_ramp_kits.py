@@ -30,13 +30,13 @@ from rampwf.prediction_types.base import BasePrediction
 
 
 class Predictions(BasePrediction):
-    """Like object detection: each row is a list of boxes."""
+    """Each row a dict of named boxes: neither numbers nor a list of objects."""
 
     def __init__(self, y_pred=None, y_true=None, n_samples=None, fold_is=None):
         rows = y_pred if y_pred is not None else y_true
         self.y_pred = np.empty(len(rows), dtype=object)
         for i, label in enumerate(rows):
-            self.y_pred[i] = [(label, 0.5, 0.5, 1.0)]
+            self.y_pred[i] = {label: (0.5, 0.5, 1.0)}
 '''
 
 
@@ -161,7 +161,8 @@ BROKEN_KITS = {
     ),
     "get_cv_raises": (_get_cv_raises, "get_cv failed: ValueError: n_splits=50 is too many"),
     "object_predictions": (
-        _object_predictions, "this problem's predictions are not numeric arrays",
+        _object_predictions, "this problem's predictions are neither numbers nor lists of "
+        "objects (a row of the labels is a dict, not a list of objects)",
     ),
 }
 

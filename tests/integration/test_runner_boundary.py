@@ -175,7 +175,7 @@ def test_runner_api_refuses_bad_tokens_and_reports_and_records_nothing(queued_fo
 
     ticket = _claim(web, fold_run.id).json()
     assert ticket["attempt"] == 1 and set(ticket["inputs"]) == {
-        "problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz"}
+        "problem.py", "X_train.pkl", "y_train.pkl", "X_test.pkl", "fold.npz", "kit_files.zip"}
     assert "y_test" not in json.dumps(ticket)
     # Claimed and running elsewhere: nothing to do for a second runner.
     assert _claim(web, fold_run.id).status_code == 204
