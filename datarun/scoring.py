@@ -102,12 +102,12 @@ def _score(score_type, truth, pred) -> float:
     return float(score_type.score_function(truth, pred))
 
 
-def _as_kit_y_pred(problem, y_true, y_pred):
-    """``y_pred`` as the kit's ``Predictions`` take it: an object table
-    rebuilt into lists of objects for a problem whose labels are such lists."""
-    truth = problem.Predictions(y_true=y_true).y_pred
-    if holds_objects(truth):
-        return objects_from_table(y_pred, len(truth))
+def _as_kit_y_pred(truth, y_pred):
+    """``y_pred`` as the kit's ``Predictions`` take it, given the
+    ``Predictions`` of the labels of all its rows: an object table rebuilt
+    into lists of objects when the labels are such lists."""
+    if holds_objects(truth.y_pred):
+        return objects_from_table(y_pred, len(truth.y_pred))
     return y_pred
 
 
@@ -115,13 +115,14 @@ def fold_scores(problem, y_train, y_test, fold, y_pred_train, y_pred_test) -> di
     """``{step: {score name: value}}`` for one fold, as ramp-test scores it."""
     train_is, valid_is = fold
     P = problem.Predictions
-    y_pred_train = _as_kit_y_pred(problem, y_train, y_pred_train)
-    y_pred_test = _as_kit_y_pred(problem, y_test, y_pred_test)
     truth = {
         "train": P(y_true=y_train, fold_is=train_is),
         "valid": P(y_true=y_train, fold_is=valid_is),
         "test": P(y_true=y_test),
     }
+    if holds_objects(truth["test"].y_pred):
+        y_pred_train = objects_from_table(y_pred_train, len(y_train))
+        y_pred_test = objects_from_table(y_pred_test, len(y_test))
     pred = {
         "train": P(y_pred=y_pred_train, fold_is=train_is),
         "valid": P(y_pred=y_pred_train, fold_is=valid_is),
@@ -143,8 +144,9 @@ def bagged_scores(problem, y_train, y_test, folds, y_pred_trains, y_pred_tests) 
     from rampwf.utils.combine import get_score_cv_bags
 
     P = problem.Predictions
-    y_pred_trains = [_as_kit_y_pred(problem, y_train, y) for y in y_pred_trains]
-    y_pred_tests = [_as_kit_y_pred(problem, y_test, y) for y in y_pred_tests]
+    truth_train, truth_test = P(y_true=y_train), P(y_true=y_test)
+    y_pred_trains = [_as_kit_y_pred(truth_train, y) for y in y_pred_trains]
+    y_pred_tests = [_as_kit_y_pred(truth_test, y) for y in y_pred_tests]
     valid_preds = [
         P(y_pred=y, fold_is=valid_is) for y, (_, valid_is) in zip(y_pred_trains, folds,
                                                                  strict=True)
@@ -153,9 +155,9 @@ def bagged_scores(problem, y_train, y_test, folds, y_pred_trains, y_pred_tests) 
     valid_is_list = [valid_is for _, valid_is in folds]
     out = {"valid": {}, "test": {}}
     for st in problem.score_types:
-        _, valid_curve = get_score_cv_bags(st, valid_preds, P(y_true=y_train),
+        _, valid_curve = get_score_cv_bags(st, valid_preds, truth_train,
                                            test_is_list=valid_is_list)
-        _, test_curve = get_score_cv_bags(st, test_preds, P(y_true=y_test))
+        _, test_curve = get_score_cv_bags(st, test_preds, truth_test)
         out["valid"][st.name] = float(valid_curve[-1])
         out["test"][st.name] = float(test_curve[-1])
     return out
