@@ -19,6 +19,18 @@ def _as_values(obj) -> np.ndarray:
     return np.atleast_1d(np.asarray(obj, dtype=float))
 
 
+def holds_objects(Predictions, y_true) -> bool:
+    """Whether the problem's rows hold lists of objects, from its first label
+    (every fold asks: building ``Predictions`` of all the labels can take a
+    while for a large classification problem)."""
+    try:
+        head = y_true[:1]
+    except Exception:  # noqa: BLE001 - labels that do not slice: all of them
+        head = y_true
+    truth = np.asarray(Predictions(y_true=head).y_pred)
+    return truth.dtype.kind == "O" and truth.ndim == 1
+
+
 def prediction_shape(truth) -> list[int]:
     """The shape of one row of predictions, from the kit's
     ``Predictions(y_true=...).y_pred``: ``[OBJECTS, width]`` for lists of

@@ -222,14 +222,16 @@ def run(workdir: Path) -> dict:
         "test", submission_dir, workflow.test_submission, trained, X_test, *test_args
     )
     try:
-        shape = predictions.prediction_shape(problem.Predictions(y_true=y_train).y_pred)
+        width = None
+        if predictions.holds_objects(problem.Predictions, y_train):
+            width = predictions.prediction_shape(problem.Predictions(y_true=y_train).y_pred)[1]
     except Exception as exc:  # noqa: BLE001 - the problem's labels, not the submission
         raise SubmissionError("predict", exc, submission_dir, PROBLEM) from exc
     try:
-        if shape[:1] == [predictions.OBJECTS]:
-            y_pred_train = predictions.object_table(y_pred_train, width=shape[1],
+        if width is not None:
+            y_pred_train = predictions.object_table(y_pred_train, width=width,
                                                     what="training set")
-            y_pred_test = predictions.object_table(y_pred_test, width=shape[1], what="test set")
+            y_pred_test = predictions.object_table(y_pred_test, width=width, what="test set")
         else:
             y_pred_train = predictions.as_numeric_array(y_pred_train, "training set")
             y_pred_test = predictions.as_numeric_array(y_pred_test, "test set")
