@@ -427,6 +427,7 @@ def install_prepared(prepared: Path, staging: Path) -> tuple[str, str]:
     # The fold inputs' hashes, if any were made, were of the files just replaced.
     shutil.rmtree(prepared / "fold-inputs", ignore_errors=True)
     data_hash = hashlib.sha256()
-    for name in (*PREPARED_FILES[:4], PREPARED_FILES[5]):
+    for name in PREPARED_FILES[:4]:
         data_hash.update((prepared / name).read_bytes())
+    data_hash.update(ramp_kits.hashed_kit_files(prepared / PREPARED_FILES[5]))
     return data_hash.hexdigest(), ramp_kits.hash_folds(ramp_kits.load_folds(prepared))

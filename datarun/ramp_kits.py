@@ -217,8 +217,9 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     shutil.copytree(kit_dir, out_dir / "kit", ignore=KIT_COPY_IGNORE)
     data_hash = hashlib.sha256()
     for path in (*(out_dir / "sandbox" / n for n in SANDBOX_FILES),
-                 out_dir / "trusted" / "y_test.pkl", out_dir / "sandbox" / KIT_FILES):
+                 out_dir / "trusted" / "y_test.pkl"):
         data_hash.update(path.read_bytes())
+    data_hash.update(hashed_kit_files(out_dir / "sandbox" / KIT_FILES))
     starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     public_record = public_split.write_public_data(
         out_dir / "kit", out_dir / public_split.PUBLIC_DIR, problem=problem,
@@ -291,6 +292,15 @@ def kit_files_bytes(kit_dir: Path, folders: list[str]) -> bytes:
                 archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)),
                                  path.read_bytes())
     return buffer.getvalue()
+
+
+def hashed_kit_files(path: Path) -> bytes:
+    """What the data hash takes of ``kit_files.zip``: nothing when it holds
+    no file, so that a problem without such folders keeps the hash it had
+    before they went to the folds."""
+    data = path.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return data if archive.namelist() else b""
 
 
 def _check_links(kit_dir: Path) -> None:
