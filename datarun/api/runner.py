@@ -232,7 +232,9 @@ class PoolProblemSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     workflow_elements = serializers.ListField(child=serializers.CharField(max_length=100),
                                               min_length=1)
-    prediction_shape = serializers.ListField(child=serializers.IntegerField(min_value=1))
+    # contract.OBJECTS (-1) first for lists of objects per row (detection).
+    prediction_shape = serializers.ListField(
+        child=serializers.IntegerField(min_value=contract.OBJECTS))
     n_train = serializers.IntegerField(min_value=1)
     n_test = serializers.IntegerField(min_value=1)
     n_folds = serializers.IntegerField(min_value=1, max_value=1000)

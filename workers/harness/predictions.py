@@ -19,7 +19,7 @@ def _as_values(obj) -> np.ndarray:
     return np.atleast_1d(np.asarray(obj, dtype=float))
 
 
-def holds_objects(Predictions, y_true) -> bool:
+def predicts_objects(Predictions, y_true) -> bool:
     """Whether the problem's rows hold lists of objects, from its first label
     (every fold asks: building ``Predictions`` of all the labels can take a
     while for a large classification problem)."""

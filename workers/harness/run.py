@@ -223,7 +223,7 @@ def run(workdir: Path) -> dict:
     )
     try:
         width = None
-        if predictions.holds_objects(problem.Predictions, y_train):
+        if predictions.predicts_objects(problem.Predictions, y_train):
             width = predictions.prediction_shape(problem.Predictions(y_true=y_train).y_pred)[1]
     except Exception as exc:  # noqa: BLE001 - the problem's labels, not the submission
         raise SubmissionError("predict", exc, submission_dir, PROBLEM) from exc
