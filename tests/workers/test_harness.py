@@ -2,6 +2,8 @@
 worker's reading of what the sandbox left behind."""
 import importlib.util
 import json
+import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -273,6 +275,101 @@ def test_harness_reports_an_error_in_fit_with_only_the_participants_frames(
     assert result["message"] == "this estimator always fails in fit"
     assert _frames(result["traceback"]) == ['File "estimator.py", line 8, in fit']
     assert result["traceback"].endswith("\nValueError: this estimator always fails in fit\n")
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "kits"
+
+
+def _prepared_corpus_kit(name: str, tmp_path_factory) -> Path:
+    kit = tmp_path_factory.mktemp(name) / name
+    shutil.copytree(CORPUS / name, kit)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit, check=True,
+                   capture_output=True, timeout=120)
+    ramp_kits.prepare_kit(kit, kit.parent / "prepared", public=False)
+    return kit
+
+
+@pytest.fixture(scope="module")
+def detection_kit(tmp_path_factory) -> Path:
+    return _prepared_corpus_kit("detection", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def images_kit(tmp_path_factory) -> Path:
+    return _prepared_corpus_kit("images", tmp_path_factory)
+
+
+NONE_FOR_A_ROW = """
+import numpy as np
+
+
+class ObjectDetector:
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        y_pred = np.empty(len(X), dtype=object)
+        for i in range(len(X)):
+            y_pred[i] = [(0.9, 5.0, 5.0, 2.0)] if i != 1 else None
+        return y_pred
+"""
+
+
+def test_a_detection_row_that_is_not_a_list_is_the_participants_error_naming_it(
+        detection_kit, tmp_path):
+    prepared = detection_kit.parent / "prepared"
+    files = {"object_detector.py": NONE_FOR_A_ROW.encode()}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    lay_out(fold_ticket(prepared, files, prediction_shape=[-1, 4]), workdir, prepared, files)
+
+    assert main(workdir) == EXIT_SUBMISSION_ERROR
+
+    result = json.loads((workdir / layout.RESULT).read_text())
+    assert (result["step"], result["kind"], result["error_type"]) == (
+        "predict", PARTICIPANT, "TypeError")
+    assert result["message"] == (
+        "row 1 of the predictions on the training set is a NoneType, not a list of objects "
+        "(an empty list when it has none)")
+    assert not (workdir / layout.Y_PRED_TRAIN).exists()
+
+
+def test_a_detection_fold_writes_one_float_row_per_object(detection_kit, tmp_path):
+    prepared = detection_kit.parent / "prepared"
+    files = {"object_detector.py": (detection_kit / "submissions" / "starting_kit"
+                                    / "object_detector.py").read_bytes()}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    lay_out(fold_ticket(prepared, files, prediction_shape=[-1, 4]), workdir, prepared, files)
+
+    assert main(workdir) == 0
+
+    table = np.load(workdir / layout.Y_PRED_TRAIN, allow_pickle=False)
+    assert table.dtype == np.float64 and table.ndim == 2 and table.shape[1] == 5
+    assert len(table) > 0 and set(table[:, 0]) <= set(range(60))
+
+
+def test_an_image_fold_reads_the_kits_images_from_its_own_copy_of_the_folder(
+        images_kit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the harness runs the fold from the kit's folder
+    prepared = images_kit.parent / "prepared"
+    files = {"image_classifier.py": (images_kit / "submissions" / "starting_kit"
+                                     / "image_classifier.py").read_bytes()}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    lay_out(fold_ticket(prepared, files), workdir, prepared, files)
+    # Not the kit's images on this machine: the fold's copy, named from the kit.
+    shutil.rmtree(images_kit / "data" / "imgs")
+
+    try:
+        assert main(workdir) == 0, (workdir / layout.RESULT).read_text()
+    finally:
+        subprocess.run([sys.executable, "prepare_data.py"], cwd=images_kit, check=True,
+                       capture_output=True, timeout=120)
+
+    assert len(list((workdir / layout.KIT_DIR / "data" / "imgs").glob("*.npy"))) == 135
+    assert not (workdir / layout.KIT_DIR / "data" / "train.csv").exists()
+    assert np.load(workdir / layout.Y_PRED_TRAIN, allow_pickle=False).shape == (90, 3)
 
 
 # --- read_outcome -------------------------------------------------------------------
