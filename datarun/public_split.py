@@ -31,6 +31,7 @@ import io
 import json
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -117,14 +118,18 @@ def _check_rows(file_name: str, found: int, expected: int) -> None:
 
 
 def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
-                      fold: tuple[np.ndarray, np.ndarray]) -> dict:
+                      fold: tuple[np.ndarray, np.ndarray], kit_files: Path | None = None
+                      ) -> dict:
     """Write the participants' ``data/`` under ``out_dir`` and return the
     record (also written as ``out_dir/split.json``).
 
     ``kit_dir`` is the kit, ``problem`` its imported ``problem.py``,
     ``n_train`` its number of training samples and ``fold`` fold
-    :data:`CARVED_FOLD`'s (train, valid) indices. A kit whose public split
-    cannot be made gets a record with ``source: "none"`` and the reason.
+    :data:`CARVED_FOLD`'s (train, valid) indices. ``kit_files`` is the zip
+    of the kit's data folders the workflow reads itself (images), which the
+    folds get: the public data holds them too, so that the kit runs. A kit
+    whose public split cannot be made gets a record with ``source: "none"``
+    and the reason.
     """
     kit_dir, out_dir = Path(kit_dir), Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -132,9 +137,10 @@ def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
     try:
         data_dir = staging / "data"
         record = _first_that_works(kit_dir, staging, problem=problem, n_train=n_train,
-                                   fold=fold)
+                                   fold=fold, kit_files=kit_files)
         record["files"] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-                           for p in sorted(data_dir.glob("*"))} if data_dir.is_dir() else {}
+                           for p in sorted(data_dir.glob("*")) if p.is_file()
+                           } if data_dir.is_dir() else {}
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         try:
             staging.rename(out_dir)
@@ -150,7 +156,7 @@ def write_public_data(kit_dir: Path, out_dir: Path, *, problem, n_train: int,
 
 
 def _first_that_works(kit_dir: Path, root: Path, *, problem, n_train: int,
-                      fold: tuple[np.ndarray, np.ndarray]) -> dict:
+                      fold: tuple[np.ndarray, np.ndarray], kit_files: Path | None) -> dict:
     """The organiser's public data, else the training data carved by fold 0,
     else (a get_cv that needs every training row, as a declarative problem's
     stored folds do) fold 0's validation rows next to the whole training set."""
@@ -163,11 +169,27 @@ def _first_that_works(kit_dir: Path, root: Path, *, problem, n_train: int,
         data_dir.mkdir()
         try:
             record = attempt(kit_dir, data_dir, n_train=n_train, fold=fold)
+            folders = _add_kit_files(kit_files, root) if kit_files is not None else []
+            if folders:
+                record["folders"] = folders
             return {**record, **_check_loads(problem, root)}
         except CannotCarve as exc:
             reasons.append(str(exc))
     shutil.rmtree(data_dir, ignore_errors=True)
     return {"source": "none", "reason": "; ".join(reasons)}
+
+
+def _add_kit_files(kit_files: Path, root: Path) -> list[str]:
+    """The files of ``kit_files`` (``data/...``, made by the trusted side)
+    under ``root``; the folders they are in."""
+    folders = set()
+    with zipfile.ZipFile(kit_files) as archive:
+        for name in archive.namelist():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(name))
+            folders.add(str(Path(name).parent))
+    return sorted(folders)
 
 
 def _organiser(kit_dir: Path, data_dir: Path, **_) -> dict:

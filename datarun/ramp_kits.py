@@ -223,7 +223,8 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     public_record = public_split.write_public_data(
         out_dir / "kit", out_dir / public_split.PUBLIC_DIR, problem=problem,
-        n_train=len(truth), fold=folds[public_split.CARVED_FOLD]) if public else None
+        n_train=len(truth), fold=folds[public_split.CARVED_FOLD],
+        kit_files=out_dir / "sandbox" / KIT_FILES) if public else None
     return PreparedKit(
         title=str(problem.problem_title),
         workflow_elements=elements,

@@ -263,8 +263,11 @@ def starting_kit_files(problem_name: str) -> dict[str, bytes]:
     if problem.pool_id is None:
         # A sensitive-data problem's data never leaves its pool.
         data_dir, record = ramp_kits.public_data(prepared)
-        for path in sorted(data_dir.glob("*")) if data_dir.is_dir() else []:
-            out[f"{problem.name}/data/{path.name}"] = path.read_bytes()
+        # With the folders of the kit's data the workflow reads (images).
+        for path in sorted(data_dir.rglob("*")) if data_dir.is_dir() else []:
+            if path.is_file():
+                out[f"{problem.name}/data/{path.relative_to(data_dir).as_posix()}"] = (
+                    path.read_bytes())
         out[f"{problem.name}/{public_split.KIT_RECORD_FILE}"] = (
             json.dumps({**record, "about": PUBLIC_SPLIT_ABOUT}, indent=2) + "\n").encode()
     return out

@@ -4,6 +4,9 @@ import bz2
 import gzip
 import io
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -111,3 +114,25 @@ def test_a_problem_prepared_before_public_splits_gets_one_at_its_first_download(
 
     assert sorted(p.name for p in data_dir.iterdir()) == ["test.csv", "train.csv"]
     assert record["source"] == "carved" and again == record and again_dir == data_dir
+
+
+def test_an_image_kits_public_data_holds_its_images_and_the_starting_kit_runs_on_it(
+        tmp_path):
+    kit = tmp_path / "images"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "conformance" / "kits" / "images",
+                    kit)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit, check=True,
+                   capture_output=True, timeout=120)
+
+    prepared = ramp_kits.prepare_kit(kit, tmp_path / "prepared")
+
+    assert prepared.public_split["folders"] == ["data/imgs"]
+    download = tmp_path / "download"
+    shutil.copytree(tmp_path / "prepared" / "public" / "data", download / "data")
+    shutil.rmtree(kit / "data")  # nothing read from the organiser's copy
+    problem = ramp_kits.import_problem(tmp_path / "prepared" / "kit")
+    X, y = problem.get_train_data(str(download))
+    X_test, _ = problem.get_test_data(str(download))
+    trained = problem.workflow.train_submission(
+        str(tmp_path / "prepared" / "kit" / "submissions" / "starting_kit"), X, y)
+    assert problem.workflow.test_submission(trained, X_test).shape == (len(X_test[1]), 3)
