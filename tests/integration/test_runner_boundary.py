@@ -114,7 +114,7 @@ def test_a_worker_without_database_or_storage_scores_submissions(split_workers):
     assert not list(home.glob("*.sqlite3")), list(home.iterdir())
     assert not split_workers["missing_storage"].exists()
     cached = [p for p in (home / "runner-cache").rglob("*") if p.is_file()]
-    assert len(cached) == 5 + 4 + 2
+    assert len(cached) == 5 + 5 + 2
     evaluation_id = Submission.objects.get(id=first["id"]).evaluation_id
     fold_runs = FoldRun.objects.filter(evaluation_id=evaluation_id)
     # Each fold records the runner that ran it, as the runner described itself.
