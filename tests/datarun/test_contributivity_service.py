@@ -6,6 +6,10 @@ values come from ramp-workflow's own ``blend_on_fold``.
 """
 import contextlib
 import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from datarun.states import RunState
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.django_db
+CORPUS = Path(__file__).resolve().parents[1] / "conformance" / "kits"
 
 
 @pytest.fixture
@@ -132,3 +137,18 @@ def test_reading_many_predictions_gives_what_numpy_reads(settings, tmp_path):
         assert read.dtype == array.dtype and read.shape == array.shape, evaluation_id
         np.testing.assert_array_equal(read, array)
         np.testing.assert_array_equal(read, storage.load_predictions(evaluation_id, 0, "train"))
+
+
+def test_a_detection_problem_gets_no_contributivity_rather_than_a_wrong_one(tmp_path):
+    kit = tmp_path / "detection"
+    shutil.copytree(CORPUS / "detection", kit)
+    subprocess.run([sys.executable, "prepare_data.py"], cwd=kit, check=True,
+                   capture_output=True, timeout=120)
+    problem = problem_import_ramp_kit(path=kit, name="detection-contrib")
+    trusted = ramp_kits.load_trusted(str(storage.resolve(problem.storage_dir)),
+                                     problem.data_hash)
+    # Object tables as the harness writes them: one circle per image.
+    table = np.array([[i, 0.9, 10.0, 10.0, 2.0] for i in range(len(trusted.y_train))])
+    ids = [evaluation(problem, [table] * len(trusted.folds)).id for _ in range(2)]
+
+    assert evaluations_contributivity(evaluation_ids=ids) == {}
