@@ -7,12 +7,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from rampwf.prediction_types import make_detection
+from rampwf.prediction_types import (
+    make_clustering,
+    make_combined,
+    make_detection,
+    make_multiclass,
+)
 from rampwf.score_types.detection import OSPA, DetectionAveragePrecision
+from rampwf.utils.combine import get_score_cv_bags
 
-from datarun import contract, contributivity, scoring
+from datarun import contract, contributivity, ramp_kits, scoring
+from datarun.errors import InvalidKit
 from workers.fold_io import unpack_kit_files
-from workers.harness import predictions
+from workers.harness import kit_files, predictions
 
 WIDTH = 4  # (conf, x, y, r)
 
@@ -152,15 +159,12 @@ def test_scores_of_a_table_equal_ramp_workflows_on_the_lists():
                                                                 P(y_pred=y_pred_test))
     bagged = scoring.bagged_scores(problem, y_train, y_test, folds, [table(y) for y in trains],
                                    [table(y) for y in tests])
-    from rampwf.utils.combine import get_score_cv_bags
     for st in problem.score_types:
         _, curve = get_score_cv_bags(st, [P(y_pred=y) for y in tests], P(y_true=y_test))
         assert bagged["test"][st.name] == curve[-1]
 
 
 def test_detection_gets_no_contributivity_and_averaged_types_do():
-    from rampwf.prediction_types import make_clustering, make_combined, make_multiclass
-
     assert not contributivity.blends_by_averaging(make_detection())
     mixed = make_combined([make_clustering(), make_multiclass(label_names=[0, 1])])
     assert contributivity.blends_by_averaging(mixed)
@@ -178,3 +182,23 @@ def test_kit_files_from_a_runner_may_not_leave_the_data_folder(tmp_path):
         z.writestr("data/imgs/1.npy", b"x")
     unpack_kit_files(archive, tmp_path / "kit")
     assert (tmp_path / "kit" / "data" / "imgs" / "1.npy").read_bytes() == b"x"
+
+
+def test_the_harness_and_the_server_name_the_same_kit_folders(tmp_path):
+    kit = tmp_path / "kit"
+    (kit / "data" / "imgs").mkdir(parents=True)
+    (kit / "data" / "train.csv").write_text("id\n1\n")
+    (tmp_path / "elsewhere").mkdir()
+    X = (str(kit / "data" / "imgs"), np.arange(3))
+    for value, expected in ((str(kit / "data" / "imgs"), "data/imgs"),
+                            ("data/imgs", "data/imgs"), ("./data/imgs/", "data/imgs"),
+                            (str(tmp_path / "elsewhere"), None), ("data/train.csv", None),
+                            ("../elsewhere", None), ("imgs", None), (3, None)):
+        assert ramp_kits.kit_folder(value, kit) == kit_files.kit_folder(value, kit) == expected
+    with pytest.raises(InvalidKit, match="holds the test labels"):
+        ramp_kits.kit_folder(str(kit / "data"), kit)
+    with pytest.raises(ValueError, match="holds the test labels"):
+        kit_files.kit_folder("data", kit)
+    assert ramp_kits.with_kit_folders(X, kit)[1] == kit_files.with_kit_folders(X, kit)[1] == [
+        "data/imgs"]
+    assert ramp_kits.with_kit_folders(X, kit)[0][0] == "data/imgs"
