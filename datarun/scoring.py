@@ -83,13 +83,11 @@ def _check_object_table(table: np.ndarray, *, n_rows: int, width: int, what: str
 def check_predictions(y_pred: np.ndarray, *, n_rows: int, row_shape: Sequence[int],
                       what: str) -> str | None:
     """Why ``y_pred`` cannot be scored, or None when it can."""
-    if list(row_shape[:1]) == [OBJECTS]:
-        if y_pred.dtype.kind not in "biuf":
-            return f"predictions on the {what} must be numbers, not {y_pred.dtype}"
-        return _check_object_table(y_pred, n_rows=n_rows, width=row_shape[1], what=what)
-    expected = (n_rows, *row_shape)
     if y_pred.dtype.kind not in "biuf":
         return f"predictions on the {what} must be numbers, not {y_pred.dtype}"
+    if list(row_shape[:1]) == [OBJECTS]:
+        return _check_object_table(y_pred, n_rows=n_rows, width=row_shape[1], what=what)
+    expected = (n_rows, *row_shape)
     if y_pred.shape != expected:
         return f"predictions on the {what} have shape {y_pred.shape}, expected {expected}"
     if not np.all(np.isfinite(y_pred)):
