@@ -147,7 +147,8 @@ def problem_environment_prepare(*, problem_id: int) -> Problem:
     staging = prepared / ".environment-staging"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        summary = environments.prepare_in_environment(python, prepared / "kit", staging)
+        summary = environments.prepare_in_environment(python, prepared / "kit", staging,
+                                                      public=problem.pool_id is None)
     except EnvironmentError_ as exc:
         shutil.rmtree(staging, ignore_errors=True)
         with transaction.atomic():

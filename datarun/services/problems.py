@@ -38,8 +38,10 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
     those the kit declares in ``requirements.txt`` / ``environment.yml``; a
     kit declaring none runs on the shared runtime). They are resolved first:
     requirements that cannot be installed refuse the import. The environment
-    is built in the background; ``starting_kit_pending`` queues the starting
-    kit once it is ready."""
+    is built in the background, then the kit's data is loaded and checked by
+    its own code in it (until then the problem takes no submission, and a
+    failure there is the environment's error); ``starting_kit_pending``
+    queues the starting kit once it is ready."""
     path = Path(path).resolve()
     name = name or path.name
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name):
@@ -56,8 +58,11 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
     created_dir = None
     try:
         prepared = staging / "prepared"
-        kit = ramp_kits.prepare_kit(path, prepared)
-        relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+        # A kit with its own environment is checked and its data loaded by
+        # its own code there, once built: the server's libraries may not load it.
+        kit = ramp_kits.prepare_kit(path, prepared, load_data=lock is None)
+        relative = (f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+                    if lock is None else f"problems/{name}/kit-{kit.data_hash[:16]}")
         final = storage.resolve(relative)
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
