@@ -126,16 +126,23 @@ def parse_requirements(text: str) -> list[str]:
         line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
         if not line:
             continue
-        if line.startswith("-"):
-            raise EnvironmentError_(
-                f"line {number} ({line!r}) is a pip option: list packages only; the "
-                "index and wheel folders are the server's (DATARUN_ENV_INDEX_URL)")
-        if "://" in line or " @ " in line or line.startswith((".", "/")) or not NAME.match(line):
-            raise EnvironmentError_(
-                f"line {number} ({line!r}) is not a package requirement such as "
-                "'pandas==2.2.3': URLs, paths and VCS links are not allowed")
+        problem = requirement_problem(line)
+        if problem:
+            raise EnvironmentError_(f"line {number} ({line!r}) {problem}")
         lines.append(line)
     return lines
+
+
+def requirement_problem(line: str) -> str | None:
+    """Why ``line`` is not a plain requirement (``"is a pip option: ..."``),
+    or None when it is one."""
+    if line.startswith("-"):
+        return ("is a pip option: list packages only; the index and wheel folders are "
+                "the server's (DATARUN_ENV_INDEX_URL)")
+    if "://" in line or " @ " in line or line.startswith((".", "/")) or not NAME.match(line):
+        return ("is not a package requirement such as 'pandas==2.2.3': URLs, paths and VCS "
+                "links are not allowed")
+    return None
 
 
 def kit_requirements(kit_dir: Path) -> str:

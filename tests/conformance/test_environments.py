@@ -25,8 +25,10 @@ from rest_framework.test import APIClient
 
 from datarun import environments, ramp_kits, services
 from datarun.models import Evaluation, FoldRun, Problem, RuntimeEnvironment
+from datarun.services.declarative import problem_create_declarative
 from tests.conformance.test_corpus import KITS_DIR, RampTest, _kit, assert_scores_equal
 from tests.conftest import ROOT, superuser
+from tests.datarun.test_declarative_service import PINNED, iris_dataset, iris_spec
 from tests.integration.helpers import signed_up, submit, wait_final
 from tests.integration.test_cli_test_parity import server_scores, starting_kit_files
 
@@ -308,3 +310,23 @@ def test_a_package_that_needs_the_network_at_import_is_named_and_the_problem_not
         format="multipart")
     assert refused.status_code >= 400
     assert "datarun_phone_home" in json.dumps(refused.json())
+
+
+def test_a_declarative_problem_s_packages_are_its_environment(celery_worker_process):
+    """``environment: {packages: [...]}`` in a declarative spec: locked and
+    built as a kit's requirements (here the same lock as the pinned kit's,
+    so the same venv), the kit's data prepared in it and the starting kit
+    run there."""
+    problem = problem_create_declarative(spec=iris_spec(iris_dataset(), environment={
+        "packages": PINNED}))
+    environment = wait_prepared(problem)
+    assert {p["name"]: p["version"] for p in environment.packages}["pandas"] == "2.2.3"
+    problem.refresh_from_db()
+    assert (problem.n_train, problem.n_test, problem.n_folds) == (120, 30, 3)
+    evaluation = services.starting_kit_evaluate(problem=problem)
+    deadline = time.monotonic() + 300
+    while evaluation.state not in ("scored", "error") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        evaluation.refresh_from_db()
+    assert evaluation.state == "scored", evaluation.error_message
+    assert evaluation.metadata["environment"]["packages"]["pandas"] == "2.2.3"
