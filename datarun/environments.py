@@ -280,7 +280,7 @@ def download(lock: Lock, wheels: Path, source: PipSource) -> str:
     """Put every locked file into ``wheels`` (those already there are reused,
     checked against their hash); returns pip's log."""
     wheels.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in lock.packages if not _has_file(wheels / p.filename, p.sha256)]
+    missing = [p for p in lock.packages if not file_has_hash(wheels / p.filename, p.sha256)]
     if not missing:
         return "every locked file is in the wheel folder already\n"
     with tempfile.TemporaryDirectory(prefix="datarun-download-", dir=wheels) as tmp:
@@ -300,7 +300,7 @@ def download(lock: Lock, wheels: Path, source: PipSource) -> str:
     return done.stdout + done.stderr
 
 
-def _has_file(path: Path, sha256: str) -> bool:
+def file_has_hash(path: Path, sha256: str) -> bool:
     if not path.is_file():
         return False
     h = hashlib.sha256()
