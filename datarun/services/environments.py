@@ -175,7 +175,9 @@ def problem_environment_prepare(*, problem_id: int) -> Problem:
         environment.log += (f"\nproblem {problem.name}: data prepared in the environment in "
                             f"{summary['seconds']:.1f} s with "
                             + ", ".join(f"{k} {v}" for k, v in summary["packages"].items())
-                            + "\n")
+                            + "\n" + "".join(
+                                f"  the starting kit's {name} does not import there: {error}\n"
+                                for name, error in summary["starting_kit_import_errors"].items()))
         environment.save(update_fields=["log"])
     if pending:
         from datarun.services.problems import starting_kit_evaluate

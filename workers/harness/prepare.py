@@ -62,7 +62,9 @@ class NetworkGuard:
     def _hook(self, event: str, args: tuple) -> None:
         if event not in NETWORK_EVENTS:
             return
-        target = args[1] if event == "socket.connect" else args[0]
+        # socket.connect/sendto/sendmsg: (socket, address); getaddrinfo: (host, port, ...).
+        target = args[1] if event in ("socket.connect", "socket.sendto", "socket.sendmsg") \
+            else args[:2] if event == "socket.getaddrinfo" else args[0]
         self.attempts.append({"step": self.step, "call": event, "target": repr(target)[:200],
                               "module": self._caller()})
         raise PermissionError(f"no network while the kit is prepared ({event} {target!r})")
@@ -71,9 +73,12 @@ class NetworkGuard:
         """The innermost module outside the standard library on the stack."""
         frame = sys._getframe(2)
         while frame is not None:
-            filename = os.path.realpath(frame.f_code.co_filename)
-            if not filename.startswith(self._stdlib) and filename != os.path.realpath(__file__):
-                return frame.f_globals.get("__name__") or filename
+            filename = frame.f_code.co_filename
+            if not filename.startswith("<"):  # <frozen importlib._bootstrap> and the like
+                filename = os.path.realpath(filename)
+                if not filename.startswith(self._stdlib) \
+                        and filename != os.path.realpath(__file__):
+                    return frame.f_globals.get("__name__") or filename
             frame = frame.f_back
         return "the standard library"
 
