@@ -31,6 +31,7 @@ from tests.conftest import ROOT, superuser
 from tests.datarun.test_declarative_service import PINNED, iris_dataset, iris_spec
 from tests.integration.helpers import signed_up, submit, wait_final
 from tests.integration.test_cli_test_parity import server_scores, starting_kit_files
+from workers.sandbox.docker_backend import LABEL_WARM
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -128,7 +129,9 @@ def test_a_kit_pinning_older_libraries_runs_in_its_own_environment_and_scores_as
 def test_in_the_docker_sandbox_the_folds_run_in_the_environments_image(docker_worker, tmp_path):
     """The Docker backend runs such a fold in the environment's image: the
     runtime image with the lock installed in /opt/env, built once by the
-    worker from the wheels the host downloaded (no network in the build)."""
+    worker from the wheels the host downloaded (no network in the build),
+    in warm containers of that image: the next one waits once the folds are
+    done."""
     kit_dir = _kit(NAME, tmp_path)
     client = signed_up(kit_dir, NAME)
     environment = wait_prepared(Problem.objects.get(name=NAME))
@@ -142,6 +145,10 @@ def test_in_the_docker_sandbox_the_folds_run_in_the_environments_image(docker_wo
     assert all(f.runtime_image.startswith(f"datarun-env:{environment.lock_hash[:16]}-")
                for f in folds), [f.runtime_image for f in folds]
     assert all("pandas 2.2.3, scikit-learn 1.5.2" in f.stdout for f in folds)
+    waiting = subprocess.run(["docker", "ps", "--filter", f"label={LABEL_WARM}", "--format",
+                              "{{.Image}}"], capture_output=True, text=True, check=True)
+    assert any(image.startswith(f"datarun-env:{environment.lock_hash[:16]}-")
+               for image in waiting.stdout.split()), waiting.stdout
 
 
 def test_the_same_submission_fails_on_the_shared_runtime(celery_worker_process, tmp_path):
