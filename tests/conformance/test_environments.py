@@ -222,7 +222,6 @@ def test_a_kit_whose_data_loads_only_on_pandas_2_is_imported_in_its_environment(
 
     client = signed_up(kit_dir, NAME)
     problem = Problem.objects.get(name=NAME)
-    assert (problem.n_train, problem.n_folds) == (0, 0)  # not loaded by the server
     environment = wait_prepared(problem)
     problem.refresh_from_db()
     assert (problem.n_train, problem.n_test, problem.n_folds) == (200, 80, 3)
