@@ -22,7 +22,7 @@ api_v1 = [
          name="runner-fold-input"),
     path("runner/environments/<str:lock_hash>/", runner_api.EnvironmentLockApi.as_view(),
          name="runner-environment"),
-    path("runner/wheels/<str:sha256>", runner_api.EnvironmentWheelApi.as_view(),
+    path("runner/wheels/<str:digest>", runner_api.EnvironmentWheelApi.as_view(),
          name="runner-wheel"),
     path("runner/folds/<int:pk>/heartbeat/", runner_api.HeartbeatApi.as_view(),
          name="runner-fold-heartbeat"),

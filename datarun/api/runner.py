@@ -332,9 +332,9 @@ class EnvironmentWheelApi(RunnerView):
                     "names; nothing else of the folder is served.",
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                    **error_responses(401, 404)})
-    def get(self, request, sha256: str):
+    def get(self, request, digest: str):
         _runner_pool(request)
-        path = environment_wheel_path(sha256=sha256)
+        path = environment_wheel_path(sha256=digest)
         return FileResponse(open(path, "rb"), content_type="application/octet-stream")
 
 
