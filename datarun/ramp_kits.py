@@ -33,7 +33,7 @@ from types import ModuleType
 
 import numpy as np
 
-from datarun import public_split
+from datarun import environments, public_split
 from datarun.contract import sha256_file
 from datarun.errors import InvalidKit
 
@@ -117,23 +117,32 @@ def hash_folds(folds) -> str:
     return _hash_arrays(a for pair in folds for a in pair)
 
 
-def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True) -> PreparedKit:
+def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True,
+                load_data: bool = True) -> PreparedKit:
     """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
 
     ``public``: also write the data participants download (``public/``);
-    ``datarun test`` on a downloaded kit needs none. Raises
-    :class:`InvalidKit` with a message naming what to fix. On error,
+    ``datarun test`` on a downloaded kit needs none. ``load_data=False``, for
+    a kit with an environment of its own: only ``problem.py`` is checked
+    and the kit copied; its data is loaded, checked and written by its own
+    code in its environment
+    (:func:`datarun.environments.prepare_in_environment`), so sizes and
+    fold counts are 0 and ``data_hash`` is the kit's files' hash until then.
+    Raises :class:`InvalidKit` with a message naming what to fix. On error,
     ``out_dir`` is removed.
     """
     kit_dir = Path(kit_dir).resolve()
     try:
+        if not load_data:
+            return _prepare_definition(kit_dir, Path(out_dir))
         return _prepare(kit_dir, Path(out_dir), public=public)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
 
 
-def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
+def _import_checked(kit_dir: Path) -> ModuleType:
+    """The kit's ``problem.py``, imported, with what a problem must define."""
     if not kit_dir.is_dir():
         raise InvalidKit(f"{kit_dir} is not a directory")
     for needed in ("problem.py", "data"):
@@ -147,6 +156,52 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(problem, a)]
     if missing:
         raise InvalidKit(f"problem.py does not define {', '.join(missing)}")
+    return problem
+
+
+def _definition(problem: ModuleType) -> tuple[list[str], list[ScoreTypeInfo]]:
+    """The workflow's submission files and the score types, checked."""
+    elements = list(getattr(problem.workflow, "element_names", []))
+    if not elements:
+        raise InvalidKit("the workflow declares no element_names (submission files)")
+    score_types = [
+        ScoreTypeInfo(
+            index=i,
+            name=st.name,
+            is_lower_the_better=bool(st.is_lower_the_better),
+            precision=int(st.precision),
+            minimum=_finite_or_none(st.minimum),
+            maximum=_finite_or_none(st.maximum),
+        )
+        for i, st in enumerate(problem.score_types)
+    ]
+    if not score_types:
+        raise InvalidKit("problem.py defines no score_types")
+    return elements, score_types
+
+
+def _prepare_definition(kit_dir: Path, out_dir: Path) -> PreparedKit:
+    problem = _import_checked(kit_dir)
+    elements, score_types = _definition(problem)
+    out_dir.mkdir(parents=True)
+    shutil.copytree(kit_dir, out_dir / "kit", ignore=KIT_COPY_IGNORE)
+    kit_hash = hashlib.sha256()
+    for path in sorted(p for p in (out_dir / "kit").rglob("*") if p.is_file()):
+        kit_hash.update(path.relative_to(out_dir / "kit").as_posix().encode() + b"\0")
+        kit_hash.update(path.read_bytes())
+    return PreparedKit(title=str(problem.problem_title), workflow_elements=elements,
+                       prediction_shape=[], score_types=score_types, n_train=0, n_test=0,
+                       n_folds=0, data_hash=kit_hash.hexdigest(), folds_hash="",
+                       starting_kit=_starting_kit_files(out_dir))
+
+
+def _starting_kit_files(out_dir: Path) -> list[str]:
+    starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
+    return sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir() else []
+
+
+def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
+    problem = _import_checked(kit_dir)
     with kit_pandas_options():
         try:
             X_train, y_train = problem.get_train_data(str(kit_dir))
@@ -169,27 +224,8 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
             f"Predictions(y_true=...) failed on the training labels: {type(exc).__name__}: {exc}"
         ) from exc
     if truth.dtype.kind not in "biuf":
-        raise InvalidKit(
-            "this problem's predictions are not numeric arrays (their dtype is "
-            f"{truth.dtype}; object detection and other structured predictions are "
-            "not supported): Datarun evaluates problems whose predictions are numbers"
-        )
-    elements = list(getattr(problem.workflow, "element_names", []))
-    if not elements:
-        raise InvalidKit("the workflow declares no element_names (submission files)")
-    score_types = [
-        ScoreTypeInfo(
-            index=i,
-            name=st.name,
-            is_lower_the_better=bool(st.is_lower_the_better),
-            precision=int(st.precision),
-            minimum=_finite_or_none(st.minimum),
-            maximum=_finite_or_none(st.maximum),
-        )
-        for i, st in enumerate(problem.score_types)
-    ]
-    if not score_types:
-        raise InvalidKit("problem.py defines no score_types")
+        raise InvalidKit(environments.NON_NUMERIC_PREDICTIONS.format(dtype=truth.dtype))
+    elements, score_types = _definition(problem)
 
     (out_dir / "sandbox").mkdir(parents=True)
     (out_dir / "trusted").mkdir()
@@ -208,7 +244,6 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     for path in (*(out_dir / "sandbox" / n for n in SANDBOX_FILES),
                  out_dir / "trusted" / "y_test.pkl"):
         data_hash.update(path.read_bytes())
-    starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     public_record = public_split.write_public_data(
         out_dir / "kit", out_dir / public_split.PUBLIC_DIR, problem=problem,
         n_train=len(truth), fold=folds[public_split.CARVED_FOLD]) if public else None
@@ -222,8 +257,7 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
         n_folds=len(folds),
         data_hash=data_hash.hexdigest(),
         folds_hash=hash_folds(folds),
-        starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
-        else [],
+        starting_kit=_starting_kit_files(out_dir),
         public_split=public_record,
     )
 
@@ -263,6 +297,10 @@ def public_data(prepared_dir: Path) -> tuple[Path, dict]:
     record = public_split.read_record(public)
     if record is None:
         prepared = Path(prepared_dir)
+        if not (prepared / "sandbox" / "y_train.pkl").is_file():
+            # A problem whose data its environment has not prepared yet.
+            return public / "data", {"source": "none", "reason": (
+                "the problem's data is being prepared in its environment")}
         with open(prepared / "sandbox" / "y_train.pkl", "rb") as f:
             n_train = len(pickle.load(f))
         record = public_split.write_public_data(
