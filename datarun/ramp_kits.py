@@ -94,10 +94,96 @@ class PreparedKit:
     public_split: dict | None = None
 
 
+# A kit holding one of these runs in its own environment (datarun.environments).
+ENVIRONMENT_FILES = ("requirements.txt", "requirements-lock.txt", "environment.yml",
+                     "environment.yaml")
+
+
+def declares_environment(kit_dir: Path) -> bool:
+    return any((Path(kit_dir) / name).is_file() for name in ENVIRONMENT_FILES)
+
+
 def import_problem(kit_dir: Path) -> ModuleType:
+    """The kit's ``problem.py`` as a module.
+
+    A kit with its own environment may import, at the top of ``problem.py``,
+    packages that only its environment has (xarray for a time-series kit):
+    its data is loaded and its folds run there. The trusted side imports the
+    same file for ``Predictions`` and the score types; there each such
+    package stands as an absent module that names itself when used.
+    """
     from rampwf.utils.importing import import_module_from_source
 
-    return import_module_from_source(str(Path(kit_dir) / "problem.py"), "problem")
+    path = Path(kit_dir) / "problem.py"
+    if not declares_environment(kit_dir):
+        return import_module_from_source(str(path), "problem")
+    with _absent_modules_for(path):
+        return import_module_from_source(str(path), "problem")
+
+
+class AbsentModule(ModuleType):
+    """A package that the problem's environment has and the server has not."""
+
+    __path__: list = []
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        package = self.__name__.partition(".")[0]
+        raise ImportError(
+            f"{self.__name__}.{attribute}: {package} is installed in the problem's own "
+            "environment, not on the server. problem.py may import it, but only use it in "
+            "what runs in the environment (get_train_data, get_test_data, get_cv, the "
+            "workflow); Predictions and the score types are computed on the server")
+
+
+class _AbsentModuleFinder:
+    """On ``sys.meta_path`` after every real finder: a module that none of
+    them finds, imported by ``problem.py`` itself (or below such a module),
+    is an :class:`AbsentModule`. Imports made by libraries keep failing as
+    they would (their optional dependencies stay missing)."""
+
+    def __init__(self, problem_file: Path):
+        self.problem_file = os.path.realpath(problem_file)
+        self.names: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+        import sys
+
+        parent = name.rpartition(".")[0]
+        if not (parent in self.names or self._imported_by_problem(sys._getframe(1))):
+            return None
+        self.names.append(name)
+        return importlib.util.spec_from_loader(name, self, is_package=True)
+
+    def _imported_by_problem(self, frame) -> bool:
+        while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+            frame = frame.f_back
+        return (frame is not None
+                and os.path.realpath(frame.f_code.co_filename) == self.problem_file)
+
+    def create_module(self, spec):
+        return AbsentModule(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+@contextmanager
+def _absent_modules_for(problem_file: Path):
+    import sys
+
+    finder = _AbsentModuleFinder(problem_file)
+    sys.meta_path.append(finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        # Only problem.py keeps them: other code importing the name later
+        # gets the ImportError it would get without this import.
+        for name in finder.names:
+            sys.modules.pop(name, None)
 
 
 def _finite_or_none(value) -> float | None:

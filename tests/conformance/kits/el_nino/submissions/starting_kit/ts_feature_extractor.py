@@ -1,7 +1,7 @@
 import numpy as np
 
 
-class FeatureExtractor(object):
+class FeatureExtractor:
 
     def __init__(self):
         pass
