@@ -422,10 +422,8 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(out_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    steps = [("preparing the kit's data", "workers.harness.prepare")]
-    if public:
-        steps.append(("writing the public data", "datarun.public_split"))
-    for what, module in steps:
+
+    def run(what: str, module: str) -> None:
         remaining = timeout_s - (time.monotonic() - started)
         try:
             done = subprocess.run([*network_cut_command(), str(python), "-m", module,
@@ -439,9 +437,13 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
             raise EnvironmentError_(f"{what} in its environment failed: "
                                     + _prepare_failure(out_dir, done),
                                     done.stdout + done.stderr)
+
+    run("preparing the kit's data", "workers.harness.prepare")
     summary = json.loads((out_dir / "summary.json").read_text())
     if summary["prediction_kind"] not in "biuf":
         raise EnvironmentError_(NON_NUMERIC_PREDICTIONS.format(dtype=summary["prediction_dtype"]))
+    if public:
+        run("writing the public data", "datarun.public_split")
     summary["seconds"] = time.monotonic() - started
     return summary
 

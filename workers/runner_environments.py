@@ -4,16 +4,20 @@ sha256, and the venv built here once per lock hash, offline, as the platform
 builds it (:func:`datarun.environments.build_venv`). Later folds of any
 problem with the same lock reuse it."""
 import fcntl
+import logging
 import os
 import re
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from datarun import environments
 from datarun.contract import SHA256
 from workers.runner_client import RunnerApiError, RunnerClient
+
+logger = logging.getLogger(__name__)
 
 # A file name the platform sends is a wheel's name, never a path.
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*\.whl$")
@@ -59,16 +63,23 @@ def _build(client: RunnerClient, lock_hash: str, environments_dir: Path,
         python = environments.venv_python(environments_dir, lock_hash)
         if python is not None:  # another slot built it meanwhile
             return python
+        started = time.monotonic()
         lock = _fetch_lock(client, lock_hash)
         wheels_dir.mkdir(parents=True, exist_ok=True)
+        fetched = 0
         for package in lock.packages:
             target = wheels_dir / package.filename
             if not environments.file_has_hash(target, package.sha256):
                 _fetch_wheel(client, package, target)
+                fetched += target.stat().st_size
+        fetched_s = time.monotonic() - started
         try:
             environments.build_venv(lock, environments_dir / lock_hash, wheels_dir)
         except environments.EnvironmentError_ as exc:
             raise EnvironmentUnavailable(exc.message) from exc
+        logger.info("environment %s built in %.1f s (%d packages; %.1f MiB fetched in %.1f s)",
+                    lock_hash[:12], time.monotonic() - started, len(lock.packages),
+                    fetched / 2**20, fetched_s)
     return environments.venv_python(environments_dir, lock_hash)
 
 

@@ -265,6 +265,7 @@ def test_a_runner_builds_the_environment_of_a_problem_that_has_one(runners, tmp_
     assert {p["filename"] for p in environment.packages} <= {
         p.name for p in (home / "wheels").iterdir()}
     built_at = marker.stat().st_mtime_ns
+    assert f"environment {environment.lock_hash[:12]} built in" in runner.log()
 
     second = submit(alice, "pinned-pool", "e2", files)["id"]
     assert wait_final(alice, second, timeout=300)["state"] == "scored", runner.log()
