@@ -18,7 +18,9 @@ For the conformance kit that pins pandas 2.2 and scikit-learn 1.5
   - first-fold latency after a build: a fresh local sandbox (fork server
     started with the environment's interpreter, its imports, one fold of the
     starting kit), and a second fold on the warm fork server; against the same
-    two on the shared runtime (the worker's own interpreter), as ratios.
+    two on the shared runtime (the worker's own interpreter), as ratios;
+  - with Docker, a slot's next fold of the environment in the warm container
+    of its image started meanwhile, against a cold container.
 
 Usage: python bench/environments.py [--repeat 3]
 """
@@ -80,6 +82,37 @@ def fold_seconds(interpreter: Path | None, kit: Path, inputs: Path, submission: 
             sys.exit(f"the fold failed: {outcome}\n{result.stderr[-2000:]}")
         sandbox.cleanup(workdir)
     sandbox.close()
+    return times[0], times[1]
+
+
+def docker_fold_seconds(venv: Path, wheels: Path, kit: Path, inputs: Path, submission: Path,
+                        work: Path, warm: int) -> tuple[float, float]:
+    """Two folds of the environment in the Docker sandbox, its image built
+    already: the first, then the next (with ``warm``, in the container
+    started meanwhile, once it is ready: what a slot's next fold finds)."""
+    from workers.harness import layout
+    from workers.sandbox import Limits
+    from workers.sandbox.docker_backend import DockerSandbox
+
+    sandbox = DockerSandbox(env_wheels_dir=wheels, warm=warm, work_dir=work)
+    limits = Limits(wall_time_s=300, memory_mb=4096)
+    times = []
+    try:
+        for k in range(2):
+            if k and warm:
+                sandbox.wait_until_warm()
+            started = time.perf_counter()
+            workdir = Path(tempfile.mkdtemp(dir=sandbox.workdir_parent()))
+            layout_fold(workdir, kit, inputs, submission)
+            result = sandbox.run(workdir, limits, heartbeat=lambda: None,
+                                 interpreter=venv / "bin" / "python")
+            times.append(time.perf_counter() - started)
+            outcome = json.loads((workdir / layout.RESULT).read_text())
+            if result.exit_code != 0 or outcome.get("status") != "ok":
+                sys.exit(f"the Docker fold failed: {outcome}\n{result.stderr[-2000:]}")
+            sandbox.cleanup(workdir)
+    finally:
+        sandbox.close()
     return times[0], times[1]
 
 
@@ -162,6 +195,17 @@ def main() -> None:
                     for _ in range(args.repeat)]
         shared_runs = [fold_seconds(None, kit, shared_inputs, submission, work)
                        for _ in range(args.repeat)]
+        docker = {}
+        if image:
+            from workers.sandbox.docker_backend import DockerSandbox
+
+            DockerSandbox(env_wheels_dir=wheels).environment_image(venv, heartbeat=lambda: None)
+            for warm in (0, 1):
+                runs = [docker_fold_seconds(venv, wheels, kit, home / "env-inputs", submission,
+                                            home / "docker-work", warm)
+                        for _ in range(args.repeat)]
+                docker[warm] = statistics.median(r[1] for r in runs)
+            environments.remove_images(venv.name)
         env_first = statistics.median(r[0] for r in env_runs)
         env_next = statistics.median(r[1] for r in env_runs)
         shared_first = statistics.median(r[0] for r in shared_runs)
@@ -187,6 +231,9 @@ def main() -> None:
               f"(shared runtime {shared_first:.2f} s, ratio {env_first / shared_first:.2f})")
         print(f"next fold, environment:         {env_next:7.2f} s  "
               f"(shared runtime {shared_next:.2f} s, ratio {env_next / shared_next:.2f})")
+        if docker:
+            print(f"next fold, environment, Docker: {docker[1]:7.2f} s in a warm container "
+                  f"(cold container {docker[0]:.2f} s, ratio {docker[1] / docker[0]:.2f})")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 

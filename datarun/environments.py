@@ -126,16 +126,23 @@ def parse_requirements(text: str) -> list[str]:
         line = raw.split("#", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
         if not line:
             continue
-        if line.startswith("-"):
-            raise EnvironmentError_(
-                f"line {number} ({line!r}) is a pip option: list packages only; the "
-                "index and wheel folders are the server's (DATARUN_ENV_INDEX_URL)")
-        if "://" in line or " @ " in line or line.startswith((".", "/")) or not NAME.match(line):
-            raise EnvironmentError_(
-                f"line {number} ({line!r}) is not a package requirement such as "
-                "'pandas==2.2.3': URLs, paths and VCS links are not allowed")
+        problem = requirement_problem(line)
+        if problem:
+            raise EnvironmentError_(f"line {number} ({line!r}) {problem}")
         lines.append(line)
     return lines
+
+
+def requirement_problem(line: str) -> str | None:
+    """Why ``line`` is not a plain requirement (``"is a pip option: ..."``),
+    or None when it is one."""
+    if line.startswith("-"):
+        return ("is a pip option: list packages only; the index and wheel folders are "
+                "the server's (DATARUN_ENV_INDEX_URL)")
+    if "://" in line or " @ " in line or line.startswith((".", "/")) or not NAME.match(line):
+        return ("is not a package requirement such as 'pandas==2.2.3': URLs, paths and VCS "
+                "links are not allowed")
+    return None
 
 
 def kit_requirements(kit_dir: Path) -> str:
@@ -273,7 +280,7 @@ def download(lock: Lock, wheels: Path, source: PipSource) -> str:
     """Put every locked file into ``wheels`` (those already there are reused,
     checked against their hash); returns pip's log."""
     wheels.mkdir(parents=True, exist_ok=True)
-    missing = [p for p in lock.packages if not _has_file(wheels / p.filename, p.sha256)]
+    missing = [p for p in lock.packages if not file_has_hash(wheels / p.filename, p.sha256)]
     if not missing:
         return "every locked file is in the wheel folder already\n"
     with tempfile.TemporaryDirectory(prefix="datarun-download-", dir=wheels) as tmp:
@@ -293,7 +300,7 @@ def download(lock: Lock, wheels: Path, source: PipSource) -> str:
     return done.stdout + done.stderr
 
 
-def _has_file(path: Path, sha256: str) -> bool:
+def file_has_hash(path: Path, sha256: str) -> bool:
     if not path.is_file():
         return False
     h = hashlib.sha256()
@@ -373,38 +380,74 @@ def folder_bytes(path: Path) -> int:
 # --- preparing a kit's inputs in its environment --------------------------------------
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NON_NUMERIC_PREDICTIONS = (
+    "this problem's predictions are neither numbers nor lists of objects ({reason}): "
+    "Datarun evaluates predictions that are numeric arrays (classification, regression, "
+    "clustering, combined types) or, as ramp-workflow's detection, a list of objects of "
+    "numbers per row")
+
+
+def network_cut_command() -> list[str]:
+    """The prefix that runs a command without network: bubblewrap's own
+    network namespace (as the local sandbox has), the rest of the host as
+    it is. Empty where bubblewrap cannot run (``DATARUN_LOCAL_BWRAP=off``, no
+    user namespaces): then only the preparation's own guard refuses the
+    network to Python code."""
+    global _network_cut
+    if _network_cut is None:
+        command = ["bwrap", "--dev-bind", "/", "/", "--unshare-net", "--die-with-parent", "--"]
+        works = (os.environ.get("DATARUN_LOCAL_BWRAP", "auto") != "off"
+                 and shutil.which("bwrap") is not None
+                 and subprocess.run([*command, "/bin/true"], capture_output=True).returncode == 0)
+        _network_cut = command if works else []
+    return _network_cut
+
+
+_network_cut: list[str] | None = None
 
 
 def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
-                           timeout_s: float = 1800) -> dict:
-    """Run :mod:`workers.harness.prepare` with the environment's interpreter:
-    the kit's own code loads its data and computes its folds with the
-    environment's libraries, and pickles them with those. Trusted code (the
-    organiser's), run like ``manage.py import_ramp_kit`` runs it, outside the
-    participants' sandbox. Returns the summary it wrote."""
+                           timeout_s: float = 1800, *, public: bool = False) -> dict:
+    """Run :mod:`workers.harness.prepare` with the environment's interpreter
+    and no network: the kit's own code imports (``problem.py``, the starting
+    kit's modules), loads its data and computes its folds with the
+    environment's libraries, pickles them with those, and checks them as
+    :func:`datarun.ramp_kits.prepare_kit` checks a kit on the shared runtime.
+    ``public``: then :mod:`datarun.public_split` writes the participants'
+    data there too (``out_dir/public``). Trusted code (the organiser's), run
+    like ``manage.py import_ramp_kit`` runs it, outside the participants'
+    sandbox. Returns the summary it wrote; :class:`EnvironmentError_` with
+    the organiser's message when a step failed."""
     env = {"PATH": f"{Path(python).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
            "PYTHONPATH": str(PROJECT_ROOT), "PYTHONNOUSERSITE": "1",
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(out_dir)}
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    try:
-        done = subprocess.run([str(python), "-m", "workers.harness.prepare", str(kit_dir),
-                               str(out_dir)], cwd=kit_dir, env=env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=timeout_s)
-    except subprocess.TimeoutExpired as exc:
-        raise EnvironmentError_(f"preparing the kit's data in its environment took more than "
-                                f"{timeout_s:g} s") from exc
-    summary_path = out_dir / "summary.json"
-    if done.returncode != 0 or not summary_path.is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise EnvironmentError_(f"preparing the kit's data in its environment failed: "
-                                f"{tail[0][:1000]}", done.stdout + done.stderr)
-    summary = json.loads(summary_path.read_text())
-    summary["seconds"] = time.monotonic() - started
+
+    def run(what: str, module: str) -> None:
+        remaining = timeout_s - (time.monotonic() - started)
+        try:
+            done = subprocess.run([*network_cut_command(), str(python), "-m", module,
+                                   str(kit_dir), str(out_dir)], cwd=kit_dir, env=env,
+                                  capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  timeout=max(remaining, 1))
+        except subprocess.TimeoutExpired as exc:
+            raise EnvironmentError_(f"{what} in its environment took more than "
+                                    f"{timeout_s:g} s") from exc
+        if done.returncode != 0:
+            raise EnvironmentError_(f"{what} in its environment failed: "
+                                    + _prepare_failure(out_dir, done),
+                                    done.stdout + done.stderr)
+
+    run("preparing the kit's data", "workers.harness.prepare")
+    summary = json.loads((out_dir / "summary.json").read_text())
+    if summary["prediction_shape"] is None:
+        raise EnvironmentError_(NON_NUMERIC_PREDICTIONS.format(
+            reason=summary["prediction_error"]))
     from datarun import ramp_kits
 
-    # The kit's folders its X names (images), for the folds: checked and
-    # zipped here, on the trusted side.
+    # The kit's folders its X names (images), for the folds and the public
+    # data: checked and zipped here, on the trusted side.
     folders = summary.get("kit_folders", [])
     for folder in folders:
         if not isinstance(folder, str) or ramp_kits.kit_folder(folder, kit_dir) != folder:
@@ -412,17 +455,33 @@ def prepare_in_environment(python: Path, kit_dir: Path, out_dir: Path,
                                     f"{ramp_kits.DATA_DIR}/")
     (out_dir / "sandbox" / ramp_kits.KIT_FILES).write_bytes(
         ramp_kits.kit_files_bytes(kit_dir, folders))
+    if public:
+        run("writing the public data", "datarun.public_split")
+    summary["seconds"] = time.monotonic() - started
     return summary
+
+
+def _prepare_failure(out_dir: Path, done: subprocess.CompletedProcess) -> str:
+    try:
+        return json.loads((out_dir / "error.json").read_text())["message"][:2000]
+    except (OSError, ValueError, KeyError):
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return tail[0][:1000]
 
 
 def install_prepared(prepared: Path, staging: Path) -> tuple[str, str]:
     """Put the files :func:`prepare_in_environment` wrote in ``staging`` in
-    place of the prepared problem's; returns the new data hash and folds hash
-    (computed as :func:`datarun.ramp_kits.prepare_kit` computes them)."""
-    from datarun import ramp_kits
+    place of the prepared problem's (its public data too, when it wrote
+    them); returns the new data hash and folds hash (computed as
+    :func:`datarun.ramp_kits.prepare_kit` computes them)."""
+    from datarun import public_split, ramp_kits
 
     for name in PREPARED_FILES:
+        (prepared / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, prepared / name)
+    if (staging / public_split.PUBLIC_DIR).is_dir():
+        shutil.rmtree(prepared / public_split.PUBLIC_DIR, ignore_errors=True)
+        os.replace(staging / public_split.PUBLIC_DIR, prepared / public_split.PUBLIC_DIR)
     shutil.rmtree(staging, ignore_errors=True)
     # The fold inputs' hashes, if any were made, were of the files just replaced.
     shutil.rmtree(prepared / "fold-inputs", ignore_errors=True)

@@ -259,3 +259,27 @@ def read_record(public_dir: Path) -> dict | None:
         return json.loads((Path(public_dir) / RECORD_FILE).read_text())
     except (OSError, ValueError):
         return None
+
+
+def main(kit_dir: str, prepared_dir: str) -> int:
+    """``python -m datarun.public_split KIT PREPARED``: write ``PREPARED/public``
+    for the kit whose data and folds are in ``PREPARED`` (as
+    :mod:`workers.harness.prepare` wrote them), with the kit's own functions
+    and libraries: run in the problem's environment."""
+    from rampwf.utils.importing import import_module_from_source
+
+    prepared = Path(prepared_dir)
+    problem = import_module_from_source(str(Path(kit_dir) / "problem.py"), "problem")
+    n_train = json.loads((prepared / "summary.json").read_text())["n_train"]
+    with np.load(prepared / "folds.npz", allow_pickle=False) as folds:
+        fold = (folds[f"train_{CARVED_FOLD}"], folds[f"valid_{CARVED_FOLD}"])
+    kit_files = prepared / "sandbox" / "kit_files.zip"
+    write_public_data(Path(kit_dir), prepared / PUBLIC_DIR, problem=problem, n_train=n_train,
+                      fold=fold, kit_files=kit_files if kit_files.is_file() else None)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1], sys.argv[2]))

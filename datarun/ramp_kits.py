@@ -36,7 +36,7 @@ from types import ModuleType
 
 import numpy as np
 
-from datarun import public_split, scoring
+from datarun import environments, public_split, scoring
 from datarun.contract import INPUT_NAMES, sha256_file
 from datarun.errors import InvalidKit
 
@@ -99,10 +99,96 @@ class PreparedKit:
     public_split: dict | None = None
 
 
+# A kit holding one of these runs in its own environment (datarun.environments).
+ENVIRONMENT_FILES = ("requirements.txt", "requirements-lock.txt", "environment.yml",
+                     "environment.yaml")
+
+
+def declares_environment(kit_dir: Path) -> bool:
+    return any((Path(kit_dir) / name).is_file() for name in ENVIRONMENT_FILES)
+
+
 def import_problem(kit_dir: Path) -> ModuleType:
+    """The kit's ``problem.py`` as a module.
+
+    A kit with its own environment may import, at the top of ``problem.py``,
+    packages that only its environment has (xarray for a time-series kit):
+    its data is loaded and its folds run there. The trusted side imports the
+    same file for ``Predictions`` and the score types; there each such
+    package stands as an absent module that names itself when used.
+    """
     from rampwf.utils.importing import import_module_from_source
 
-    return import_module_from_source(str(Path(kit_dir) / "problem.py"), "problem")
+    path = Path(kit_dir) / "problem.py"
+    if not declares_environment(kit_dir):
+        return import_module_from_source(str(path), "problem")
+    with _absent_modules_for(path):
+        return import_module_from_source(str(path), "problem")
+
+
+class AbsentModule(ModuleType):
+    """A package that the problem's environment has and the server has not."""
+
+    __path__: list = []
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        package = self.__name__.partition(".")[0]
+        raise ImportError(
+            f"{self.__name__}.{attribute}: {package} is installed in the problem's own "
+            "environment, not on the server. problem.py may import it, but only use it in "
+            "what runs in the environment (get_train_data, get_test_data, get_cv, the "
+            "workflow); Predictions and the score types are computed on the server")
+
+
+class _AbsentModuleFinder:
+    """On ``sys.meta_path`` after every real finder: a module that none of
+    them finds, imported by ``problem.py`` itself (or below such a module),
+    is an :class:`AbsentModule`. Imports made by libraries keep failing as
+    they would (their optional dependencies stay missing)."""
+
+    def __init__(self, problem_file: Path):
+        self.problem_file = os.path.realpath(problem_file)
+        self.names: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+        import sys
+
+        parent = name.rpartition(".")[0]
+        if not (parent in self.names or self._imported_by_problem(sys._getframe(1))):
+            return None
+        self.names.append(name)
+        return importlib.util.spec_from_loader(name, self, is_package=True)
+
+    def _imported_by_problem(self, frame) -> bool:
+        while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+            frame = frame.f_back
+        return (frame is not None
+                and os.path.realpath(frame.f_code.co_filename) == self.problem_file)
+
+    def create_module(self, spec):
+        return AbsentModule(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+@contextmanager
+def _absent_modules_for(problem_file: Path):
+    import sys
+
+    finder = _AbsentModuleFinder(problem_file)
+    sys.meta_path.append(finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
+        # Only problem.py keeps them: other code importing the name later
+        # gets the ImportError it would get without this import.
+        for name in finder.names:
+            sys.modules.pop(name, None)
 
 
 def _finite_or_none(value) -> float | None:
@@ -122,23 +208,32 @@ def hash_folds(folds) -> str:
     return _hash_arrays(a for pair in folds for a in pair)
 
 
-def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True) -> PreparedKit:
+def prepare_kit(kit_dir: Path, out_dir: Path, *, public: bool = True,
+                load_data: bool = True) -> PreparedKit:
     """Validate the kit at ``kit_dir`` and write its prepared folder to ``out_dir``.
 
     ``public``: also write the data participants download (``public/``);
-    ``datarun test`` on a downloaded kit needs none. Raises
-    :class:`InvalidKit` with a message naming what to fix. On error,
+    ``datarun test`` on a downloaded kit needs none. ``load_data=False``, for
+    a kit with an environment of its own: only ``problem.py`` is checked
+    and the kit copied; its data is loaded, checked and written by its own
+    code in its environment
+    (:func:`datarun.environments.prepare_in_environment`), so sizes and
+    fold counts are 0 and ``data_hash`` is the kit's files' hash until then.
+    Raises :class:`InvalidKit` with a message naming what to fix. On error,
     ``out_dir`` is removed.
     """
     kit_dir = Path(kit_dir).resolve()
     try:
+        if not load_data:
+            return _prepare_definition(kit_dir, Path(out_dir))
         return _prepare(kit_dir, Path(out_dir), public=public)
     except BaseException:
         shutil.rmtree(out_dir, ignore_errors=True)
         raise
 
 
-def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
+def _import_checked(kit_dir: Path) -> ModuleType:
+    """The kit's ``problem.py``, imported, with what a problem must define."""
     if not kit_dir.is_dir():
         raise InvalidKit(f"{kit_dir} is not a directory")
     for needed in ("problem.py", "data"):
@@ -152,6 +247,52 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     missing = [a for a in REQUIRED_ATTRIBUTES if not hasattr(problem, a)]
     if missing:
         raise InvalidKit(f"problem.py does not define {', '.join(missing)}")
+    return problem
+
+
+def _definition(problem: ModuleType) -> tuple[list[str], list[ScoreTypeInfo]]:
+    """The workflow's submission files and the score types, checked."""
+    elements = list(getattr(problem.workflow, "element_names", []))
+    if not elements:
+        raise InvalidKit("the workflow declares no element_names (submission files)")
+    score_types = [
+        ScoreTypeInfo(
+            index=i,
+            name=st.name,
+            is_lower_the_better=bool(st.is_lower_the_better),
+            precision=int(st.precision),
+            minimum=_finite_or_none(st.minimum),
+            maximum=_finite_or_none(st.maximum),
+        )
+        for i, st in enumerate(problem.score_types)
+    ]
+    if not score_types:
+        raise InvalidKit("problem.py defines no score_types")
+    return elements, score_types
+
+
+def _prepare_definition(kit_dir: Path, out_dir: Path) -> PreparedKit:
+    problem = _import_checked(kit_dir)
+    elements, score_types = _definition(problem)
+    out_dir.mkdir(parents=True)
+    shutil.copytree(kit_dir, out_dir / "kit", ignore=KIT_COPY_IGNORE)
+    kit_hash = hashlib.sha256()
+    for path in sorted(p for p in (out_dir / "kit").rglob("*") if p.is_file()):
+        kit_hash.update(path.relative_to(out_dir / "kit").as_posix().encode() + b"\0")
+        kit_hash.update(path.read_bytes())
+    return PreparedKit(title=str(problem.problem_title), workflow_elements=elements,
+                       prediction_shape=[], score_types=score_types, n_train=0, n_test=0,
+                       n_folds=0, data_hash=kit_hash.hexdigest(), folds_hash="",
+                       starting_kit=_starting_kit_files(out_dir))
+
+
+def _starting_kit_files(out_dir: Path) -> list[str]:
+    starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
+    return sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir() else []
+
+
+def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
+    problem = _import_checked(kit_dir)
     with kit_pandas_options():
         try:
             X_train, y_train = problem.get_train_data(str(kit_dir))
@@ -178,27 +319,8 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
     try:
         row_shape = scoring.prediction_shape(truth)
     except ValueError as exc:
-        raise InvalidKit(
-            f"this problem's predictions are neither numbers nor lists of objects ({exc}): "
-            "Datarun evaluates predictions that are numeric arrays (classification, "
-            "regression, clustering, combined types) or, as ramp-workflow's detection, "
-            "a list of objects of numbers per row") from exc
-    elements = list(getattr(problem.workflow, "element_names", []))
-    if not elements:
-        raise InvalidKit("the workflow declares no element_names (submission files)")
-    score_types = [
-        ScoreTypeInfo(
-            index=i,
-            name=st.name,
-            is_lower_the_better=bool(st.is_lower_the_better),
-            precision=int(st.precision),
-            minimum=_finite_or_none(st.minimum),
-            maximum=_finite_or_none(st.maximum),
-        )
-        for i, st in enumerate(problem.score_types)
-    ]
-    if not score_types:
-        raise InvalidKit("problem.py defines no score_types")
+        raise InvalidKit(environments.NON_NUMERIC_PREDICTIONS.format(reason=exc)) from exc
+    elements, score_types = _definition(problem)
 
     (out_dir / "sandbox").mkdir(parents=True)
     (out_dir / "trusted").mkdir()
@@ -220,7 +342,6 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
                  out_dir / "trusted" / "y_test.pkl"):
         data_hash.update(path.read_bytes())
     data_hash.update(hashed_kit_files(out_dir / "sandbox" / KIT_FILES))
-    starting_kit = out_dir / "kit" / "submissions" / "starting_kit"
     public_record = public_split.write_public_data(
         out_dir / "kit", out_dir / public_split.PUBLIC_DIR, problem=problem,
         n_train=len(truth), fold=folds[public_split.CARVED_FOLD],
@@ -235,8 +356,7 @@ def _prepare(kit_dir: Path, out_dir: Path, *, public: bool) -> PreparedKit:
         n_folds=len(folds),
         data_hash=data_hash.hexdigest(),
         folds_hash=hash_folds(folds),
-        starting_kit=sorted(p.name for p in starting_kit.iterdir()) if starting_kit.is_dir()
-        else [],
+        starting_kit=_starting_kit_files(out_dir),
         public_split=public_record,
     )
 
@@ -339,6 +459,10 @@ def public_data(prepared_dir: Path) -> tuple[Path, dict]:
     record = public_split.read_record(public)
     if record is None:
         prepared = Path(prepared_dir)
+        if not (prepared / "sandbox" / "y_train.pkl").is_file():
+            # A problem whose data its environment has not prepared yet.
+            return public / "data", {"source": "none", "reason": (
+                "the problem's data is being prepared in its environment")}
         with open(prepared / "sandbox" / "y_train.pkl", "rb") as f:
             n_train = len(pickle.load(f))
         record = public_split.write_public_data(

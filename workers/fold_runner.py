@@ -14,10 +14,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from datarun import environments
 from datarun.contract import PLATFORM, RUNNER_SCORING, FoldOutcome, FoldTicket
 from datarun.software import software
-from workers import gpus, pool_problems
+from workers import gpus, pool_problems, runner_environments
 from workers.fold_io import prepare_workdir, read_outcome
 from workers.log_tail import LogTail
 from workers.runner_client import ClaimLost, InputCache, InputMismatch, RunnerApiError, RunnerClient
@@ -63,32 +62,37 @@ def execute_fold_run(fold_run_id: int) -> None:
                log_limit_bytes=settings.DATARUN_LOG_LIMIT_BYTES,
                heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL,
                run_log_limit_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES,
-               environments_dir=settings.DATARUN_ENVIRONMENTS_DIR)
+               environments_dir=settings.DATARUN_ENVIRONMENTS_DIR,
+               wheels_dir=settings.DATARUN_ENV_WHEELS_DIR)
 
 
 def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
                log_limit_bytes: int, heartbeat_interval_s: float,
                run_log_limit_bytes: int, home: Path | None = None,
                share_logs: bool = False, slot_gpus: list[dict] | None = None,
-               environments_dir: Path | None = None) -> None:
+               environments_dir: Path | None = None, wheels_dir: Path | None = None) -> None:
     """Run a claimed fold and report its outcome (a lost claim reports nothing).
 
     A fold the ticket says this runner scores (a sensitive-data problem) reads
     its inputs from the problem's copy under ``home`` and is scored here; its
     logs go out only with ``share_logs``. A fold needing GPUs gets the first
     of ``slot_gpus`` (this slot's) and only those. A fold of a problem with
-    its own environment runs with that environment's interpreter, built
-    under ``environments_dir``."""
+    its own environment runs with that environment's interpreter, under
+    ``environments_dir``: built there first, from the lock and the package
+    files the runner API serves (kept in ``wheels_dir``), when it is not."""
     workdir = None
     k = ticket.fold_index
     prepared = None
     try:
         interpreter = None
         if ticket.environment:
-            interpreter = environments.venv_python(environments_dir, ticket.environment) \
-                if environments_dir is not None else None
-            if interpreter is None:
+            if environments_dir is None:
                 raise EnvironmentMissing(ticket.environment)
+            interpreter = runner_environments.ensure_environment(
+                client, ticket.environment, environments_dir,
+                wheels_dir or Path(environments_dir) / "wheels",
+                heartbeat=lambda: client.heartbeat(ticket),
+                heartbeat_interval_s=heartbeat_interval_s)
         if ticket.scoring == RUNNER_SCORING:
             prepared = pool_problems.problem_dir(home, ticket.problem, ticket.data_hash) \
                 if home is not None else None
@@ -136,6 +140,11 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
     except EnvironmentMissing as exc:
         outcome = _platform_failure(f"fold {k} runs in the problem's environment "
                                     f"{str(exc)[:12]}, which is not built on this runner")
+    except runner_environments.EnvironmentUnavailable as exc:
+        logger.error("fold run %s: environment %s: %s", ticket.fold_run_id,
+                     ticket.environment[:12], exc)
+        outcome = _platform_failure(f"fold {k}'s environment {ticket.environment[:12]} could "
+                                    f"not be built on this runner: {exc}")
     except gpus.GpuSpecError as exc:
         outcome = _platform_failure(f"fold {k} could not get its GPUs: {exc}")
     except (SandboxFailure, RunnerApiError) as exc:

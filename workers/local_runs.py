@@ -112,7 +112,8 @@ def run_kit(kit_dir: Path, submission: str = "starting_kit", *,
         if interpreter is None:
             # The fork server loads its libraries while the kit is prepared.
             sandbox.warm_up()
-        kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared", public=False)
+        kit = ramp_kits.prepare_kit(kit_dir, tmp / "prepared", public=False,
+                                    load_data=interpreter is None)
         if interpreter is not None:
             kit = _prepare_in(interpreter, kit, tmp / "prepared")
         files = _submission_files(submission_dir, kit.workflow_elements)

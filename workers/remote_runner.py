@@ -43,6 +43,16 @@ class RunnerConfig:
     # owner's choice; off, only scores and resource figures leave).
     share_logs: bool = False
 
+    @property
+    def environments_dir(self) -> Path:
+        """Problems' environments built here, one venv per lock hash."""
+        return self.home / "environments"
+
+    @property
+    def wheels_dir(self) -> Path:
+        """Their package files, fetched from the platform by sha256."""
+        return self.environments_dir / "wheels"
+
 
 def environment(config: RunnerConfig) -> dict:
     """What the runner tells the platform about itself with every claim."""
@@ -68,7 +78,8 @@ def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
     client = RunnerClient(config.api_url, config.token, timeout=30)
     backend = get_backend(config.sandbox,
                           heartbeat_interval_s=min(1.0, config.heartbeat_interval_s),
-                          work_dir=config.home / "work" / f"slot-{slot}")
+                          work_dir=config.home / "work" / f"slot-{slot}",
+                          env_wheels_dir=config.wheels_dir)
     backend.warm_up()
     try:
         _claim_and_run(config, slot, client, backend, stop)
@@ -104,7 +115,8 @@ def _claim_and_run(config: RunnerConfig, slot: int, client: RunnerClient, backen
         run_ticket(ticket, client, backend, cache, log_limit_bytes=config.log_limit_bytes,
                    heartbeat_interval_s=config.heartbeat_interval_s,
                    run_log_limit_bytes=config.run_log_limit_bytes, home=config.home,
-                   share_logs=config.share_logs, slot_gpus=slot_gpus)
+                   share_logs=config.share_logs, slot_gpus=slot_gpus,
+                   environments_dir=config.environments_dir, wheels_dir=config.wheels_dir)
 
 
 def _slot_process(config: RunnerConfig, slot: int, stop) -> None:

@@ -107,6 +107,19 @@ class RunnerClient:
         return self._call("POST", "/problems/", auth=f"Runner {self.runner_token}",
                           json=metadata, timeout=max(self.timeout, 120)).json()
 
+    def environment(self, lock_hash: str) -> dict:
+        """The lock of a problem's environment (``ticket.environment``)."""
+        return self._call("GET", f"/environments/{lock_hash}/",
+                          auth=f"Runner {self.runner_token}").json()
+
+    def fetch_wheel(self, sha256: str, dest: Path) -> None:
+        """Write the locked package file with this sha256 to ``dest`` (streamed)."""
+        response = self._call("GET", f"/wheels/{sha256}", auth=f"Runner {self.runner_token}",
+                              stream=True, timeout=max(self.timeout, 300))
+        with open(dest, "wb") as f:
+            for chunk in response.iter_content(1 << 20):
+                f.write(chunk)
+
     def fetch(self, ticket: FoldTicket, digest: str, dest: Path) -> None:
         """Write the input named by ``digest`` to ``dest`` (streamed)."""
         response = self._call("GET", f"/folds/{ticket.fold_run_id}/inputs/{digest}",

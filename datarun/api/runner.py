@@ -28,6 +28,7 @@ from datarun import contract, services
 from datarun.api.schema import UploadField, error_responses
 from datarun.models import ComputePool
 from datarun.services import pools
+from datarun.services.environments import environment_for_runner, environment_wheel_path
 from datarun.services.fold_runs import ClaimLost
 
 TAG = "runner"
@@ -299,6 +300,43 @@ class FoldInputApi(RunnerView):
     def get(self, request, pk: int, digest: str):
         attempt = _fold_attempt(request, pk)
         path = services.fold_run_input_path(fold_run_id=pk, attempt=attempt, digest=digest)
+        return FileResponse(open(path, "rb"), content_type="application/octet-stream")
+
+
+class EnvironmentLockApi(RunnerView):
+    authentication_classes = [_RunnerChallenge]
+
+    @extend_schema(
+        tags=[TAG], operation_id="runner_environment", summary="A problem environment's lock",
+        description="What a runner with no shared disk needs to build the environment a fold's "
+                    "ticket names (`environment`, its lock hash) by itself: every package at "
+                    "its version with the sha256 of its file (fetched from "
+                    "`/runner/wheels/<sha256>`) and the Python it is for.",
+        responses={200: inline_serializer("RunnerEnvironment", {
+            "lock_hash": serializers.CharField(), "python": serializers.CharField(),
+            "requirements": serializers.CharField(),
+            "packages": serializers.ListField(child=serializers.DictField())}),
+            **error_responses(401, 404)})
+    def get(self, request, lock_hash: str):
+        _runner_pool(request)
+        environment = environment_for_runner(lock_hash=lock_hash)
+        return Response({"lock_hash": environment.lock_hash, "python": environment.python,
+                         "requirements": environment.requirements,
+                         "packages": environment.packages})
+
+
+class EnvironmentWheelApi(RunnerView):
+    authentication_classes = [_RunnerChallenge]
+
+    @extend_schema(
+        tags=[TAG], operation_id="runner_wheel", summary="A locked package file by sha256",
+        description="A file of the platform's kept wheel folder that an environment's lock "
+                    "names; nothing else of the folder is served.",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                   **error_responses(401, 404)})
+    def get(self, request, digest: str):
+        _runner_pool(request)
+        path = environment_wheel_path(sha256=digest)
         return FileResponse(open(path, "rb"), content_type="application/octet-stream")
 
 

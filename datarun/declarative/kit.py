@@ -101,6 +101,8 @@ def write_kit(out_dir: Path, *, spec: ProblemSpec, table: pd.DataFrame,
     starting_kit.mkdir(parents=True)
     for file_name, text in starting_kit_files(spec, features).items():
         (starting_kit / file_name).write_text(text)
+    if spec.packages:
+        (out_dir / "requirements.txt").write_text(spec.requirements)
     (out_dir / "README.md").write_text(kit_readme(
         spec, n_train=n_train, n_test=len(test_rows), n_folds=len(folds), labels=labels,
         provenance=provenance))

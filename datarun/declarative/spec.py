@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from datarun import environments
 from datarun.errors import ApplicationError
 
 TASKS = ("binary", "multiclass", "regression")
@@ -15,7 +16,7 @@ ALL_TASKS = CLASSIFICATION | REGRESSION
 DEFAULT_PRECISION = 3
 LIMITS = {"wall_time_s": float, "memory_mb": int, "cpus": float}
 FIELDS = ("name", "title", "description", "dataset", "target", "ignore", "task",
-          "score_types", "split", "workflow", "limits")
+          "score_types", "split", "workflow", "limits", "environment")
 REQUIRED = ("name", "dataset", "target", "task", "score_types", "split")
 NAME_PATTERN = r"[A-Za-z0-9_-]{1,100}"
 
@@ -103,13 +104,23 @@ class ProblemSpec:
     split: dict | int
     workflow: str
     limits: dict
+    # The packages of the problem's own environment (empty: the shared runtime).
+    packages: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         """The spec in its normal form (what a Problem stores)."""
         out = asdict(self)
         out["ignore"] = list(self.ignore)
         out["score_types"] = [asdict(s) for s in self.score_types]
+        del out["packages"]
+        if self.packages:
+            out["environment"] = {"packages": list(self.packages)}
         return out
+
+    @property
+    def requirements(self) -> str:
+        """The packages as a requirements file."""
+        return "".join(f"{line}\n" for line in self.packages)
 
 
 def _one_of(value, choices, field: str) -> str:
@@ -181,7 +192,38 @@ def parse_problem_spec(data: dict | str) -> ProblemSpec:
         split=split,
         workflow=workflow,
         limits=_parse_limits(data.get("limits") or {}),
+        packages=_parse_environment(data.get("environment")),
     )
+
+
+def _parse_environment(environment) -> tuple[str, ...]:
+    """``environment: {packages: [...]}``: requirement lines as in a
+    ``requirements.txt`` (``pandas==2.2.3``, ``xgboost>=2``)."""
+    if environment in (None, {}):
+        return ()
+    if not isinstance(environment, dict):
+        raise InvalidProblemSpec("environment: expected {packages: [requirement, ...]}, got "
+                                 f"{environment!r}")
+    extra = sorted(set(environment) - {"packages"})
+    if extra:
+        raise InvalidProblemSpec(f"environment: unknown key {extra[0]!r} (packages)")
+    packages = environment.get("packages") or []
+    if isinstance(packages, str):
+        packages = [packages]
+    if not isinstance(packages, list):
+        raise InvalidProblemSpec(f"environment.packages: expected a list of requirements "
+                                 f"such as 'pandas==2.2.3', got {packages!r}")
+    out = []
+    for i, entry in enumerate(packages):
+        where = f"environment.packages[{i}]"
+        if not isinstance(entry, str) or not entry.strip() or "\n" in entry:
+            raise InvalidProblemSpec(f"{where}: expected one requirement such as "
+                                     f"'pandas==2.2.3', got {entry!r}")
+        problem = environments.requirement_problem(entry.strip())
+        if problem:
+            raise InvalidProblemSpec(f"{where} ({entry.strip()!r}) {problem}")
+        out.append(entry.strip())
+    return tuple(dict.fromkeys(out))
 
 
 def _parse_score_types(entries, task: str) -> tuple[ScoreTypeSpec, ...]:

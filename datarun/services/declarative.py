@@ -20,12 +20,15 @@ from datarun import declarative, storage
 from datarun.datasets import splits
 from datarun.datasets.duck import read_table
 from datarun.declarative import InvalidProblemSpec, ProblemSpec
+from datarun.environments import Lock
+from datarun.errors import InvalidEnvironment
 from datarun.models import DatasetVersion, Problem, Split
 from datarun.services.datasets import (
     dataset_version_get,
     dataset_version_table,
     dataset_version_verify,
 )
+from datarun.services.environments import environment_resolve
 from datarun.services.problems import problem_import_ramp_kit
 from datarun.services.splits import split_create, split_table
 
@@ -46,6 +49,7 @@ class _Plan:
     split_spec: dict | None   # else the split spec to create
     split_rows: pd.DataFrame  # the per-row table (see datarun.datasets.splits)
     labels: list | None
+    lock: Lock | None = None  # of the spec's environment.packages
 
     def stored_spec(self) -> dict:
         """The spec as the problem keeps it: the dataset version pinned."""
@@ -96,7 +100,19 @@ def _plan(raw: dict | str) -> _Plan:
     kit_rows = pd.concat([table[spec.target].iloc[train], table[spec.target].iloc[test]])
     labels = declarative.target_labels(spec, kit_rows.reset_index(drop=True))
     return _Plan(spec=spec, version=version, version_ref=ref, table=table, split=split,
-                 split_spec=split_spec, split_rows=rows, labels=labels)
+                 split_spec=split_spec, split_rows=rows, labels=labels,
+                 lock=_lock(spec) if spec.packages else None)
+
+
+def _lock(spec: ProblemSpec) -> Lock:
+    """The lock of the spec's packages; refused naming the entry pip could not install."""
+    try:
+        return environment_resolve(requirements=spec.requirements)
+    except InvalidEnvironment as exc:
+        named = [f"environment.packages[{i}] ({entry!r})"
+                 for i, entry in enumerate(spec.packages) if entry in exc.message]
+        raise InvalidProblemSpec(f"{', '.join(named) or 'environment.packages'}: "
+                                 f"{exc.message}") from exc
 
 
 def problem_preview_declarative(*, spec: dict | str) -> dict:
@@ -128,6 +144,9 @@ def problem_preview_declarative(*, spec: dict | str) -> dict:
         "workflow": plan.spec.workflow,
         "submission_files": [f"{e}.py" for e in declarative.WORKFLOWS[plan.spec.workflow].elements],
         "limits": plan.spec.limits,
+        "environment": None if plan.lock is None else {
+            "lock_hash": plan.lock.hash,
+            "packages": {p.name: p.version for p in plan.lock.packages}},
         "spec": plan.stored_spec(),
         "exists": Problem.objects.filter(name=plan.spec.name).exists(),
     }
@@ -179,7 +198,8 @@ def _create(plan: _Plan, *, replace: bool) -> Problem:
                 provenance=declarative.KitProvenance(
                     dataset=plan.version_ref, manifest_hash=plan.version.manifest_hash,
                     split_hash=split.split_hash))
-            problem = problem_import_ramp_kit(path=kit_dir, name=spec.name, replace=replace)
+            problem = problem_import_ramp_kit(path=kit_dir, name=spec.name, replace=replace,
+                                              requirements=spec.requirements, lock=plan.lock)
             made.append((Problem, "storage_dir", problem.storage_dir))
             problem.kind = Problem.Kind.DECLARATIVE
             problem.dataset_version = plan.version

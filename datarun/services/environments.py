@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from datarun import environments, storage
 from datarun.environments import EnvironmentError_, Lock, PipSource
-from datarun.errors import EnvironmentNotReady, InvalidEnvironment, InvalidKit
+from datarun.errors import EnvironmentNotReady, InvalidEnvironment, InvalidKit, NotFound
 from datarun.models import Evaluation, Problem, RuntimeEnvironment
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,8 @@ def problem_environment_prepare(*, problem_id: int) -> Problem:
     staging = prepared / ".environment-staging"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        summary = environments.prepare_in_environment(python, prepared / "kit", staging)
+        summary = environments.prepare_in_environment(python, prepared / "kit", staging,
+                                                      public=problem.pool_id is None)
     except EnvironmentError_ as exc:
         shutil.rmtree(staging, ignore_errors=True)
         with transaction.atomic():
@@ -174,7 +175,9 @@ def problem_environment_prepare(*, problem_id: int) -> Problem:
         environment.log += (f"\nproblem {problem.name}: data prepared in the environment in "
                             f"{summary['seconds']:.1f} s with "
                             + ", ".join(f"{k} {v}" for k, v in summary["packages"].items())
-                            + "\n")
+                            + "\n" + "".join(
+                                f"  the starting kit's {name} does not import there: {error}\n"
+                                for name, error in summary["starting_kit_import_errors"].items()))
         environment.save(update_fields=["log"])
     if pending:
         from datarun.services.problems import starting_kit_evaluate
@@ -224,6 +227,28 @@ def problem_environment_set(*, problem: Problem, requirements: str) -> Problem:
         problem.save(update_fields=["environment", "environment_prepared"])
         environment_queue_build(environment)
     return problem
+
+
+def environment_for_runner(*, lock_hash: str) -> RuntimeEnvironment:
+    """The environment a runner builds for a fold's ``ticket.environment``
+    (a runner with no shared disk: its lock, then its wheels by sha256)."""
+    environment = RuntimeEnvironment.objects.filter(lock_hash=lock_hash).first()
+    if environment is None or environment.state != State.READY:
+        raise NotFound(f"no built environment {lock_hash[:12]}")
+    return environment
+
+
+def environment_wheel_path(*, sha256: str) -> Path:
+    """The file of the kept wheel folder with this sha256, when a lock names
+    it (nothing else of the folder is served)."""
+    for packages in RuntimeEnvironment.objects.filter(state=State.READY).values_list(
+            "packages", flat=True):
+        for package in packages:
+            if package["sha256"] == sha256:
+                path = settings.DATARUN_ENV_WHEELS_DIR / Path(package["filename"]).name
+                if environments.file_has_hash(path, sha256):
+                    return path
+    raise NotFound(f"no locked file with sha256 {sha256[:12]} in the wheel folder")
 
 
 def environments_prune(*, dry_run: bool = False) -> list[RuntimeEnvironment]:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from datarun import kit_archives, ramp_kits, storage, submission_files
+from datarun.environments import Lock
 from datarun.errors import InvalidKit, InvalidSubmission, NotFound
 from datarun.models import (
     Evaluation,
@@ -31,15 +32,19 @@ logger = logging.getLogger(__name__)
 
 def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
                             replace: bool = False, requirements: str | None = None,
+                            lock: Lock | None = None,
                             starting_kit_pending: bool = False) -> Problem:
     """Import the RAMP kit at ``path`` as a problem; all or nothing.
 
     ``requirements``: the packages of the problem's own environment (None:
     those the kit declares in ``requirements.txt`` / ``environment.yml``; a
-    kit declaring none runs on the shared runtime). They are resolved first:
+    kit declaring none runs on the shared runtime; ``lock``: them resolved
+    already). They are resolved first:
     requirements that cannot be installed refuse the import. The environment
-    is built in the background; ``starting_kit_pending`` queues the starting
-    kit once it is ready."""
+    is built in the background, then the kit's data is loaded and checked by
+    its own code in it (until then the problem takes no submission, and a
+    failure there is the environment's error); ``starting_kit_pending``
+    queues the starting kit once it is ready."""
     path = Path(path).resolve()
     name = name or path.name
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,100}", name):
@@ -49,15 +54,19 @@ def problem_import_ramp_kit(*, path: str | Path, name: str | None = None,
         raise InvalidKit(f"a problem named {name!r} already exists")
     if existing and existing.evaluations.exists():
         raise InvalidKit(f"problem {name!r} already has evaluations; import under a new name")
-    if requirements is None:
-        requirements = kit_declared_requirements(path) if path.is_dir() else ""
-    lock = environment_resolve(requirements=requirements) if requirements.strip() else None
+    if lock is None:
+        if requirements is None:
+            requirements = kit_declared_requirements(path) if path.is_dir() else ""
+        lock = environment_resolve(requirements=requirements) if requirements.strip() else None
     staging = Path(tempfile.mkdtemp(prefix="kit-", dir=_ensure(storage.root() / "tmp")))
     created_dir = None
     try:
         prepared = staging / "prepared"
-        kit = ramp_kits.prepare_kit(path, prepared)
-        relative = f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+        # A kit with its own environment is checked and its data loaded by
+        # its own code there, once built: the server's libraries may not load it.
+        kit = ramp_kits.prepare_kit(path, prepared, load_data=lock is None)
+        relative = (f"problems/{name}/{kit.data_hash[:16]}-{kit.folds_hash[:16]}"
+                    if lock is None else f"problems/{name}/kit-{kit.data_hash[:16]}")
         final = storage.resolve(relative)
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def _request(world, role, method, url, data=None):
                      dataset="none-such", number=1, file="train.csv",
                      evaluation=world["submission"].evaluation_id,
                      run=world["submission"].evaluation_id, artifact="submission/estimator.py",
-                     digest="0" * 64, pool=world["pool"])
+                     digest="0" * 64, lock="0" * 64, pool=world["pool"])
     if isinstance(data, dict):
         data = {k: v.format(pool=world["pool"]) if isinstance(v, str) else v
                 for k, v in data.items()}
@@ -125,6 +125,8 @@ MATRIX = {
     "runner claim": ("POST", "/api/v1/runner/folds/{sub}/claim/",
                      {"host": "h", "sandbox": "local"}, (401,) * 5),
     "runner input": ("GET", "/api/v1/runner/folds/{sub}/inputs/{digest}", None, (401,) * 5),
+    "runner environment": ("GET", "/api/v1/runner/environments/{lock}/", None, (401,) * 5),
+    "runner wheel": ("GET", "/api/v1/runner/wheels/{digest}", None, (401,) * 5),
     "runner heartbeat": ("POST", "/api/v1/runner/folds/{sub}/heartbeat/", None, (401,) * 5),
     "runner logs": ("POST", "/api/v1/runner/folds/{sub}/logs/", {"lines": []}, (401,) * 5),
     "runner outcome": ("POST", "/api/v1/runner/folds/{sub}/outcome/", None, (401,) * 5),
@@ -233,7 +235,7 @@ def test_every_api_endpoint_is_in_the_matrix():
                 .replace("{number}", "<int:number>").replace("{file}", "<str:file_name>")
                 .replace("{evaluation}", "<int:pk>").replace("{run}", "<int:run>")
                 .replace("{artifact}", "<path:name>").replace("{digest}", "<str:digest>")
-                .replace("{pool}", "<slug:name>"))
+                .replace("{pool}", "<slug:name>").replace("{lock}", "<str:lock_hash>"))
         covered.add(path)
     assert routes - covered == set()
 

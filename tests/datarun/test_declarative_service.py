@@ -30,6 +30,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def iris_ref() -> str:
+    return iris_dataset()
+
+
+def iris_dataset() -> str:
     """The iris example's rows as one file, with the file each came from in ``part``."""
     lines = []
     for part in ("train", "test"):
@@ -281,3 +285,45 @@ def test_the_admin_page_is_for_those_who_may_add_problems(iris_ref):
     client = Client()
     client.force_login(viewer)
     assert client.get("/admin/datarun/problem/add/").status_code == 403
+
+
+# --- the spec's own environment -------------------------------------------------------
+
+PINNED = ["numpy==1.26.4", "pandas==2.2.3", "scikit-learn==1.5.2", "ramp-workflow==0.7.0"]
+
+
+@pytest.mark.parametrize(("packages", "message"), [
+    (["pandas==2.2.3", "--index-url http://example.org/simple"],
+     "environment.packages[1] ('--index-url http://example.org/simple') is a pip option"),
+    (["pandas==2.2.3", "git+https://example.org/x.git"],
+     "environment.packages[1] ('git+https://example.org/x.git') is not a package requirement"),
+    (["pandas==2.2.3", "scikit-learn==0.0.1"],
+     "environment.packages[1] ('scikit-learn==0.0.1'): the problem's environment: the "
+     "requirements cannot be installed"),
+    ("pandas\nnumpy", "environment.packages[0]: expected one requirement"),
+])
+def test_a_bad_package_in_the_spec_is_a_400_naming_it(iris_ref, staff, packages, message):
+    before = nothing_made()
+    refused = api(staff).post("/api/v1/problems/", iris_spec(
+        iris_ref, environment={"packages": packages}), format="json")
+    assert refused.status_code == 400, refused.json()
+    assert refused.json()["error"]["code"] == "invalid_problem"
+    assert message in refused.json()["error"]["message"], refused.json()
+    assert nothing_made() == before
+
+
+def test_the_spec_s_packages_are_locked_as_a_kit_s_requirements(iris_ref, staff):
+    spec = iris_spec(iris_ref, environment={"packages": PINNED})
+    preview = problem_preview_declarative(spec=spec)
+    assert preview["environment"]["packages"]["pandas"] == "2.2.3"
+    created = api(staff).post("/api/v1/problems/", spec, format="json")
+    assert created.status_code == 201, created.json()
+    problem = Problem.objects.get(name="iris-declarative")
+    assert problem.environment.lock_hash == preview["environment"]["lock_hash"]
+    assert {p["name"]: p["version"] for p in problem.environment.packages}[
+        "scikit-learn"] == "1.5.2"
+    assert problem.spec["environment"] == {"packages": PINNED}
+    kit = zipfile.ZipFile(io.BytesIO(problem_export_kit(problem=problem)))
+    assert kit.read("iris-declarative/requirements.txt").decode().split() == PINNED
+    # Applied again unchanged: nothing rebuilt.
+    assert problem_apply(spec=spec) == (problem, False)

@@ -312,3 +312,73 @@ def test_text_labels_read_as_values_are_prepared_as_a_kit_environment_has_them(t
     assert y_train.dtype.storage == "python"
     assert X_train["colour"].dtype.storage == "python"
     assert list(_safe_indexing(y_train, np.array([0, 2]))) == [y_train[0], y_train[2]]
+
+
+# --- a kit with its own environment, imported on the trusted side ----------------
+
+_ENV_PROBLEM = '''
+import rampwf as rw
+import datarun_absent_package as absent
+import datarun_absent_package.io
+
+problem_title = 'Needs a package of its environment'
+Predictions = rw.prediction_types.make_regression()
+workflow = rw.workflows.Estimator()
+score_types = [rw.score_types.RMSE(name='rmse')]
+
+
+def get_cv(X, y):
+    return [([0], [1])]
+
+
+def get_train_data(path='.'):
+    return absent.io.read(path)
+
+
+get_test_data = get_train_data
+'''
+
+
+def _env_kit(tmp_path, requirements: bool, body: str = _ENV_PROBLEM) -> Path:
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    (kit / "problem.py").write_text(body)
+    if requirements:
+        (kit / "requirements.txt").write_text("datarun-absent-package==1.0\n")
+    return kit
+
+
+def test_a_kit_with_its_own_environment_imports_packages_the_server_lacks(tmp_path):
+    """problem.py imports at its top a package only its environment has (as
+    El Nino's imports xarray): the trusted side, which needs Predictions and
+    the score types, still imports it; the package names itself if the
+    server's side uses it, and stays missing for any other code."""
+    from datarun.ramp_kits import AbsentModule, import_problem
+
+    problem = import_problem(_env_kit(tmp_path, requirements=True))
+    assert problem.problem_title == "Needs a package of its environment"
+    assert [st.name for st in problem.score_types] == ["rmse"]
+    assert isinstance(problem.absent, AbsentModule)
+    with pytest.raises(ImportError, match="datarun_absent_package is installed in the "
+                                          "problem's own environment, not on the server"):
+        problem.get_train_data(str(tmp_path))
+    assert "datarun_absent_package" not in sys.modules
+    with pytest.raises(ModuleNotFoundError):
+        import datarun_absent_package  # noqa: F401
+
+
+def test_without_an_environment_a_missing_package_fails_the_import(tmp_path):
+    from datarun.ramp_kits import import_problem
+
+    with pytest.raises(ModuleNotFoundError, match="datarun_absent_package"):
+        import_problem(_env_kit(tmp_path, requirements=False))
+
+
+def test_a_name_taken_from_an_absent_package_at_import_is_a_clear_error(tmp_path):
+    from datarun.ramp_kits import import_problem
+
+    kit = _env_kit(tmp_path, requirements=True, body="from datarun_absent_package import "
+                                                    "Dataset\n" + _ENV_PROBLEM)
+    with pytest.raises(ImportError, match="Dataset: datarun_absent_package is installed in "
+                                          "the problem's own environment"):
+        import_problem(kit)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class Runner:
     """`datarun runner` in a process group of its own, with an environment
@@ -20,6 +22,10 @@ class Runner:
 
     def __init__(self, url: str, token: str, name: str, home: Path, *extra: str):
         env = self.clean_env()
+        # This checkout's code, whichever checkout the shared venv's
+        # ``datarun`` script was installed from.
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
         self.log_path = home.with_suffix(".log")
         self.name = name
         self.proc = subprocess.Popen(

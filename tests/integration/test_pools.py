@@ -2,6 +2,7 @@
 (`datarun runner --url ... --token ...`), with no database and no storage:
 two events on two pools, a runner killed mid-fold, a token reset mid-run,
 folds that need a GPU."""
+import hashlib
 import os
 import time
 
@@ -214,3 +215,59 @@ def test_folds_needing_a_gpu_go_only_to_runners_offering_one(runners):
     assert {line.text for line in RunLogLine.objects.filter(
         fold_run__evaluation_id=cpu_evaluation, text__startswith="visible GPUs:")} == \
         {"visible GPUs: ''"}
+
+
+def test_a_runner_builds_the_environment_of_a_problem_that_has_one(runners, tmp_path):
+    """A pool runner (no database, no shared disk) given folds of a problem
+    with its own environment fetches the lock and the package files over the
+    runner API, checks their hashes, builds the venv in its home once, and
+    runs the folds in it; the next submission reuses it."""
+    from datarun.environments import READY_MARKER
+    from datarun.models import Problem
+    from tests.conformance.test_corpus import _kit
+    from tests.conformance.test_environments import wait_prepared
+    from tests.integration.test_cli_test_parity import starting_kit_files
+
+    kit_dir = _kit("pinned_environment", tmp_path / "kits")
+    make_event(kit_dir, "pinned-pool", min_submission_interval_s=0)
+    environment = wait_prepared(Problem.objects.get(name="pinned-pool"))
+    answer = superuser_client().post("/api/v1/pools/", {"name": "pool-env", "sandbox": "local"},
+                                     format="json")
+    token = answer.json()["token"]
+    assert superuser_client().put("/api/v1/events/pinned-pool/pool/", {
+        "pool": "pool-env", "fold_gpus": None}, format="json").status_code == 200
+
+    # The endpoints: the runner's token only, and only files a lock names.
+    locked = environment.packages[0]
+    runner_api = APIClient()
+    assert runner_api.get(f"/api/v1/runner/wheels/{locked['sha256']}").status_code == 401
+    runner_api.credentials(HTTP_AUTHORIZATION=f"Runner {token}")
+    wheel = runner_api.get(f"/api/v1/runner/wheels/{locked['sha256']}")
+    assert wheel.status_code == 200
+    assert hashlib.sha256(b"".join(wheel.streaming_content)).hexdigest() == locked["sha256"]
+    assert runner_api.get(f"/api/v1/runner/wheels/{'0' * 64}").status_code == 404
+    lock = runner_api.get(f"/api/v1/runner/environments/{environment.lock_hash}/").json()
+    assert lock["python"] == environment.python and lock["packages"] == environment.packages
+
+    runner = runners(token, "runner-env")
+    alice = signed_up_as("pinned-pool", "alice")
+    files = starting_kit_files(kit_dir)
+    first = submit(alice, "pinned-pool", "e1", files)["id"]
+    detail = wait_final(alice, first, timeout=900)  # the runner's build included
+    assert detail["state"] == "scored", (detail, runner.log())
+    assert hosts(first) == {"runner-env"}
+    evaluation_id = Submission.objects.get(id=first).evaluation_id
+    assert all("pandas 2.2.3, scikit-learn 1.5.2" in f.stdout
+               for f in FoldRun.objects.filter(evaluation_id=evaluation_id))
+    home = tmp_path / "runner-env" / "environments"
+    marker = home / environment.lock_hash / READY_MARKER
+    assert marker.is_file()
+    assert {p["filename"] for p in environment.packages} <= {
+        p.name for p in (home / "wheels").iterdir()}
+    built_at = marker.stat().st_mtime_ns
+    assert f"environment {environment.lock_hash[:12]} built in" in runner.log()
+
+    second = submit(alice, "pinned-pool", "e2", files)["id"]
+    assert wait_final(alice, second, timeout=300)["state"] == "scored", runner.log()
+    assert marker.stat().st_mtime_ns == built_at  # reused, not built again
+    assert fold_scores(second) == fold_scores(first)

@@ -344,13 +344,14 @@ class DockerSandbox:
 
     # --- warm containers ------------------------------------------------------------
 
-    def _start_warm(self, client, limits: Limits, **start) -> WarmContainer:
+    def _start_warm(self, client, limits: Limits, image: str | None = None,
+                    **start) -> WarmContainer:
         if not self._closing_at_exit:
             # A worker process that exits between folds takes its warm
             # container with it (one killed outright: remove_orphans).
             atexit.register(self.close)
             self._closing_at_exit = True
-        return WarmContainer.start(client, self.image, self.workdir_parent(), limits,
+        return WarmContainer.start(client, image or self.image, self.workdir_parent(), limits,
                                    self._options(limits), {LABEL_WARM: node_name()}, **start)
 
     def _background(self) -> ThreadPoolExecutor:
@@ -361,11 +362,13 @@ class DockerSandbox:
                                                 thread_name_prefix="warm-containers")
         return self._executor
 
-    def _start_next(self, limits: Limits) -> None:
-        """Start the next folds' containers in the background (up to ``warm``)."""
+    def _start_next(self, limits: Limits, image: str) -> None:
+        """Start the next folds' containers in the background (up to
+        ``warm``), of the image the last fold ran (the next fold is most
+        often of the same problem)."""
         while len(self._next) < self.warm:
             self._next.append(self._background().submit(
-                self._start_warm, _background_client(start=True), limits))
+                self._start_warm, _background_client(start=True), limits, image))
 
     def _discard_later(self, warm: WarmContainer) -> None:
         """Remove a container whose fold is over (it has exited: nothing of
@@ -391,16 +394,18 @@ class DockerSandbox:
             logger.exception("could not start the warm container; the fold starts its own")
             return None
 
-    def _warm_container(self, workdir: Path, limits: Limits, heartbeat: Heartbeat):
+    def _warm_container(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
+                        image: str):
         """The fold's container, started and listening; returns it and the pipe's end."""
         warm = self._take_next()
-        while warm is not None and warm.limits != limits:
-            warm.discard()  # made for another problem's limits (so are the others)
+        while warm is not None and (warm.limits != limits or warm.image != image):
+            warm.discard()  # made for another problem (so are the others)
             warm = self._take_next()
         for attempt in range(2):
             if warm is None:
                 # The fold waits for this one: it imports at full weight.
-                warm = self._start_warm(docker_client(), limits, cpu_shares=DEFAULT_CPU_SHARES)
+                warm = self._start_warm(docker_client(), limits, image,
+                                        cpu_shares=DEFAULT_CPU_SHARES)
             # The main thread's own client from here on (the next one is
             # started on the background thread's meanwhile).
             warm.container = docker_client().containers.prepare_model(warm.container.attrs)
@@ -427,7 +432,7 @@ class DockerSandbox:
         import docker.errors
 
         # A problem's own environment (``interpreter`` is its host venv's):
-        # its image, in a cold container (warm ones run the runtime image).
+        # its image, warm or cold as the runtime image's.
         image_ref = self.image_ref() if interpreter is None else None
         previous = _install_stop_handler()
         container = warm = exit_code = None
@@ -435,14 +440,15 @@ class DockerSandbox:
         try:
             if image_ref is None:
                 image_ref = self.environment_image(Path(interpreter).parent.parent, heartbeat)
-            if self.warm and interpreter is None:
-                warm, fd = self._warm_container(workdir, limits, heartbeat)
+            image = image_ref.split("@")[0]
+            if self.warm:
+                warm, fd = self._warm_container(workdir, limits, heartbeat, image)
                 container, cgroup = warm.container, warm.cgroup
                 warm.go(fd)
-                self._start_next(limits)
+                self._start_next(limits, image)
             else:
                 try:
-                    container = self._create(workdir, limits, image=image_ref.split("@")[0])
+                    container = self._create(workdir, limits, image=image)
                     container.start()
                 except docker.errors.DockerException as exc:
                     raise SandboxFailure(f"could not start the fold's container: {exc}") \

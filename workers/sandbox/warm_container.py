@@ -46,6 +46,9 @@ class WarmContainer:
     slot_dir: Path
     limits: Limits
     cgroup: ContainerCgroup
+    # The runtime image, or a problem environment's: a fold takes only a
+    # container of its own image.
+    image: str = ""
 
     @classmethod
     def start(cls, client, image: str, parent: Path, limits: Limits, options: dict,
@@ -84,7 +87,7 @@ class WarmContainer:
             shutil.rmtree(slot_dir, ignore_errors=True)
             raise SandboxFailure(f"could not start a warm fold container: {exc}") from exc
         return cls(container, slot_dir, limits, ContainerCgroup(container, container.id,
-                                                                   limits.memory_bytes))
+                                                                   limits.memory_bytes), image)
 
     @property
     def go_path(self) -> Path:
