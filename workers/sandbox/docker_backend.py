@@ -433,7 +433,7 @@ class DockerSandbox:
             if not future.cancel():
                 try:
                     warm = future.result()
-                except SandboxFailure:
+                except Exception:  # noqa: BLE001 - logged; the fold starts its own
                     logger.exception("could not start a warm container; the fold starts its own")
         self._fill(image, limits)
         return warm
