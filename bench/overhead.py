@@ -59,9 +59,10 @@ def main() -> None:
                         help="sandbox backends to time, comma-separated (docker: warm and "
                              "cold containers; left out, saying why, without a daemon or "
                              "the runtime image)")
-    parser.add_argument("--warm", default="2",
+    parser.add_argument("--warm", default="2,0",
                         help="Docker: warm containers per fold slot (DATARUN_WARM_CONTAINERS), "
-                             "comma-separated for one variant each")
+                             "comma-separated for one variant each; 0: a cold container per "
+                             "fold")
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="datarun-bench-")
@@ -131,6 +132,9 @@ def main() -> None:
                         "state", flat=True).get()
                     if state in ("scored", "error"):
                         break
+                    if time.perf_counter() - t0 > 300:
+                        raise SystemExit(f"{label}: submission {i} not scored after 300 s "
+                                         f"(see the logs in {settings.DATARUN_HOME})")
                     time.sleep(0.002)
                 elapsed, seen = time.perf_counter() - t0, time.time()
                 assert state == "scored", Evaluation.objects.get(id=evaluation_id).error_message
@@ -150,15 +154,14 @@ def main() -> None:
     variants, left_out = [], []
     if "local" in backends:
         variants.append(("local", {"DATARUN_SANDBOX": "local"}))
-    if "docker" in backends:
+    if "docker" in backends and args.warm:
         if why := docker_unavailable():
             left_out.append(f"docker: {why}")
         else:
-            variants += [(f"docker, warm containers ({depth} per slot)",
+            variants += [(f"docker, warm containers ({depth} per slot)" if int(depth)
+                          else "docker, cold containers",
                           {"DATARUN_SANDBOX": "docker", "DATARUN_WARM_CONTAINERS": depth})
                          for depth in args.warm.split(",")]
-            variants.append(("docker, cold containers", {"DATARUN_SANDBOX": "docker",
-                                                         "DATARUN_WARM_CONTAINERS": "0"}))
     try:
         results = [(label, platform_runs(label, env)) for label, env in variants]
     finally:
