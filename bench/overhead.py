@@ -240,8 +240,10 @@ def time_line(runs: list[dict]) -> list[tuple[str, float]]:
         evaluation = Evaluation.objects.get(id=run["evaluation_id"])
         folds = list(FoldRun.objects.filter(evaluation=evaluation))
         created = evaluation.created_at.timestamp()
-        first_sent = min(f.dispatched_at for f in folds).timestamp()
+        # A fold claimed before its message's send was recorded keeps none.
+        sent = [f.dispatched_at for f in folds if f.dispatched_at is not None]
         first_claim = min(f.started_at for f in folds).timestamp()
+        first_sent = min(sent).timestamp() if sent else first_claim
         last_recorded = max(f.finished_at for f in folds).timestamp()
         scored = evaluation.finished_at.timestamp()
         add("API call -> evaluation created (pre-check, rules, files stored)",
