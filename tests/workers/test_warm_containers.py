@@ -126,7 +126,7 @@ def test_a_worker_started_with_its_limits_runs_its_first_folds_on_ready_containe
         for _ in range(2):
             result, outcome = run_one(backend, prepared)
             assert outcome.error == ""
-            assert backend._fold_container.container.id in ready
+            assert backend._fold_container.container.id[:12] in ready
         wait_for(lambda: len(containers(node)) == 2, "the pool is full again")
     finally:
         backend.close()
@@ -143,7 +143,7 @@ def test_folds_of_other_limits_replace_the_pool(prepared, node, work_dir):
         other = set(containers(node))
         result, outcome = run_one(backend, prepared)  # LIMITS: not the pool's
         assert outcome.error == ""
-        assert backend._fold_container.container.id not in other
+        assert backend._fold_container.container.id[:12] not in other
         backend.wait_until_warm()
         wait_for(lambda: len(containers(node)) == 1 and not set(containers(node)) & other,
                  "the pool holds a container of the folds' limits only")

@@ -273,7 +273,18 @@ class DockerSandbox:
 
     def close(self) -> None:
         """Remove the warm containers waiting for next folds, if any."""
-        self._drain()
+        # Here, not on the remover's thread: at interpreter exit (atexit) no
+        # executor takes new work any more.
+        pool, self._pool, self._pool_key = list(self._pool), deque(), None
+        for future in pool:
+            if future.cancel():
+                continue
+            try:
+                warm = future.result()
+            except Exception:  # noqa: BLE001 - it never started: nothing to remove
+                continue
+            warm.container = docker_client().containers.prepare_model(warm.container.attrs)
+            warm.discard()
         for executor in (self._starter, self._remover):
             if executor is not None:
                 executor.shutdown(wait=True)  # containers being removed are gone
