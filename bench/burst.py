@@ -14,7 +14,11 @@ default) is sent at once through the REST API, and for each it prints:
     timed them) summed, divided by the slots; makespan / ideal, and the ideal
     as a share of the makespan;
   - slot utilisation: the time the slots held a fold (claim -> recorded) over
-    slots x makespan, and the share of it that was the folds' compute;
+    slots x makespan, and the share of it that was the folds' compute; the
+    slots' idle time split into idle while a fold task waited (sent, not yet
+    claimed: the hand-off between folds) and idle with none waiting (the
+    submissions still coming in, the last ones finishing), and the
+    hand-off per fold;
   - submit -> scored p50 / p95 over the burst's submissions, and last fold
     recorded -> scored p50 / p95 (the hop from the folds to scoring).
 
@@ -115,6 +119,7 @@ def figures(records: list[dict], slots: int) -> dict:
     hop = [e.finished_at.timestamp() - last_fold[e.id] for e in scored if e.id in last_fold]
     overhead = [(f.finished_at - f.started_at).total_seconds()
                 - (f.train_time + f.valid_time + f.test_time) for f in folds]
+    idle_waiting, idle_none = idle_slot_time(folds, slots, start, end)
     errors: dict[str, int] = {}
     for e in evaluations.values():
         if e.state != "scored":
@@ -136,11 +141,36 @@ def figures(records: list[dict], slots: int) -> dict:
         "compute_share_of_held": round(compute / held, 3) if held else None,
         "fold_overhead_median_ms": round(statistics.median(overhead) * 1000, 1)
         if overhead else None,
+        "idle_with_fold_waiting_s": round(idle_waiting, 2),
+        "idle_with_none_waiting_s": round(idle_none, 2),
+        "handoff_per_fold_ms": round(idle_waiting / len(folds) * 1000, 1) if folds else None,
         "submit_to_scored_p50_s": round(percentile(to_scored, 0.5), 2) if to_scored else None,
         "submit_to_scored_p95_s": round(percentile(to_scored, 0.95), 2) if to_scored else None,
         "last_fold_to_scored_p50_ms": round(percentile(hop, 0.5) * 1000, 1) if hop else None,
         "last_fold_to_scored_p95_ms": round(percentile(hop, 0.95) * 1000, 1) if hop else None,
     }
+
+
+def idle_slot_time(folds: list, slots: int, start: float, end: float) -> tuple[float, float]:
+    """Slot-seconds idle between ``start`` and ``end``: while a fold task
+    waited (sent, not claimed yet), and while none did."""
+    events = []  # (time, change of waiting folds, change of busy slots)
+    for f in folds:
+        sent = f.dispatched_at or f.started_at
+        events += [(sent.timestamp(), 1, 0), (f.started_at.timestamp(), -1, 1),
+                   (f.finished_at.timestamp(), 0, -1)]
+    events.sort()
+    waiting = busy = 0
+    at = start
+    idle_waiting = idle_none = 0.0
+    for t, d_waiting, d_busy in [*events, (end, 0, 0)]:
+        t = min(max(t, start), end)
+        idle = max(0, slots - busy) * (t - at)
+        share = min(max(0, slots - busy), waiting) / max(1, slots - busy)
+        idle_waiting += idle * share
+        idle_none += idle * (1 - share)
+        waiting, busy, at = waiting + d_waiting, busy + d_busy, t
+    return idle_waiting, idle_none
 
 
 def print_figures(label: str, f: dict) -> None:
@@ -156,6 +186,9 @@ def print_figures(label: str, f: dict) -> None:
         ("slot utilisation (claim -> recorded)",
          f"{pct(f['slot_utilisation'])} (compute {pct(f['compute_share_of_held'])} of it)"),
         ("per-fold span minus compute, median", f"{f['fold_overhead_median_ms']} ms"),
+        ("slots idle while a fold task waited / none waited",
+         f"{f['idle_with_fold_waiting_s']} s / {f['idle_with_none_waiting_s']} s "
+         f"(hand-off {f['handoff_per_fold_ms']} ms per fold)"),
         ("submit -> scored p50 / p95",
          f"{f['submit_to_scored_p50_s']} s / {f['submit_to_scored_p95_s']} s"),
         ("last fold recorded -> scored p50 / p95",

@@ -11,11 +11,14 @@ when a Docker daemon and the runtime image are here), in one run:
       after another;
   (c) the ratio a / b, and the per-fold platform overhead: the fold's time in
       the sandbox minus the harness's own compute, and the whole fold span
-      (claimed -> recorded) minus that compute.
+      (claimed -> recorded) minus that compute;
+  (d) where a submission's time goes, API call -> scored, step by step
+      (medians, from the records' timestamps: one clock, this machine's).
 
 Uses the embedded defaults in a temporary DATARUN_HOME unless DATABASE_URL /
 CELERY_BROKER_URL are set.
 Usage: python bench/overhead.py [--kit iris] [--repeat 5] [--backends local,docker]
+                                [--warm 2] (warm containers per fold slot, comma-separated)
 """
 import argparse
 import os
@@ -56,6 +59,10 @@ def main() -> None:
                         help="sandbox backends to time, comma-separated (docker: warm and "
                              "cold containers; left out, saying why, without a daemon or "
                              "the runtime image)")
+    parser.add_argument("--warm", default="2,0",
+                        help="Docker: warm containers per fold slot (DATARUN_WARM_CONTAINERS), "
+                             "comma-separated for one variant each; 0: a cold container per "
+                             "fold")
     args = parser.parse_args()
 
     home = tempfile.mkdtemp(prefix="datarun-bench-")
@@ -100,7 +107,7 @@ def main() -> None:
     # The scorer serves every variant; each variant gets a fresh fold worker.
     scorer = celery_worker("scorer", "scoring", 1, {})
 
-    def platform_runs(label: str, worker_env: dict) -> list[tuple[float, int]]:
+    def platform_runs(label: str, worker_env: dict) -> list[dict]:
         """``repeat`` + 1 submissions, one after another, on a fresh worker."""
         worker = celery_worker("folds-" + "-".join(label.replace(",", "").split()),
                                "sandbox", args.concurrency, worker_env)
@@ -110,13 +117,14 @@ def main() -> None:
             for i in range(args.repeat + 1):  # the first one warms the worker up
                 from django.core.files.uploadedfile import SimpleUploadedFile
 
-                t0 = time.perf_counter()
+                t0, sent = time.perf_counter(), time.time()
                 response = client.post(
                     f"/api/v1/events/{args.kit}/submissions/",
                     {"name": f"run{i}-{time.time_ns()}",
                      "files": [SimpleUploadedFile("estimator.py", code)]},
                     format="multipart",
                 )
+                answered = time.time()
                 assert response.status_code == 201, response.json()
                 evaluation_id = response.json()["evaluation_id"]
                 while True:
@@ -124,10 +132,14 @@ def main() -> None:
                         "state", flat=True).get()
                     if state in ("scored", "error"):
                         break
+                    if time.perf_counter() - t0 > 300:
+                        raise SystemExit(f"{label}: submission {i} not scored after 300 s "
+                                         f"(see the logs in {settings.DATARUN_HOME})")
                     time.sleep(0.002)
-                elapsed = time.perf_counter() - t0
+                elapsed, seen = time.perf_counter() - t0, time.time()
                 assert state == "scored", Evaluation.objects.get(id=evaluation_id).error_message
-                runs.append((elapsed, evaluation_id))
+                runs.append({"elapsed": elapsed, "evaluation_id": evaluation_id, "sent": sent,
+                             "answered": answered, "seen": seen})
                 # Folds come one submission after another, as a participant
                 # sends them, not back to back: warm containers get ready.
                 time.sleep(args.pause)
@@ -142,14 +154,14 @@ def main() -> None:
     variants, left_out = [], []
     if "local" in backends:
         variants.append(("local", {"DATARUN_SANDBOX": "local"}))
-    if "docker" in backends:
+    if "docker" in backends and args.warm:
         if why := docker_unavailable():
             left_out.append(f"docker: {why}")
         else:
-            variants += [("docker, warm containers", {"DATARUN_SANDBOX": "docker",
-                                                      "DATARUN_WARM_CONTAINERS": "1"}),
-                         ("docker, cold containers", {"DATARUN_SANDBOX": "docker",
-                                                      "DATARUN_WARM_CONTAINERS": "0"})]
+            variants += [(f"docker, warm containers ({depth} per slot)" if int(depth)
+                          else "docker, cold containers",
+                          {"DATARUN_SANDBOX": "docker", "DATARUN_WARM_CONTAINERS": depth})
+                         for depth in args.warm.split(",")]
     try:
         results = [(label, platform_runs(label, env)) for label, env in variants]
     finally:
@@ -179,9 +191,9 @@ def main() -> None:
           f"(min {min(baseline):.3f}, max {max(baseline):.3f})")
     overheads = {}
     for label, runs in results:
-        cold = runs[0][0]
-        warm = [t for t, _ in runs[1:]]
-        warm_ids = [e for _, e in runs[1:]]
+        cold = runs[0]["elapsed"]
+        warm = [r["elapsed"] for r in runs[1:]]
+        warm_ids = [r["evaluation_id"] for r in runs[1:]]
         folds = FoldRun.objects.filter(evaluation_id__in=warm_ids)
         sandbox_overhead, span_overhead = [], []
         for f in folds:
@@ -201,12 +213,65 @@ def main() -> None:
         print(f"per-fold overhead, whole fold span (claim -> recorded) minus harness compute: "
               f"median {statistics.median(span_overhead) * ms:.1f} ms, "
               f"max {max(span_overhead) * ms:.1f} ms")
-    if "docker, warm containers" in overheads:
-        warm_ms = overheads["docker, warm containers"]
-        cold_ms = overheads["docker, cold containers"]
-        print(f"\nDocker per-fold sandbox overhead: warm {warm_ms:.0f} ms, cold {cold_ms:.0f} ms "
-              f"({warm_ms / cold_ms:.2f}x). A warm fold's wall time starts at its go: "
-              "waiting for a container still importing shows in the whole fold span only.")
+        print("(d) API call -> scored, step by step (median ms):")
+        for step, value in time_line(runs[1:]):
+            print(f"      {step:<64} {value * ms:8.1f}")
+    cold_ms = overheads.get("docker, cold containers")
+    for label, warm_ms in overheads.items():
+        if cold_ms and label.startswith("docker, warm"):
+            print(f"\n{label}: per-fold sandbox overhead {warm_ms:.0f} ms against "
+                  f"{cold_ms:.0f} ms cold ({warm_ms / cold_ms:.2f}x). A warm fold's wall time "
+                  "starts at its go: waiting for a container still importing shows in the "
+                  "whole fold span only.")
+
+
+def time_line(runs: list[dict]) -> list[tuple[str, float]]:
+    """Where a submission's time goes, API call -> seen scored: each step's
+    median over ``runs`` (seconds). The fold steps are per fold; the
+    submission's folds share the worker's slots."""
+    from datarun.models import Evaluation, FoldRun
+
+    steps: dict[str, list[float]] = {}
+
+    def add(step: str, value: float) -> None:
+        steps.setdefault(step, []).append(value)
+
+    for run in runs:
+        evaluation = Evaluation.objects.get(id=run["evaluation_id"])
+        folds = list(FoldRun.objects.filter(evaluation=evaluation))
+        created = evaluation.created_at.timestamp()
+        # A fold claimed before its message's send was recorded keeps none.
+        sent = [f.dispatched_at for f in folds if f.dispatched_at is not None]
+        first_claim = min(f.started_at for f in folds).timestamp()
+        first_sent = min(sent).timestamp() if sent else first_claim
+        last_recorded = max(f.finished_at for f in folds).timestamp()
+        scored = evaluation.finished_at.timestamp()
+        add("API call -> evaluation created (pre-check, rules, files stored)",
+            created - run["sent"])
+        add("evaluation created -> API answer (commit, response)", run["answered"] - created)
+        add("evaluation created -> first fold task sent (on commit)", first_sent - created)
+        add("first fold task sent -> first fold claimed (broker, worker, claim)",
+            first_claim - first_sent)
+        add("first fold claimed -> last fold recorded (the folds)", last_recorded - first_claim)
+        for f in folds:
+            compute = f.train_time + f.valid_time + f.test_time
+            span = (f.finished_at - f.started_at).total_seconds()
+            add("  per fold: claimed -> recorded, out of the sandbox (inputs, work dir, "
+                "report, record)", span - f.wall_time)
+            add("  per fold: in the sandbox, minus compute", f.wall_time - compute)
+            add("  per fold: compute (train + validate + test)", compute)
+        ordered = sorted(folds, key=lambda f: f.started_at)
+        # A slot's next fold: claimed after an earlier one was recorded.
+        for f in ordered:
+            before = [g.finished_at for g in ordered if g.finished_at <= f.started_at]
+            if before:
+                add("  per fold: a slot's fold recorded -> its next fold claimed",
+                    (f.started_at - max(before)).total_seconds())
+        add("last fold recorded -> evaluation scored (scoring task, scorer)",
+            scored - last_recorded)
+        add("evaluation scored -> seen by this client (its 2 ms poll)", run["seen"] - scored)
+        add("total, API call -> seen scored", run["seen"] - run["sent"])
+    return [(step, statistics.median(values)) for step, values in steps.items()]
 
 
 if __name__ == "__main__":

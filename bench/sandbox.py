@@ -15,8 +15,10 @@ Backends: local (bubblewrap, when bwrap works here), local without
 bubblewrap, and docker (when a daemon and the runtime image are there) three
 ways: a cold container per fold (DATARUN_WARM_CONTAINERS=0), a warm container
 that is ready when the fold comes (the slot was idle, or its last fold ran
-longer than the warm-up), and warm containers for folds back to back (the
-next one still importing when its fold comes). "overhead" is the issue's
+longer than the warm-up), and warm containers for folds back to back (a
+pool of DATARUN_WARM_CONTAINERS per slot, 2 by default: the first folds find
+theirs ready, later ones may find the next still importing). It also prints
+the memory one warm container holds while it waits. "overhead" is the issue's
 per-fold figure: total minus the fold's compute (train + validate + test;
 a cold container's imports are overhead).
 Usage: python bench/sandbox.py [--kit iris] [--repeat 10]
@@ -102,6 +104,7 @@ def main() -> None:
     print(header)
     print(f"{'':27} {'(ms)':>11} {'(ms, median of repeated folds)':>46}")
     overheads = {}
+    waiting_memory = []
     for name, bwrap, make in backends:
         if bwrap in ("auto", "off"):
             os.environ["DATARUN_LOCAL_BWRAP"] = bwrap
@@ -116,6 +119,9 @@ def main() -> None:
                 if bwrap == "ready":
                     backend.wait_until_warm()
                 rows.append(_one_fold(backend, spec, limits, layout, lay_out, read_outcome))
+            if bwrap == "ready":
+                backend.wait_until_warm()
+                waiting_memory = backend.waiting_memory()
             backend.close()
         except SandboxFailure as exc:
             print(f"{name:27} unavailable: {exc}")
@@ -132,6 +138,10 @@ def main() -> None:
               f"{overheads[name]:9.1f} {total / (bare_s * 1000):7.2f}")
     print("\nratio = repeated total / bare in-process run. start-up + harness + wind-down "
           "= total; overhead = total - (train + validate + test).")
+    if waiting_memory:
+        print(f"one warm container waiting for its fold holds "
+              f"{statistics.median(waiting_memory) / 2**20:.0f} MiB (resident + swap, median of "
+              f"{len(waiting_memory)}; page cache left out)")
     cold_ms = overheads.get("docker, cold")
     for name in ("docker, warm, ready", "docker, warm, back to back"):
         if cold_ms and name in overheads:

@@ -298,10 +298,19 @@ def problem_names() -> list[str]:
     return list(Problem.objects.order_by("name").values_list("name", flat=True))
 
 
+def platform_queues() -> list[str]:
+    """The Celery queues the platform sends tasks to."""
+    from django.conf import settings
+
+    return sorted({settings.CELERY_TASK_DEFAULT_QUEUE}
+                  | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()})
+
+
 def celery_workers(timeout: float = 1.0) -> dict:
     """The Celery workers that answer within ``timeout`` seconds: node name,
-    queues, pool concurrency. ``error`` says why nothing could be asked (the
-    broker is down); the call never waits much longer than twice ``timeout``."""
+    queues, pool concurrency; ``unread_queues``: the platform's queues none of
+    them reads. ``error`` says why nothing could be asked (the broker is
+    down); the call never waits much longer than twice ``timeout``."""
     from celery import current_app as app
     from kombu.exceptions import OperationalError
 
@@ -319,7 +328,8 @@ def celery_workers(timeout: float = 1.0) -> dict:
                 queues = inspect.active_queues() or {}
                 stats = inspect.stats() or {}
         except (OperationalError, OSError) as exc:
-            return {"workers": [], "error": f"the broker did not answer: {exc}"}
+            return {"workers": [], "unread_queues": [],
+                    "error": f"the broker did not answer: {exc}"}
     workers = []
     for name in names:
         pool = (stats.get(name) or {}).get("pool") or {}
@@ -329,4 +339,6 @@ def celery_workers(timeout: float = 1.0) -> dict:
             "concurrency": pool.get("max-concurrency"),
             "pid": (stats.get(name) or {}).get("pid"),
         })
-    return {"workers": workers, "error": None}
+    read = {queue for worker in workers for queue in worker["queues"]}
+    unread = [queue for queue in platform_queues() if queue not in read] if workers else []
+    return {"workers": workers, "unread_queues": unread, "error": None}

@@ -239,7 +239,14 @@ def worker_backend():
                                                 settings.DATARUN_LOG_POLL_INTERVAL),
                        image=settings.DATARUN_RUNTIME_IMAGE, work_dir=settings.DATARUN_WORK_DIR,
                        warm_containers=settings.DATARUN_WARM_CONTAINERS,
-                       env_wheels_dir=settings.DATARUN_ENV_WHEELS_DIR)
+                       env_wheels_dir=settings.DATARUN_ENV_WHEELS_DIR,
+                       # Folds of problems without limits of their own: their
+                       # warm containers are started with the worker.
+                       expected_limits=limits_from(
+                           {"wall_time_s": settings.DATARUN_FOLD_TIME_LIMIT,
+                            "memory_mb": settings.DATARUN_FOLD_MEMORY_LIMIT_MB,
+                            "cpus": settings.DATARUN_FOLD_CPUS},
+                           settings.DATARUN_LOG_LIMIT_BYTES))
 
 
 def limits_from(limits: dict, log_bytes: int, gpu_devices: tuple[str, ...] = ()) -> Limits:

@@ -5,6 +5,9 @@ which never happens inside these (rolled back) tests, so they stay queued. A
 failed run is written directly, as a worker would.
 """
 import re
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +21,7 @@ from databoard.models import Event, Profile, Submission, Team
 from databoard.services.events import EDITABLE_FIELDS
 from datarun import services as datarun_services
 from datarun.models import Evaluation, FoldRun
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -371,6 +374,32 @@ def test_the_queue_lists_a_live_worker(superuser, celery_worker_process):
     assert "No worker answered" not in page
     assert re.search(r"<td>test@[^<]+</td><td>sandbox</td>", page)
     assert re.search(r"<td>scorer@[^<]+</td><td>scoring</td>", page)
+    assert "No worker reads the queue" not in page
+
+
+def test_the_queue_warns_when_no_worker_reads_the_scoring_queue(superuser, _workers):
+    # A fold worker alone: folds would run, and no submission be scored.
+    _workers.stop()
+    log = _workers.storage / "lonely-worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "sandbox",
+             "-c", "1", "-n", "lonely@%h", "-l", "INFO"],
+            cwd=ROOT, env=_workers.env("local"), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while f"lonely@{socket.gethostname()} ready." not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        page = client_for(superuser).get("/organiser/queue/").content.decode()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert "No worker reads the queue <code>scoring</code>: folds run, but submissions " \
+           "are not scored" in page
+    assert "No worker reads the queue <code>sandbox</code>" not in page
+    assert re.search(r"<td>lonely@[^<]+</td><td>sandbox</td>", page)
 
 
 # --- the Django admin --------------------------------------------------------------

@@ -112,6 +112,46 @@ def test_warm_containers_never_given_a_fold_are_removed_with_their_worker(prepar
     assert slot_dirs(work_dir) == []
 
 
+def test_a_worker_started_with_its_limits_runs_its_first_folds_on_ready_containers(
+        prepared, node, work_dir):
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=2,
+                            expected_limits=LIMITS)
+    try:
+        backend.warm_up()  # what a worker process does when it starts
+        backend.wait_until_warm()
+        ready = set(containers(node))
+        assert len(ready) == 2 and len(slot_dirs(work_dir)) == 2
+        # Back to back: each fold takes a container of the pool, and its
+        # replacement starts at once.
+        for _ in range(2):
+            result, outcome = run_one(backend, prepared)
+            assert outcome.error == ""
+            assert backend._fold_container.container.id[:12] in ready
+        wait_for(lambda: len(containers(node)) == 2, "the pool is full again")
+    finally:
+        backend.close()
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+
+
+def test_folds_of_other_limits_replace_the_pool(prepared, node, work_dir):
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1,
+                            expected_limits=Limits(wall_time_s=30, memory_mb=500))
+    try:
+        backend.warm_up()
+        backend.wait_until_warm()
+        other = set(containers(node))
+        result, outcome = run_one(backend, prepared)  # LIMITS: not the pool's
+        assert outcome.error == ""
+        assert backend._fold_container.container.id[:12] not in other
+        backend.wait_until_warm()
+        wait_for(lambda: len(containers(node)) == 1 and not set(containers(node)) & other,
+                 "the pool holds a container of the folds' limits only")
+    finally:
+        backend.close()
+    assert containers(node) == []
+
+
 def test_a_warm_fold_counts_only_its_own_cpu_time(
         prepared, node, work_dir):
     warm = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0)
@@ -146,11 +186,12 @@ def test_a_fold_cancelled_at_its_heartbeat_leaves_nothing(prepared, node, work_d
         assert result.terminated == Termination.STOPPED
         assert result.wall_time < 60
         backend.cleanup(workdir)
-        # The fold's container is removed off the fold's path, once the next
-        # fold's is started.
+        # The fold's container is removed off the fold's path; the slot's
+        # pool waits for the next folds.
         backend.wait_until_warm()
-        wait_for(lambda: len(containers(node)) == 1, "the cancelled fold's container is gone")
-        assert len(slot_dirs(work_dir)) == 1
+        wait_for(lambda: len(containers(node)) == backend.warm,
+                 "the cancelled fold's container is gone")
+        assert len(slot_dirs(work_dir)) == backend.warm
     finally:
         backend.close()
     assert containers(node) == []
@@ -160,29 +201,29 @@ def test_a_fold_cancelled_at_its_heartbeat_leaves_nothing(prepared, node, work_d
 
 def test_a_fold_cancelled_while_its_container_warms_up_leaves_nothing(prepared, node,
                                                                        work_dir):
-    # A worker's first fold starts its own container and waits for it to
-    # import the stack; cancelled meanwhile, the fold never starts.
+    # A worker's first fold (no pool yet) starts its own container and waits
+    # for it to import the stack; cancelled meanwhile, the fold never starts.
     backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=0.5)
     _, workdir = fold_workdir(prepared, backend.workdir_parent(), GOOD)
     beats = []
 
     def heartbeat():
-        beats.append(len(containers(node)))
+        beats.append(backend._fold_container.container.id)
         raise FoldStopped()
 
     try:
         result = backend.run(workdir, LIMITS, heartbeat=heartbeat)
         assert result.terminated == Termination.STOPPED
-        assert beats == [1]  # stopped while its container warmed up
+        assert len(beats) == 1  # stopped while its container warmed up
         assert not (workdir / "output" / "y_pred_test.npy").exists()
-        # Nothing is left to remove later, and no next container started.
-        assert containers(node) == []
+        # Its container is gone at once; the pool started for the next folds stays.
+        assert beats[0] not in containers(node)
         backend.cleanup(workdir)
-        assert slot_dirs(work_dir) == []
         assert not workdir.exists()
     finally:
         backend.close()
     assert containers(node) == []
+    assert slot_dirs(work_dir) == []
 
 
 WORKER = """
@@ -217,12 +258,12 @@ def test_a_fold_cancelled_while_it_runs_leaves_nothing(prepared, node, work_dir)
     _, workdir = fold_workdir(prepared, work_dir, SLEEPING)
     worker = start_worker(work_dir, workdir)
     try:
-        # Running: its output says so, and the next fold's container is
-        # being started beside it.
+        # Running: its output says so, and the next folds' containers (2,
+        # the default pool) are started beside it.
         wait_for(lambda: "fold started" in (workdir / "output" / "stdout.log").read_text()
                  if (workdir / "output" / "stdout.log").exists() else False,
                  "the fold runs")
-        wait_for(lambda: len(containers(node)) == 2, "the next container is started")
+        wait_for(lambda: len(containers(node)) == 3, "the next containers are started")
         # How Celery stops a fold it revokes with terminate=True.
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 1
@@ -239,13 +280,13 @@ def test_a_worker_killed_outright_leaves_its_warm_container_to_the_sweep(prepare
     worker = start_worker(work_dir, workdir)
     try:
         assert worker.stdout.readline().strip() == "fold done"
-        wait_for(lambda: len(containers(node)) == 1, "the next container is started")
+        wait_for(lambda: len(containers(node)) == 2, "the next containers are started")
         worker.kill()
         worker.wait(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert len(containers(node)) == 1
+    assert len(containers(node)) == 2
     # What a worker node does when it starts again (celeryd_init).
-    assert remove_orphans(node) == 1
+    assert remove_orphans(node) == 2
     assert containers(node) == []

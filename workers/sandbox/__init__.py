@@ -19,11 +19,14 @@ _backends: dict[tuple, SandboxBackend] = {}
 
 
 def get_backend(name: str, *, heartbeat_interval_s: float = 5.0, image: str = "",
-                work_dir: Path | None = None, warm_containers: int = 1,
-                env_wheels_dir: Path | None = None) -> SandboxBackend:
+                work_dir: Path | None = None, warm_containers: int = 2,
+                env_wheels_dir: Path | None = None,
+                expected_limits: Limits | None = None) -> SandboxBackend:
     """The backend called ``name``, one instance per process and configuration
-    (``warm_containers``, ``env_wheels_dir``: the Docker backend's, see its module)."""
-    key = (name, heartbeat_interval_s, image, work_dir, warm_containers, env_wheels_dir)
+    (``warm_containers``, ``env_wheels_dir``, ``expected_limits``: the Docker
+    backend's, see its module)."""
+    key = (name, heartbeat_interval_s, image, work_dir, warm_containers, env_wheels_dir,
+           expected_limits)
     if key not in _backends:
         if name == "local":
             from workers.sandbox.local import LocalSandbox
@@ -36,7 +39,8 @@ def get_backend(name: str, *, heartbeat_interval_s: float = 5.0, image: str = ""
             _backends[key] = DockerSandbox(image=image or None, work_dir=work_dir,
                                            heartbeat_interval_s=heartbeat_interval_s,
                                            warm=warm_containers,
-                                           env_wheels_dir=env_wheels_dir)
+                                           env_wheels_dir=env_wheels_dir,
+                                           expected_limits=expected_limits)
         else:
             raise ValueError(f"unknown sandbox backend {name!r}; "
                              "DATARUN_SANDBOX must be 'local' or 'docker'")

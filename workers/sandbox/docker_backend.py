@@ -13,12 +13,15 @@ ends, when the worker is told to stop, and (for a worker killed outright) by
 :func:`remove_orphans` when the worker node starts again.
 
 Warm containers (the default; ``warm=0`` for one cold container per fold):
-each worker slot starts its next fold's container (``warm`` of them), with
-the same options, while the current fold runs; it imports the scientific stack and
-waits (:mod:`workers.sandbox.warm_container`, :mod:`workers.harness.warm`).
-It runs exactly one fold and is removed with it; its CPU time and peak
-memory count from the fold's start, not the warm-up's. One that never got a
-fold is removed when the worker process stops.
+each worker slot keeps a pool of ``warm`` started containers of the image and
+limits of its folds, with the same options; each imports the scientific
+stack and waits (:mod:`workers.sandbox.warm_container`,
+:mod:`workers.harness.warm`). A fold takes the oldest, and its replacement is
+started at once, so that folds back to back find one ready. It runs exactly
+one fold and is removed with it; its CPU time and peak memory count from the
+fold's start, not the warm-up's. Those that never got a fold are removed
+when the worker process stops, or when the slot's folds change image or
+limits (another problem).
 """
 import atexit
 import logging
@@ -31,6 +34,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from datarun.contract import sha256_file
@@ -71,7 +75,7 @@ NODE_ENV = "DATARUN_WORKER_NODE"
 
 _client = None
 _client_lock = threading.Lock()
-_background = None
+_thread_clients = threading.local()
 
 
 def docker_client():
@@ -94,18 +98,13 @@ def docker_client():
         return _client
 
 
-def _background_client(*, start: bool = False):
-    """A client of its own for the thread that starts and removes warm
-    containers (``start``: make sure the daemon answers, in the caller's thread)."""
-    global _background
-    with _client_lock:
-        if _background is None:
-            import docker
+def _background_client():
+    """A client of its own for each thread that starts or removes warm containers."""
+    if getattr(_thread_clients, "client", None) is None:
+        import docker
 
-            _background = docker.from_env(timeout=30)
-    if start:
-        docker_client()
-    return _background
+        _thread_clients.client = docker.from_env(timeout=30)
+    return _thread_clients.client
 
 
 def node_name() -> str:
@@ -163,7 +162,8 @@ class DockerSandbox:
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
                  heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05,
-                 warm: int = 1, env_wheels_dir: Path | None = None) -> None:
+                 warm: int = 2, env_wheels_dir: Path | None = None,
+                 expected_limits: Limits | None = None) -> None:
         self.image = image or runtime_image()
         # Where the host keeps the wheels problems' environments were built
         # from: their images are built from these, with no network.
@@ -172,11 +172,18 @@ class DockerSandbox:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.poll_interval_s = poll_interval_s
         # Warm containers kept started for this slot's next folds (0: a cold
-        # container per fold); they are started while a fold runs.
+        # container per fold): a pool of one image and limits at a time.
         self.warm = int(warm)
+        # The limits most folds run under (the platform's defaults): the
+        # pool is started with the worker process, before its first fold.
+        self.expected_limits = expected_limits
         self._image_ref: str | None = None
-        self._next: deque[Future] = deque()
-        self._executor: ThreadPoolExecutor | None = None
+        self._pool: deque[Future] = deque()
+        self._pool_key: tuple | None = None
+        # One thread starts the pool's containers, one removes spent ones,
+        # each with a Docker client of its own, off the fold's path.
+        self._starter: ThreadPoolExecutor | None = None
+        self._remover: ThreadPoolExecutor | None = None
         self._closing_at_exit = False
 
     @property
@@ -202,6 +209,8 @@ class DockerSandbox:
 
     def warm_up(self) -> None:
         self.image_ref()
+        if self.warm and self.expected_limits is not None:
+            self._fill(self.image, self.expected_limits)
 
     def environment_image(self, venv: Path, heartbeat: Heartbeat, *,
                           no_cache: bool = False) -> str:
@@ -264,13 +273,22 @@ class DockerSandbox:
 
     def close(self) -> None:
         """Remove the warm containers waiting for next folds, if any."""
-        waiting = [self._take_next() for _ in range(len(self._next))]
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)  # containers being removed are gone
-            self._executor = None
-        for warm in waiting:
-            if warm is not None:
-                warm.discard()
+        # Here, not on the remover's thread: at interpreter exit (atexit) no
+        # executor takes new work any more.
+        pool, self._pool, self._pool_key = list(self._pool), deque(), None
+        for future in pool:
+            if future.cancel():
+                continue
+            try:
+                warm = future.result()
+            except Exception:  # noqa: BLE001 - it never started: nothing to remove
+                continue
+            warm.container = docker_client().containers.prepare_model(warm.container.attrs)
+            warm.discard()
+        for executor in (self._starter, self._remover):
+            if executor is not None:
+                executor.shutdown(wait=True)  # containers being removed are gone
+        self._starter = self._remover = None
 
     def cleanup(self, workdir: Path) -> None:
         """Remove ``workdir``, with the sandbox user's help for what it left."""
@@ -344,31 +362,51 @@ class DockerSandbox:
 
     # --- warm containers ------------------------------------------------------------
 
-    def _start_warm(self, client, limits: Limits, image: str | None = None,
-                    **start) -> WarmContainer:
+    def _start_warm(self, client, image: str, limits: Limits, **start) -> WarmContainer:
         if not self._closing_at_exit:
             # A worker process that exits between folds takes its warm
-            # container with it (one killed outright: remove_orphans).
+            # containers with it (one killed outright: remove_orphans).
             atexit.register(self.close)
             self._closing_at_exit = True
-        return WarmContainer.start(client, image or self.image, self.workdir_parent(), limits,
+        return WarmContainer.start(client, image, self.workdir_parent(), limits,
                                    self._options(limits), {LABEL_WARM: node_name()}, **start)
 
-    def _background(self) -> ThreadPoolExecutor:
-        # One thread, with a Docker client of its own, starts the next
-        # fold's container and removes the last one off the fold's path.
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix="warm-containers")
-        return self._executor
+    def _executor(self, which: str) -> ThreadPoolExecutor:
+        executor = getattr(self, which)
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"warm{which}")
+            setattr(self, which, executor)
+        return executor
 
-    def _start_next(self, limits: Limits, image: str) -> None:
-        """Start the next folds' containers in the background (up to
-        ``warm``), of the image the last fold ran (the next fold is most
-        often of the same problem)."""
-        while len(self._next) < self.warm:
-            self._next.append(self._background().submit(
-                self._start_warm, _background_client(start=True), limits, image))
+    def _fill(self, image: str, limits: Limits) -> None:
+        """Start containers for the pool of ``image`` and ``limits`` until it
+        holds ``warm`` of them; a pool of other ones is emptied first."""
+        # What the container is made of: the log cap is the worker's business.
+        key = (image, replace(limits, log_bytes=0))
+        if key != self._pool_key:
+            self._drain()
+            self._pool_key = key
+        docker_client()  # the daemon answers (else a SandboxFailure here, in the fold's thread)
+        while len(self._pool) < self.warm:
+            self._pool.append(self._executor("_starter").submit(
+                lambda: self._start_warm(_background_client(), image, limits)))
+
+    def _drain(self) -> None:
+        """Remove every container of the pool (those still starting once started)."""
+        def discard(future: Future) -> None:
+            try:
+                warm = future.result()
+            except Exception:  # noqa: BLE001 - it never started: nothing to remove
+                return
+            warm.container = _background_client().containers.prepare_model(
+                warm.container.attrs)
+            warm.discard()
+
+        while self._pool:
+            future = self._pool.popleft()
+            if not future.cancel():
+                self._executor("_remover").submit(discard, future)
+        self._pool_key = None
 
     def _discard_later(self, warm: WarmContainer) -> None:
         """Remove a container whose fold is over (it has exited: nothing of
@@ -377,40 +415,54 @@ class DockerSandbox:
             warm.container = _background_client().containers.prepare_model(warm.container.attrs)
             warm.discard()
 
-        self._background().submit(discard)
+        self._executor("_remover").submit(discard)
 
     def wait_until_warm(self, timeout_s: float = 120.0) -> None:
-        """Block until the next folds' containers listen for them (benchmarks)."""
-        for future in list(self._next):
+        """Block until the pool's containers listen for their folds (benchmarks)."""
+        for future in list(self._pool):
             os.close(future.result().wait_ready(lambda: None, timeout_s))
 
-    def _take_next(self) -> WarmContainer | None:
-        if not self._next:
-            return None
-        future = self._next.popleft()
-        try:
-            return future.result()
-        except SandboxFailure:
-            logger.exception("could not start the warm container; the fold starts its own")
-            return None
+    def waiting_memory(self) -> list[int]:
+        """The memory (resident and swapped, page cache left out) each started
+        container of the pool holds while it waits (benchmarks)."""
+        held = []
+        for future in list(self._pool):
+            if future.done() and future.exception() is None:
+                cgroup = future.result().cgroup
+                cgroup.sample()
+                held.append(cgroup.memory)
+        return held
 
-    def _warm_container(self, workdir: Path, limits: Limits, heartbeat: Heartbeat,
-                        image: str):
+    def _take(self, image: str, limits: Limits) -> WarmContainer | None:
+        """The pool's oldest container of ``image`` and ``limits``, if one is
+        started or starting (None: none is; one queued behind others is
+        not waited for), and its replacement set going."""
+        key = (image, replace(limits, log_bytes=0))
+        warm = None
+        if key == self._pool_key and self._pool:
+            future = self._pool.popleft()
+            if not future.cancel():
+                try:
+                    warm = future.result()
+                except Exception:  # noqa: BLE001 - logged; the fold starts its own
+                    logger.exception("could not start a warm container; the fold starts its own")
+        self._fill(image, limits)
+        return warm
+
+    def _warm_container(self, workdir: Path, image: str, limits: Limits,
+                        heartbeat: Heartbeat):
         """The fold's container, started and listening; returns it and the pipe's end."""
-        warm = self._take_next()
-        while warm is not None and (warm.limits != limits or warm.image != image):
-            warm.discard()  # made for another problem (so are the others)
-            warm = self._take_next()
+        warm = self._take(image, limits)
         for attempt in range(2):
             if warm is None:
-                # The fold waits for this one: it imports at full weight.
-                warm = self._start_warm(docker_client(), limits, image,
+                warm = self._start_warm(docker_client(), image, limits,
                                         cpu_shares=DEFAULT_CPU_SHARES)
-            # The main thread's own client from here on (the next one is
-            # started on the background thread's meanwhile).
+            # The main thread's own client from here on.
             warm.container = docker_client().containers.prepare_model(warm.container.attrs)
             warm.cgroup.container = warm.container
             self._fold_container = warm
+            # The fold waits for it: the rest of its imports at full weight.
+            warm.prioritise()
             try:
                 fd = warm.wait_ready(heartbeat)
             except WarmContainerGone:
@@ -431,8 +483,7 @@ class DockerSandbox:
             interpreter: Path | None = None) -> SandboxResult:
         import docker.errors
 
-        # A problem's own environment (``interpreter`` is its host venv's):
-        # its image, warm or cold as the runtime image's.
+        # A problem's own environment (``interpreter`` is its host venv's): its image.
         image_ref = self.image_ref() if interpreter is None else None
         previous = _install_stop_handler()
         container = warm = exit_code = None
@@ -440,15 +491,14 @@ class DockerSandbox:
         try:
             if image_ref is None:
                 image_ref = self.environment_image(Path(interpreter).parent.parent, heartbeat)
-            image = image_ref.split("@")[0]
             if self.warm:
-                warm, fd = self._warm_container(workdir, limits, heartbeat, image)
+                warm, fd = self._warm_container(workdir, image_ref.split("@")[0], limits,
+                                                heartbeat)
                 container, cgroup = warm.container, warm.cgroup
                 warm.go(fd)
-                self._start_next(limits, image)
             else:
                 try:
-                    container = self._create(workdir, limits, image=image)
+                    container = self._create(workdir, limits, image=image_ref.split("@")[0])
                     container.start()
                 except docker.errors.DockerException as exc:
                     raise SandboxFailure(f"could not start the fold's container: {exc}") \

@@ -31,7 +31,7 @@ WORK = "/work"
 READY_TIMEOUT_S = 120.0
 # CPU weight while it warms up: the least, so that importing the stack takes
 # no CPU from folds running on the same cores (their wall-time limit runs);
-# the default (1024) from "go" on.
+# the default (1024) once a fold takes it.
 WARM_UP_CPU_SHARES = 2
 DEFAULT_CPU_SHARES = 1024
 
@@ -127,10 +127,14 @@ class WarmContainer:
             given.rmdir()
             mounted.rename(given)
 
-    def go(self, fd: int) -> None:
-        """Start the fold: its CPU time and peak memory count from here."""
+    def prioritise(self) -> None:
+        """Give it the CPU weight of any other process: a fold is waiting for
+        it (to finish its imports, then to run)."""
         if not self.cgroup.set_default_cpu_weight():
             self.container.update(cpu_shares=DEFAULT_CPU_SHARES)
+
+    def go(self, fd: int) -> None:
+        """Start the fold: its CPU time and peak memory count from here."""
         self.cgroup.start_fold()
         try:
             os.write(fd, b"go\n")
