@@ -336,3 +336,40 @@ def test_a_declarative_problem_s_packages_are_its_environment(celery_worker_proc
         evaluation.refresh_from_db()
     assert evaluation.state == "scored", evaluation.error_message
     assert evaluation.metadata["environment"]["packages"]["pandas"] == "2.2.3"
+
+
+def test_an_environment_whose_ramp_workflow_cannot_run_is_refused_naming_the_versions(
+        celery_worker_process, tmp_path):
+    """A kit pinning ramp-workflow 0.2.1 (which imports a function that
+    scikit-learn 1.5 no longer has) beside its other pins: the environment
+    builds, but the fold harness could not run a fold in it. The organiser
+    reads that, with the versions, before any submission, and the problem
+    takes none."""
+    kit_dir = _kit(NAME, tmp_path)
+    requirements = kit_dir / "requirements.txt"
+    requirements.write_text(requirements.read_text().replace("ramp-workflow==0.7.0",
+                                                              "ramp-workflow==0.2.1"))
+    client = signed_up(kit_dir, NAME)
+    problem = Problem.objects.get(name=NAME)
+    deadline = time.monotonic() + 900
+    while True:
+        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
+        if environment.error or environment.state == "failed":
+            break
+        assert time.monotonic() < deadline, f"environment still {environment.state}"
+        time.sleep(0.5)
+    assert environment.state == "ready", environment.error  # pip installed it
+    assert "importing ramp-workflow failed: ImportError" in environment.error, environment.error
+    assert "ramp-workflow 0.2.1, " in environment.error
+    assert "scikit-learn 1.5.2" in environment.error
+    problem.refresh_from_db()
+    assert problem.environment_prepared == "" and problem.n_train == 0
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    refused = client.post(f"/api/v1/events/{NAME}/submissions/", {
+        "name": "starting_kit", "files": [SimpleUploadedFile(n, c) for n, c in
+                                          starting_kit_files(kit_dir).items()]},
+        format="multipart")
+    assert refused.status_code == 409, refused.content
+    assert "ramp-workflow" in json.dumps(refused.json())

@@ -125,10 +125,38 @@ def _step(guard: NetworkGuard, step: str, call):
     return result
 
 
+def _harness_needs():
+    """What the fold harness imports in every fold, imported once here: an
+    environment whose ramp-workflow does not work with its other packages
+    fails now, at import, not in every fold of every submission."""
+    import rampwf.prediction_types  # noqa: F401
+    import rampwf.score_types  # noqa: F401
+    import rampwf.workflows  # noqa: F401
+    from rampwf.utils.importing import import_module_from_source
+    return import_module_from_source
+
+
+def _versions() -> str:
+    found = []
+    for name in REPORTED_PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"no {name}")
+    return ", ".join(found)
+
+
 def prepare(kit: Path, out: Path, guard: NetworkGuard) -> dict:
     import numpy as np
-    from rampwf.utils.importing import import_module_from_source
 
+    try:
+        import_module_from_source = _step(guard, "importing ramp-workflow", _harness_needs)
+    except PrepareError as exc:
+        raise PrepareError(
+            f"{exc.message}. The folds run with ramp-workflow and it does not work in this "
+            f"environment ({_versions()}): pin versions of ramp-workflow, numpy, pandas and "
+            "scikit-learn that work together (ramp-workflow 0.7.0 runs with the newest)"
+        ) from exc
     use_kit_pandas_options()
     problem = _step(guard, "importing problem.py",
                     lambda: import_module_from_source(str(kit / "problem.py"), "problem"))
