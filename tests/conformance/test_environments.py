@@ -360,7 +360,7 @@ def test_an_environment_whose_ramp_workflow_cannot_run_is_refused_naming_the_ver
         time.sleep(0.5)
     assert environment.state == "ready", environment.error  # pip installed it
     assert "importing ramp-workflow failed: ImportError" in environment.error, environment.error
-    assert "ramp-workflow 0.2.1, " in environment.error
+    assert "ramp-workflow 0.2.1" in environment.error
     assert "scikit-learn 1.5.2" in environment.error
     problem.refresh_from_db()
     assert problem.environment_prepared == "" and problem.n_train == 0

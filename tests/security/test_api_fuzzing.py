@@ -80,7 +80,7 @@ def real_path_parameters(path: str, world) -> dict:
     collection = by_collection.get(path.split("/")[3])
     values = {"name": collection, "id": collection,
               "run": submission.evaluation_id, "number": 1, "file_name": "train.csv",
-              "digest": "0" * 64}
+              "digest": "0" * 64, "lock_hash": "0" * 64}
     if "/artifacts/" in path:
         values["name"] = "submission/estimator.py"
     return {name: values[name] for name in re.findall(r"{(\w+)}", path)}
