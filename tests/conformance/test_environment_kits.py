@@ -10,6 +10,10 @@ give the same per-fold and bagged scores, to 1e-9.
 server), a burn-in period without targets, RAMP's ElNino time-series workflow
 (a feature extractor checked for looking into the future, then a regressor)
 and time-ordered CV blocks.
+
+``images_png``: ramp-workflow's own SimplifiedImageClassifier, which reads
+PNG files from the kit's ``data/imgs`` with scikit-image (in the
+environment only), the images reaching the folds as the kit's folder.
 """
 import json
 
