@@ -12,7 +12,7 @@ def _features(image):
             cols[6:10].mean() - cols.mean(), image[:4].mean(), image[-4:].mean()]
 
 
-class ImageClassifier(object):
+class ImageClassifier:
     def __init__(self):
         self.model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
 
