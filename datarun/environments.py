@@ -40,6 +40,9 @@ READY_MARKER = ".datarun-ready"
 LOCK_FILE = "datarun-lock.txt"
 # The lock as a downloaded starting kit holds it (``datarun test`` installs it).
 KIT_LOCK_FILE = "requirements-lock.txt"
+CONDA_FILES = ("environment.yml", "environment.yaml")
+# A kit holding one of these declares its own environment.
+KIT_ENVIRONMENT_FILES = ("requirements.txt", KIT_LOCK_FILE, *CONDA_FILES)
 LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)\s+--hash=sha256:([0-9a-f]{64})$")
 PREPARED_FILES = ("sandbox/X_train.pkl", "sandbox/y_train.pkl", "sandbox/X_test.pkl",
                   "trusted/y_test.pkl", "folds.npz", "sandbox/kit_files.zip")
@@ -145,6 +148,11 @@ def requirement_problem(line: str) -> str | None:
     return None
 
 
+def declares_environment(kit_dir: Path) -> bool:
+    """Whether the kit declares its own environment (:data:`KIT_ENVIRONMENT_FILES`)."""
+    return any((Path(kit_dir) / name).is_file() for name in KIT_ENVIRONMENT_FILES)
+
+
 def kit_requirements(kit_dir: Path) -> str:
     """The packages a RAMP kit declares: its ``requirements.txt`` and the
     ``pip:`` part of its ``environment.yml`` (its conda packages are left
@@ -154,8 +162,7 @@ def kit_requirements(kit_dir: Path) -> str:
     requirements = kit_dir / "requirements.txt"
     if requirements.is_file():
         parts.append(requirements.read_text(errors="replace"))
-    conda = next((kit_dir / n for n in ("environment.yml", "environment.yaml")
-                  if (kit_dir / n).is_file()), None)
+    conda = next((kit_dir / n for n in CONDA_FILES if (kit_dir / n).is_file()), None)
     if conda is not None:
         import yaml
 

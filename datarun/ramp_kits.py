@@ -99,15 +99,6 @@ class PreparedKit:
     public_split: dict | None = None
 
 
-# A kit holding one of these runs in its own environment (datarun.environments).
-ENVIRONMENT_FILES = ("requirements.txt", "requirements-lock.txt", "environment.yml",
-                     "environment.yaml")
-
-
-def declares_environment(kit_dir: Path) -> bool:
-    return any((Path(kit_dir) / name).is_file() for name in ENVIRONMENT_FILES)
-
-
 def import_problem(kit_dir: Path) -> ModuleType:
     """The kit's ``problem.py`` as a module.
 
@@ -120,7 +111,7 @@ def import_problem(kit_dir: Path) -> ModuleType:
     from rampwf.utils.importing import import_module_from_source
 
     path = Path(kit_dir) / "problem.py"
-    if not declares_environment(kit_dir):
+    if not environments.declares_environment(kit_dir):
         return import_module_from_source(str(path), "problem")
     with _absent_modules_for(path):
         return import_module_from_source(str(path), "problem")

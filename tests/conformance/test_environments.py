@@ -53,6 +53,27 @@ def wait_prepared(problem: Problem, timeout: float = 900) -> RuntimeEnvironment:
         time.sleep(0.5)
 
 
+def wait_refused(problem: Problem, timeout: float = 900) -> RuntimeEnvironment:
+    """The problem's environment once its build or preparation has failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
+        if environment.error or environment.state == "failed":
+            return environment
+        assert time.monotonic() < deadline, f"environment still {environment.state}"
+        time.sleep(0.5)
+
+
+def submit_starting_kit(client, kit_dir: Path):
+    """The API's answer to the starting kit submitted as is."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(f"/api/v1/events/{NAME}/submissions/", {
+        "name": "starting_kit", "files": [SimpleUploadedFile(n, c) for n, c in
+                                          starting_kit_files(kit_dir).items()]},
+        format="multipart")
+
+
 def start_datarun_test(kit_dir: Path, env: dict, *options: str) -> subprocess.Popen:
     """``datarun test`` of this checkout (the installed ``datarun`` may be another's)."""
     return subprocess.Popen([sys.executable, "-m", "datarun", "test", str(kit_dir),
@@ -288,13 +309,7 @@ def test_a_package_that_needs_the_network_at_import_is_named_and_the_problem_not
     client = signed_up(kit_dir, NAME)
     problem = Problem.objects.get(name=NAME)
 
-    deadline = time.monotonic() + 900
-    while True:
-        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
-        if environment.error or environment.state == "failed":
-            break
-        assert time.monotonic() < deadline, f"environment still {environment.state}"
-        time.sleep(0.5)
+    environment = wait_refused(problem)
     assert environment.state == "ready", environment.error  # the packages installed
     assert "importing submissions/starting_kit/estimator.py tried to use the network" \
         in environment.error, environment.error
@@ -308,12 +323,7 @@ def test_a_package_that_needs_the_network_at_import_is_named_and_the_problem_not
     problem.refresh_from_db()
     assert problem.environment_prepared == "" and problem.n_train == 0
 
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    refused = client.post(f"/api/v1/events/{NAME}/submissions/", {
-        "name": "starting_kit", "files": [SimpleUploadedFile(n, c) for n, c in
-                                          starting_kit_files(kit_dir).items()]},
-        format="multipart")
+    refused = submit_starting_kit(client, kit_dir)
     assert refused.status_code >= 400
     assert "datarun_phone_home" in json.dumps(refused.json())
 
@@ -351,13 +361,7 @@ def test_an_environment_whose_ramp_workflow_cannot_run_is_refused_naming_the_ver
                                                               "ramp-workflow==0.2.1"))
     client = signed_up(kit_dir, NAME)
     problem = Problem.objects.get(name=NAME)
-    deadline = time.monotonic() + 900
-    while True:
-        environment = RuntimeEnvironment.objects.get(id=problem.environment_id)
-        if environment.error or environment.state == "failed":
-            break
-        assert time.monotonic() < deadline, f"environment still {environment.state}"
-        time.sleep(0.5)
+    environment = wait_refused(problem)
     assert environment.state == "ready", environment.error  # pip installed it
     assert "importing ramp-workflow failed: ImportError" in environment.error, environment.error
     assert "ramp-workflow 0.2.1" in environment.error
@@ -365,11 +369,6 @@ def test_an_environment_whose_ramp_workflow_cannot_run_is_refused_naming_the_ver
     problem.refresh_from_db()
     assert problem.environment_prepared == "" and problem.n_train == 0
 
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    refused = client.post(f"/api/v1/events/{NAME}/submissions/", {
-        "name": "starting_kit", "files": [SimpleUploadedFile(n, c) for n, c in
-                                          starting_kit_files(kit_dir).items()]},
-        format="multipart")
+    refused = submit_starting_kit(client, kit_dir)
     assert refused.status_code == 409, refused.content
     assert "ramp-workflow" in json.dumps(refused.json())
