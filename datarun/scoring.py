@@ -12,6 +12,7 @@ then ``[OBJECTS, width]``. :func:`check_predictions` validates a table and
 :func:`objects_from_table` rebuilds the lists the kit's ``Predictions`` take,
 so nothing a submission wrote is ever unpickled.
 """
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -139,8 +140,6 @@ def bagged_scores(problem, y_train, y_test, folds, y_pred_trains, y_pred_tests) 
     averaged where folds overlap. Test: the average of the fold models'
     predictions on the test set.
     """
-    from rampwf.utils.combine import get_score_cv_bags
-
     P = problem.Predictions
     truth_train, truth_test = P(y_true=y_train), P(y_true=y_test)
     y_pred_trains = [_as_kit_y_pred(truth_train, y) for y in y_pred_trains]
@@ -150,15 +149,30 @@ def bagged_scores(problem, y_train, y_test, folds, y_pred_trains, y_pred_tests) 
                                                                  strict=True)
     ]
     test_preds = [P(y_pred=y) for y in y_pred_tests]
-    valid_is_list = [valid_is for _, valid_is in folds]
-    out = {"valid": {}, "test": {}}
-    for st in problem.score_types:
-        _, valid_curve = get_score_cv_bags(st, valid_preds, truth_train,
-                                           test_is_list=valid_is_list)
-        _, test_curve = get_score_cv_bags(st, test_preds, truth_test)
-        out["valid"][st.name] = float(valid_curve[-1])
-        out["test"][st.name] = float(test_curve[-1])
-    return out
+    valid = _bag(valid_preds, truth_train, [valid_is for _, valid_is in folds])
+    test = _bag(test_preds, truth_test, [range(len(p.y_pred)) for p in test_preds])
+    # Each score type gets its own copies, as in rampwf: a kit's score
+    # function may change what it is given.
+    return {step: {st.name: float(st.score_function(*copy.deepcopy(bagged)))
+                   for st in problem.score_types}
+            for step, bagged in (("valid", valid), ("test", test))}
+
+
+def _bag(predictions_list, ground_truths, test_is_list):
+    """The truth and the combined predictions of every fold, each sliced to the
+    rows some fold predicted: what rampwf's ``get_score_cv_bags`` scores last
+    (its other bags, of the first folds only, are not needed here), computed
+    the same way, once for all score types."""
+    Predictions = type(ground_truths)
+    bags = [Predictions(n_samples=len(ground_truths.y_pred)) for _ in predictions_list]
+    for bag, predictions, test_is in zip(bags, predictions_list, test_is_list, strict=True):
+        bag.set_valid_in_train(predictions, test_is)
+    combined = Predictions.combine(bags)
+    valid_indexes = combined.valid_indexes
+    truth = copy.deepcopy(ground_truths)
+    truth.set_slice(valid_indexes)
+    combined.set_slice(valid_indexes)
+    return truth, combined
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

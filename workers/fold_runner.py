@@ -7,6 +7,7 @@ database or the server's storage."""
 import logging
 import socket
 import tempfile
+import threading
 import time
 import uuid
 from functools import cache
@@ -44,8 +45,10 @@ class PlatformUnavailable(Exception):
 CLAIM_BACKOFF_S = 5.0
 
 
-def execute_fold_run(fold_run_id: int) -> None:
-    """Claim, run and report one fold run; a no-op if it needs no run."""
+def execute_fold_run(fold_run_id: int, *, reporter: "Reporter | None" = None) -> None:
+    """Claim, run and report one fold run; a no-op if it needs no run. With
+    ``reporter``, the report is sent on its thread and this returns as soon
+    as the fold has run (see :class:`Reporter`)."""
     client = worker_client()
     try:
         # The claim id makes a claim retried after a lost answer get its ticket.
@@ -63,15 +66,17 @@ def execute_fold_run(fold_run_id: int) -> None:
                heartbeat_interval_s=settings.DATARUN_HEARTBEAT_INTERVAL,
                run_log_limit_bytes=settings.DATARUN_RUN_LOG_LIMIT_BYTES,
                environments_dir=settings.DATARUN_ENVIRONMENTS_DIR,
-               wheels_dir=settings.DATARUN_ENV_WHEELS_DIR)
+               wheels_dir=settings.DATARUN_ENV_WHEELS_DIR, reporter=reporter)
 
 
 def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCache, *,
                log_limit_bytes: int, heartbeat_interval_s: float,
                run_log_limit_bytes: int, home: Path | None = None,
                share_logs: bool = False, slot_gpus: list[dict] | None = None,
-               environments_dir: Path | None = None, wheels_dir: Path | None = None) -> None:
-    """Run a claimed fold and report its outcome (a lost claim reports nothing).
+               environments_dir: Path | None = None, wheels_dir: Path | None = None,
+               reporter: "Reporter | None" = None) -> None:
+    """Run a claimed fold and report its outcome (a lost claim reports nothing):
+    before returning, or on ``reporter``'s thread while the slot goes on.
 
     A fold the ticket says this runner scores (a sensitive-data problem) reads
     its inputs from the problem's copy under ``home`` and is scored here; its
@@ -156,13 +161,61 @@ def run_ticket(ticket: FoldTicket, client: RunnerClient, backend, cache: InputCa
     finally:
         if workdir is not None:
             backend.cleanup(workdir)
+    if reporter is not None:
+        reporter.submit(ticket, outcome)
+    else:
+        send_report(client, ticket, outcome)
+
+
+def send_report(client: RunnerClient, ticket: FoldTicket, outcome: FoldOutcome) -> None:
+    """Report a fold's outcome. A report outlives a short outage of the web or
+    its database; past that, the fold is re-run once its heartbeat is stale."""
     try:
-        # A report outlives a short outage of the web or its database;
-        # past that, the fold is re-run once its heartbeat is stale.
         client.report(ticket, outcome, retries=REPORT_RETRIES)
     except ClaimLost:
         logger.info("fold run %s attempt %s finished after being superseded; ignored",
                     ticket.fold_run_id, ticket.attempt)
+
+
+class Reporter:
+    """Sends a slot's fold reports on a thread of its own, so that the slot
+    claims and starts its next fold while the platform checks, scores and
+    records the last one (the report is most of a fold's time out of the
+    sandbox). One report at a time: a fold that ends while the previous
+    report is still out waits for it, so reports never pile up.
+
+    A report that cannot be sent (the platform unreachable past the retries)
+    is logged; its fold is still running for the platform, and is run again
+    once its heartbeat is stale. A worker that stops waits for the report out
+    (:meth:`wait`); one killed outright loses it the same way."""
+
+    def __init__(self, client: RunnerClient) -> None:
+        # Its own connection: the slot's client claims the next fold meanwhile.
+        self.client = client
+        self._thread: threading.Thread | None = None
+
+    def submit(self, ticket: FoldTicket, outcome: FoldOutcome) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._send, args=(ticket, outcome),
+                                        name=f"report-{ticket.fold_run_id}", daemon=True)
+        self._thread.start()
+
+    def _send(self, ticket: FoldTicket, outcome: FoldOutcome) -> None:
+        try:
+            send_report(self.client, ticket, outcome)
+        except Exception:  # noqa: BLE001 - the fold is re-run once its heartbeat is stale
+            logger.exception("the report of fold run %s attempt %s was not delivered",
+                             ticket.fold_run_id, ticket.attempt)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the report out, if any; False if it is still out after ``timeout``."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return False
+            self._thread = None
+        return True
 
 
 def _platform_failure(what: str) -> FoldOutcome:
@@ -224,6 +277,12 @@ class LogStreamer:
 def worker_client() -> RunnerClient:
     """This worker process's connection to the runner API (one per process)."""
     return RunnerClient(settings.DATARUN_API_URL, settings.DATARUN_RUNNER_TOKEN)
+
+
+@cache
+def worker_reporter() -> Reporter:
+    """This worker process's reporter, with a connection of its own."""
+    return Reporter(RunnerClient(settings.DATARUN_API_URL, settings.DATARUN_RUNNER_TOKEN))
 
 
 def runner_environment(sandbox: str) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from datarun.software import software
 from workers import gpus
-from workers.fold_runner import run_ticket
+from workers.fold_runner import Reporter, run_ticket
 from workers.runner_client import InputCache, RunnerApiError, RunnerClient
 from workers.sandbox import get_backend
 
@@ -81,16 +81,19 @@ def run_slot(config: RunnerConfig, slot: int, stop=None) -> None:
                           work_dir=config.home / "work" / f"slot-{slot}",
                           env_wheels_dir=config.wheels_dir)
     backend.warm_up()
+    # Reports go out on a thread of their own while the slot claims its next fold.
+    reporter = Reporter(RunnerClient(config.api_url, config.token, timeout=30))
     try:
-        _claim_and_run(config, slot, client, backend, stop)
+        _claim_and_run(config, slot, client, backend, stop, reporter)
     finally:
+        reporter.wait(timeout=60)
         # A slot process ends without atexit handlers: its warm container
         # (Docker backend) is removed here.
         backend.close()
 
 
 def _claim_and_run(config: RunnerConfig, slot: int, client: RunnerClient, backend,
-                   stop) -> None:
+                   stop, reporter: Reporter) -> None:
     cache = InputCache(config.home / "cache")
     slot_gpus = gpus.for_slot(config.gpus, slot, config.slots)
     described = {**environment(config),
@@ -116,7 +119,8 @@ def _claim_and_run(config: RunnerConfig, slot: int, client: RunnerClient, backen
                    heartbeat_interval_s=config.heartbeat_interval_s,
                    run_log_limit_bytes=config.run_log_limit_bytes, home=config.home,
                    share_logs=config.share_logs, slot_gpus=slot_gpus,
-                   environments_dir=config.environments_dir, wheels_dir=config.wheels_dir)
+                   environments_dir=config.environments_dir, wheels_dir=config.wheels_dir,
+                   reporter=reporter)
 
 
 def _slot_process(config: RunnerConfig, slot: int, stop) -> None:

@@ -9,17 +9,20 @@ from celery.signals import celeryd_init, worker_process_init, worker_process_shu
 logger = logging.getLogger(__name__)
 
 
-# A fold message is acknowledged only once the fold is done with: the
+# A fold message is acknowledged only once the fold has run: the
 # message of a worker process killed mid-fold, or of a claim that could not
 # reach the platform (past the client's retries), goes back to the queue
 # instead of being lost. A worker killed outright leaves its message
-# unacknowledged in Redis, and the reaper sends the fold again.
+# unacknowledged in Redis, and the reaper sends the fold again. The report
+# goes out on the process's reporter thread while the next fold is claimed;
+# a report lost with its process leaves the fold running with a heartbeat
+# that goes stale, and the reaper sends it again too.
 @shared_task(name="workers.tasks.run_fold", acks_late=True, reject_on_worker_lost=True)
 def run_fold(fold_run_id: int) -> None:
-    from workers.fold_runner import PlatformUnavailable, execute_fold_run
+    from workers.fold_runner import PlatformUnavailable, execute_fold_run, worker_reporter
 
     try:
-        execute_fold_run(fold_run_id)
+        execute_fold_run(fold_run_id, reporter=worker_reporter())
     except PlatformUnavailable as exc:
         logger.warning("fold run %s put back in the queue: %s", fold_run_id, exc)
         raise Reject(str(exc), requeue=True) from None
@@ -62,7 +65,9 @@ def _warm_sandbox(**kwargs) -> None:
 @worker_process_shutdown.connect
 def _close_sandbox(**kwargs) -> None:
     # The local backend's fork server and its root under DATARUN_WORK_DIR
-    # would otherwise outlive the worker process.
-    from workers.fold_runner import worker_backend
+    # would otherwise outlive the worker process. The last fold's report
+    # goes out first (retried for about half a minute at most).
+    from workers.fold_runner import worker_backend, worker_reporter
 
+    worker_reporter().wait(timeout=60)
     worker_backend().close()

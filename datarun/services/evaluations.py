@@ -83,7 +83,9 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
     limits = effective_limits(problem=problem, overrides=limits)
     if problem.pool_id is not None:
         pool = problem.pool  # its data is there: its folds run nowhere else
+    # Created queued, its folds too (one statement for them all).
     evaluation = Evaluation.objects.create(
+        state=RunState.QUEUED,
         problem=problem,
         files=digests,
         code_hash=code_hash,
@@ -98,26 +100,15 @@ def evaluation_create(*, problem: Problem, files: dict[str, bytes],
     )
     for name, data in sorted(files.items()):
         artifact_add(evaluation_id=evaluation.id, name=f"submission/{name}", data=data)
-    FoldRun.objects.bulk_create(
-        FoldRun(evaluation=evaluation, fold_index=k) for k in range(problem.n_folds)
-    )
-    _dispatch(evaluation)
-    return evaluation
-
-
-def _dispatch(evaluation: Evaluation) -> None:
     now = timezone.now()
-    evaluation.set_state(RunState.QUEUED)
-    evaluation.save(update_fields=["state"])
-    ids = []
-    for fold_run in evaluation.fold_runs.select_for_update().filter(state=RunState.NEW):
-        fold_run.set_state(RunState.QUEUED)
-        fold_run.queued_at = now
-        fold_run.save(update_fields=["state", "queued_at"])
-        ids.append(fold_run.id)
+    folds = FoldRun.objects.bulk_create(
+        FoldRun(evaluation=evaluation, fold_index=k, state=RunState.QUEUED, queued_at=now)
+        for k in range(problem.n_folds))
+    ids = [fold_run.id for fold_run in folds]
     if evaluation.pool_id is None:
         transaction.on_commit(lambda: send_fold_tasks(ids))
     # Else the pool's runners pull the folds (datarun.services.pools).
+    return evaluation
 
 
 def send_fold_tasks(fold_run_ids: list[int]) -> int:

@@ -23,6 +23,7 @@ from datarun.models import (
     FoldScore,
     Problem,
     RunArtifact,
+    ScoreType,
 )
 from datarun.services import runs
 from datarun.services.evaluations import (
@@ -259,14 +260,17 @@ def fold_run_heartbeat(*, fold_run_id: int, attempt: int) -> bool:
     return False
 
 
-def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome) -> dict | None:
+def _check_and_score_fold(spec: FoldTicket, outcome: FoldOutcome,
+                          problem: Problem | None = None) -> dict | None:
     """Validate the predictions and compute the fold's scores (no lock held)."""
     if outcome.error:
         return None
     if spec.scoring == contract.RUNNER_SCORING:
         return outcome.scores  # scored on the pool, where the labels are
-    evaluation = Evaluation.objects.select_related("problem").get(id=spec.evaluation_id)
-    return scoring.check_and_score_fold(_trusted_inputs(evaluation.problem), spec, outcome)
+    if problem is None:
+        problem = Evaluation.objects.select_related("problem").get(
+            id=spec.evaluation_id).problem
+    return scoring.check_and_score_fold(_trusted_inputs(problem), spec, outcome)
 
 
 def _trusted_inputs(problem: Problem) -> ramp_kits.TrustedInputs:
@@ -280,16 +284,18 @@ def fold_run_outcome(*, fold_run_id: int, attempt: int, meta, files: dict[str, b
     :class:`~datarun.errors.ApplicationError` saying what is wrong."""
     fold_run = _running_fold(fold_run_id, attempt)
     ticket = _ticket(fold_run, fold_run.evaluation)
+    problem = fold_run.evaluation.problem
+    score_types = list(problem.score_types.all())
     try:
         outcome = contract.outcome_from_wire(
             meta, files, max_prediction_bytes=contract.max_prediction_bytes(
                 max(ticket.n_train, ticket.n_test), ticket.prediction_shape),
             runner_scored=ticket.scoring == contract.RUNNER_SCORING,
-            score_names=tuple(fold_run.evaluation.problem.score_types
-                              .values_list("name", flat=True)))
+            score_names=tuple(st.name for st in score_types))
     except contract.ContractError as exc:
         raise InvalidOutcome(str(exc)) from None
-    if not fold_run_finish(spec=ticket, outcome=outcome):
+    if not fold_run_finish(spec=ticket, outcome=outcome, problem=problem,
+                           score_types=score_types):
         raise ClaimLost(f"fold run {fold_run_id} was taken over while attempt {attempt} "
                         "reported: its outcome is not recorded")
 
@@ -299,16 +305,19 @@ class InvalidOutcome(ApplicationError):
     status_code = 400
 
 
-def fold_run_finish(*, spec: FoldTicket, outcome: FoldOutcome) -> bool:
+def fold_run_finish(*, spec: FoldTicket, outcome: FoldOutcome, problem: Problem | None = None,
+                    score_types: list | None = None) -> bool:
     """Record a fold's measurements and scores, or its error; score the
     evaluation once its last fold is done. False when the attempt was
-    superseded meanwhile (nothing recorded)."""
-    scores = _check_and_score_fold(spec, outcome)
+    superseded meanwhile (nothing recorded). ``problem`` and its
+    ``score_types``, when the caller has them, save reading them again."""
+    scores = _check_and_score_fold(spec, outcome, problem)
     with transaction.atomic():
-        return _record_fold(spec, outcome, scores)
+        return _record_fold(spec, outcome, scores, score_types)
 
 
-def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) -> bool:
+def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
+                 score_types: list | None = None) -> bool:
     # What the submission printed or raised may hold NUL characters, which a
     # text column refuses: they become the replacement mark.
     for name in ("stdout", "stderr", "error", "error_traceback"):
@@ -344,6 +353,7 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) ->
         # The pool's bagged scores, sent with the fold that completed them.
         evaluation.metadata = {**evaluation.metadata, "pool_bagged": outcome.bagged}
         evaluation.save(update_fields=["metadata"])
+    artifacts = []
     for which in ("train", "test") if outcome.y_pred_train is not None else ():
         name = storage.predictions_name(fold_run.fold_index, which)
         data_key = storage.artifact_key(evaluation.id, name)
@@ -353,15 +363,21 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None) ->
         # only: a superseded attempt (whose worker came back after the fold
         # was re-run) never replaces the predictions the scores came from.
         storage.artifact_put(data_key, data)
-        RunArtifact.objects.update_or_create(
-            evaluation=evaluation, name=name,
-            defaults={"fold_run": fold_run, "storage_key": data_key,
-                      "sha256": storage.sha256_bytes(data), "size_bytes": len(data)})
-    score_types = {st.name: st for st in evaluation.problem.score_types.all()}
+        artifacts.append(RunArtifact(evaluation=evaluation, name=name, fold_run=fold_run,
+                                     storage_key=data_key, sha256=storage.sha256_bytes(data),
+                                     size_bytes=len(data)))
+    if artifacts:
+        # One statement for both files, replacing an earlier attempt's rows.
+        RunArtifact.objects.bulk_create(
+            artifacts, update_conflicts=True, unique_fields=["evaluation", "name"],
+            update_fields=["fold_run", "storage_key", "sha256", "size_bytes"])
+    if score_types is None:
+        score_types = list(ScoreType.objects.filter(problem_id=evaluation.problem_id))
+    by_name = {st.name: st for st in score_types}
     FoldScore.objects.bulk_create(
-        FoldScore(fold_run=fold_run, score_type=score_types[name], step=step, value=value)
-        for step, by_name in scores.items()
-        for name, value in by_name.items()
+        FoldScore(fold_run=fold_run, score_type=by_name[name], step=step, value=value)
+        for step, values in scores.items()
+        for name, value in values.items()
     )
     remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
     if not remaining and evaluation.state == RunState.RUNNING:

@@ -144,3 +144,39 @@ def test_bagged_scores_of_one_fold_equal_its_fold_scores(problem, data):
                                  data.y_pred_trains[0], data.y_pred_tests[0])
     assert bagged["valid"] == pytest.approx(single["valid"])
     assert bagged["test"] == pytest.approx(single["test"])
+
+
+def test_bagged_scores_equal_the_last_bag_of_rampwf_with_text_labels():
+    """Only the bag of every fold is scored (rampwf's ``get_score_cv_bags``
+    also scores the bags of the first folds, which nobody shows): the numbers
+    are rampwf's, bit for bit, for several score types sharing one bag."""
+    from rampwf.prediction_types import make_multiclass
+    from rampwf.score_types import Accuracy, NegativeLogLikelihood
+    from rampwf.utils.combine import get_score_cv_bags
+
+    labels = ["setosa", "versicolor", "virginica"]
+    problem = SimpleNamespace(Predictions=make_multiclass(label_names=labels),
+                              score_types=[Accuracy(name="acc"),
+                                           NegativeLogLikelihood(name="nll")])
+    rng = np.random.default_rng(7)
+    y_train = rng.choice(labels, size=N_TRAIN).astype(object)
+    y_test = rng.choice(labels, size=N_TEST).astype(object)
+
+    def probabilities(n):
+        p = rng.random((n, len(labels)))
+        return p / p.sum(axis=1, keepdims=True)
+
+    trains = [probabilities(N_TRAIN) for _ in FOLDS]
+    tests = [probabilities(N_TEST) for _ in FOLDS]
+
+    scores = scoring.bagged_scores(problem, y_train, y_test, FOLDS, trains, tests)
+
+    P = problem.Predictions
+    valid_preds = [P(y_pred=y, fold_is=valid) for y, (_, valid) in zip(trains, FOLDS,
+                                                                        strict=True)]
+    for st in problem.score_types:
+        _, valid_curve = get_score_cv_bags(st, valid_preds, P(y_true=y_train),
+                                           test_is_list=[valid for _, valid in FOLDS])
+        _, test_curve = get_score_cv_bags(st, [P(y_pred=y) for y in tests], P(y_true=y_test))
+        assert scores["valid"][st.name] == float(valid_curve[-1])
+        assert scores["test"][st.name] == float(test_curve[-1])

@@ -55,3 +55,43 @@ def test_a_finished_submission_is_scored_while_every_fold_slot_is_busy(
     assert slow_folds.filter(
         started_at__lte=evaluation.finished_at + timedelta(seconds=5)).count() == SLOTS
     assert not slow_folds.filter(finished_at__isnull=False).exists()
+
+
+SLOW_SCORE = """
+
+import time as _time
+
+
+class _SlowAccuracy(rw.score_types.Accuracy):
+    # Recording a fold scores it: this makes each report take over a second.
+    def __call__(self, y_true, y_pred):
+        _time.sleep(0.4)
+        return super().__call__(y_true, y_pred)
+
+
+score_types = [_SlowAccuracy(name='acc', precision=3)] + score_types[1:]
+"""
+
+
+def test_a_slot_runs_its_next_fold_while_the_platform_records_the_last_one(
+        celery_worker_process, kit_copy):
+    """A fold's report (checked, scored and recorded by the platform) goes out
+    on the slot's reporter thread: the slot claims and runs its next fold
+    meanwhile. With two slots, more than two folds are then claimed and not
+    yet recorded at once; a slot waiting for each report would allow two."""
+    kit = kit_copy("iris")
+    (kit / "problem.py").write_text((kit / "problem.py").read_text() + SLOW_SCORE)
+    client = signed_up(kit, "slow-scoring")
+    sub = submit(client, "slow-scoring", "starting", {"estimator.py": STARTING_KIT})
+    detail = wait_final(client, sub["id"], timeout=180)
+    assert detail["state"] == "scored", detail["error"]
+
+    folds = FoldRun.objects.filter(
+        evaluation_id=Submission.objects.get(id=sub["id"]).evaluation_id)
+    assert folds.count() == 5
+    events = sorted([(f.started_at, 1) for f in folds] + [(f.finished_at, -1) for f in folds])
+    in_flight, most = 0, 0
+    for _, step in events:
+        in_flight += step
+        most = max(most, in_flight)
+    assert most > SLOTS

@@ -549,3 +549,51 @@ def test_read_outcome_refuses_an_empty_predictions_file(workdir):
     outcome = read_outcome(_spec(), workdir, _result(), LIMITS)
 
     assert outcome.error.startswith("y_pred_test.npy is not a plain numeric .npy array")
+
+
+# --- the fork server's warm-up -------------------------------------------------------
+
+WARM_UP_PROBE = r"""
+import json, pickle, sys
+import numpy as np, pandas as pd, sklearn
+from workers.harness.forkserver import exercise, preload
+
+preload()
+options = {key: pd.get_option(key) for key in pd._config.config._registered_options}
+config = sklearn.get_config()
+rng = np.random.get_state()[1].tolist()
+exercise()
+changed = {
+    "pandas options": [k for k, v in options.items() if pd.get_option(k) != v],
+    "sklearn config": sklearn.get_config() != config,
+    "global random state": np.random.get_state()[1].tolist() != rng,
+}
+before = set(sys.modules)
+# What a fold of a DataFrame kit with text labels runs.
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+X = pickle.loads(pickle.dumps(pd.DataFrame(
+    {"sepal": np.arange(30.0), "petal": np.arange(30.0) % 7, "ratio": np.arange(30.0) / 3})))
+y = np.array(["setosa", "virginica", "versicolor"] * 10, dtype=object)
+model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+model.predict_proba(X)
+np.save(open("/dev/null", "wb"), model.predict_proba(X), allow_pickle=False)
+print(json.dumps({"changed": changed, "imported": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_the_warm_up_leaves_nothing_a_fold_sees_and_leaves_it_nothing_to_import():
+    """The fork server runs a made-up fold before it forks: a DataFrame fold
+    then imports no module of its own (the ~20 ms of lazy imports scikit-learn
+    and pandas make on first use were paid once), and the warm-up changed no
+    option, configuration or random state the participant's code starts from."""
+    from workers.sandbox.local import sandbox_environment
+
+    out = subprocess.run([sys.executable, "-c", WARM_UP_PROBE], capture_output=True,
+                         text=True, env=sandbox_environment(), check=True).stdout
+    probe = json.loads(out.strip().splitlines()[-1])
+    assert probe["changed"] == {"pandas options": [], "sklearn config": False,
+                                "global random state": False}
+    assert probe["imported"] == []

@@ -23,7 +23,7 @@ import time
 import traceback
 
 from workers.harness import layout
-from workers.harness.forkserver import EXIT_HARNESS_CRASH, preload
+from workers.harness.forkserver import EXIT_HARNESS_CRASH, exercise, preload
 
 WORK = "/work"
 
@@ -108,6 +108,7 @@ def main(go_path: str) -> int:
     os.dup2(null, 2)
     os.close(null)
     preload()
+    exercise()
     # Objects the imports made are never freed: keep the collector from
     # touching (and so copying) their pages in the forked harness.
     gc.collect()

@@ -37,7 +37,7 @@ from workers.sandbox.base import (
     dir_size,
     read_capped,
 )
-from workers.sandbox.monitor import ProcessTreeMonitor
+from workers.sandbox.monitor import ProcessTreeMonitor, descendants
 
 logger = logging.getLogger(__name__)
 
@@ -284,12 +284,12 @@ class _ForkServer:
         # in /proc (one second was seen to be too short).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for child in psutil.Process(self.proc.pid).children(recursive=True):
+            for child in descendants(self.proc.pid):
                 try:
-                    with open(f"/proc/{child.pid}/status") as f:
+                    with open(f"/proc/{child}/status") as f:
                         for line in f:
                             if line.startswith("NSpid:") and int(line.split()[-1]) == pid:
-                                return child.pid
+                                return child
                 except (OSError, ValueError):
                     continue
             time.sleep(0.01)
@@ -439,7 +439,8 @@ class LocalSandbox:
             raise SandboxFailure("the sandbox fork server did not answer within 60 s")
         t0 = time.monotonic()
         fold_pid = server.host_pid(started["pid"])
-        monitor = ProcessTreeMonitor(fold_pid, max_tasks=limits.pids)
+        monitor = ProcessTreeMonitor(fold_pid, max_tasks=limits.pids,
+                                     memory_limit=limits.memory_bytes)
         terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, fold_pid,
                                             refused)
         wall = time.monotonic() - t0
