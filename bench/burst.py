@@ -26,6 +26,12 @@ default) is sent at once through the REST API, and for each it prints:
     python bench/burst.py --docker               # and the Docker sandbox (warm containers)
     python bench/burst.py --layouts separate,shared  # and one worker reading both queues
     python bench/burst.py --sizes 4 --json f.json    # a tiny run (tests/bench/test_burst.py)
+    python bench/burst.py --fit-ms 500           # folds of half a second of compute
+
+It also prints the CPU time each process spent per fold and the machine's
+busy share: with folds of a few milliseconds on a small machine, the
+platform's own CPU per fold (claim, report, record, score), not idle slots,
+is what bounds the makespan.
 """
 import argparse
 import json
@@ -44,7 +50,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.chaos import Cluster, setup_platform  # noqa: E402 - after the path is set
+from bench import cpu  # noqa: E402 - after the path is set
+from bench.chaos import Cluster, setup_platform  # noqa: E402
 
 EVENT = "burst"
 FINAL = ("scored", "error", "cancelled")
@@ -108,7 +115,6 @@ def figures(records: list[dict], slots: int) -> dict:
     end = max(e.finished_at.timestamp() for e in evaluations.values() if e.finished_at)
     makespan = end - start
     compute = sum(f.train_time + f.valid_time + f.test_time for f in folds)
-    held = sum((f.finished_at - f.started_at).total_seconds() for f in folds)
     ideal = compute / slots
     last_fold = {}
     for f in folds:
@@ -120,6 +126,9 @@ def figures(records: list[dict], slots: int) -> dict:
     overhead = [(f.finished_at - f.started_at).total_seconds()
                 - (f.train_time + f.valid_time + f.test_time) for f in folds]
     idle_waiting, idle_none = idle_slot_time(folds, slots, start, end)
+    # A slot holds a fold from its claim until it is recorded, or until the
+    # slot claims its next one (the report then goes on beside it).
+    held = slots * makespan - idle_waiting - idle_none
     errors: dict[str, int] = {}
     for e in evaluations.values():
         if e.state != "scored":
@@ -138,7 +147,7 @@ def figures(records: list[dict], slots: int) -> dict:
         "makespan_over_ideal": round(makespan / ideal, 2) if ideal else None,
         "ideal_share": round(ideal / makespan, 3) if makespan else None,
         "slot_utilisation": round(held / (slots * makespan), 3) if makespan else None,
-        "compute_share_of_held": round(compute / held, 3) if held else None,
+        "compute_share_of_held": round(compute / held, 3) if held > 0 else None,
         "fold_overhead_median_ms": round(statistics.median(overhead) * 1000, 1)
         if overhead else None,
         "idle_with_fold_waiting_s": round(idle_waiting, 2),
@@ -193,6 +202,7 @@ def print_figures(label: str, f: dict) -> None:
          f"{f['submit_to_scored_p50_s']} s / {f['submit_to_scored_p95_s']} s"),
         ("last fold recorded -> scored p50 / p95",
          f"{f['last_fold_to_scored_p50_ms']} ms / {f['last_fold_to_scored_p95_ms']} ms"),
+        ("machine CPU busy during the burst", pct(f.get("machine_busy"))),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{label}:")
@@ -200,12 +210,32 @@ def print_figures(label: str, f: dict) -> None:
         print(f"  {name:<{width}}  {value}")
     for why, count in f["not_scored_why"].items():
         print(f"  not scored ({count}): {why}")
+    if f.get("cpu_s"):
+        cpu.print_used("  CPU by process", f["cpu_s"], max(1, f["folds"]), "fold")
+
+
+def submission(fit_ms: int) -> bytes:
+    """The iris starting kit, its fit made ``fit_ms`` milliseconds of CPU
+    longer (0: as it is)."""
+    code = (ROOT / "datarun" / "examples" / "iris" / "submissions" / "starting_kit"
+            / "estimator.py").read_text()
+    if fit_ms:
+        code = code.replace("def get_estimator():", f"""class Busy(LogisticRegression):
+    def fit(self, X, y):
+        import time
+        end = time.process_time() + {fit_ms / 1000!r}
+        while time.process_time() < end:
+            pass
+        return super().fit(X, y)
+
+
+def get_estimator():""").replace("LogisticRegression(max_iter=1000)", "Busy(max_iter=1000)")
+    return code.encode()
 
 
 def run(*, sizes: list[int], slots: int, backends: list[str], layouts: list[str],
-        home: Path, timeout_per_fold: float) -> list[dict]:
-    code = (ROOT / "datarun" / "examples" / "iris" / "submissions" / "starting_kit"
-            / "estimator.py").read_bytes()
+        home: Path, timeout_per_fold: float, fit_ms: int = 0) -> list[dict]:
+    code = submission(fit_ms)
     cluster = Cluster(home, slots)
     results = []
     try:
@@ -239,14 +269,24 @@ def run(*, sizes: list[int], slots: int, backends: list[str], layouts: list[str]
                 for size in sizes:
                     n += 1
                     print(f"{label}: sending {size} submissions at once...", flush=True)
+                    groups = {"web (gunicorn)": [cluster.web.pid],
+                              **{f"{name} (Celery{', its slots and sandboxes' if i == 0 else ''})":
+                                 [cluster.workers[name].pid] for i, name in enumerate(nodes)}}
+                    before = cpu.reading(groups)
                     with ThreadPoolExecutor(max_workers=min(size, 32)) as pool:
                         futures = [pool.submit(submit, url, tokens[i % len(tokens)],
                                                f"b{n}-{i:04d}", code) for i in range(size)]
                         records = [f.result() for f in futures]
                     ids = [r["evaluation_id"] for r in records]
                     finished = wait_final(ids, 120 + size * 5 * timeout_per_fold / slots)
+                    # Read when the last one is scored and contributivity
+                    # is done: the few idle seconds of the wait are in.
+                    cpu_s = cpu.used(before, cpu.reading(groups))
                     result = {"backend": backend, "layout": layout, "size": size,
-                              "finished": finished, **figures(records, slots)}
+                              "finished": finished, **figures(records, slots),
+                              "fit_ms": fit_ms, "cpu_s": cpu_s,
+                              "machine_busy": round(cpu_s["machine"] / (
+                                  cpu_s["machine"] + cpu_s["machine idle"]), 3)}
                     print_figures(f"burst of {size}, {label}", result)
                     results.append(result)
                 for name in nodes:
@@ -268,6 +308,9 @@ def main(argv=None) -> int:
                              "a scorer, the default) and shared (one worker, both queues)")
     parser.add_argument("--timeout-per-fold", type=float, default=3.0,
                         help="seconds allowed per fold and slot before a burst gives up")
+    parser.add_argument("--fit-ms", type=int, default=0,
+                        help="make each fold's fit this many ms of CPU longer (default 0: "
+                             "the iris starting kit as it is, about 20 ms of compute a fold)")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--keep", action="store_true", help="keep the logs and data dir")
     args = parser.parse_args(argv)
@@ -279,7 +322,7 @@ def main(argv=None) -> int:
     try:
         results = run(sizes=[int(s) for s in args.sizes.split(",")], slots=args.slots,
                       backends=backends, layouts=layouts, home=home,
-                      timeout_per_fold=args.timeout_per_fold)
+                      timeout_per_fold=args.timeout_per_fold, fit_ms=args.fit_ms)
     finally:
         if args.keep:
             print(f"logs and data: {home}")

@@ -13,7 +13,11 @@ when a Docker daemon and the runtime image are here), in one run:
       the sandbox minus the harness's own compute, and the whole fold span
       (claimed -> recorded) minus that compute;
   (d) where a submission's time goes, API call -> scored, step by step
-      (medians, from the records' timestamps: one clock, this machine's).
+      (medians, from the records' timestamps: one clock, this machine's);
+  (e) the CPU time each process spent per submission (web, fold worker with
+      its sandboxes, scorer, PostgreSQL, Redis, Docker, this benchmark) and
+      the machine's busy share: on a small machine, the platform's own CPU
+      per fold, not waiting, is what bounds it.
 
 Uses the embedded defaults in a temporary DATARUN_HOME unless DATABASE_URL /
 CELERY_BROKER_URL are set.
@@ -31,6 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench import cpu  # noqa: E402 - after the path is set
 
 
 def docker_unavailable() -> str | None:
@@ -118,7 +124,7 @@ def main() -> None:
             time.sleep(1)
             for i in range(args.repeat + 1):  # the first one warms the worker up
                 if i == 1:
-                    cpu_before = cpu_seconds(web.pid, worker.pid, scorer.pid)
+                    cpu_before = cpu.reading(groups(worker))
                 from django.core.files.uploadedfile import SimpleUploadedFile
 
                 t0, sent = time.perf_counter(), time.time()
@@ -147,12 +153,16 @@ def main() -> None:
                 # Folds come one submission after another, as a participant
                 # sends them, not back to back: warm containers get ready.
                 time.sleep(args.pause)
-            cpu_after = cpu_seconds(web.pid, worker.pid, scorer.pid)
+            cpu_used = cpu.used(cpu_before, cpu.reading(groups(worker)))
         finally:
             worker.terminate()
             worker.wait(timeout=60)
-        return runs, {group: (cpu_after[group] - cpu_before.get(group, 0.0)) / args.repeat
-                      for group in cpu_after}
+        return runs, cpu_used
+
+    def groups(worker: subprocess.Popen) -> dict[str, list[int]]:
+        return {"web (gunicorn: API, runner API, scoring folds as they report)": [web.pid],
+                "fold worker (Celery, its slots and their sandboxes)": [worker.pid],
+                "scorer (Celery: evaluation scores, read model)": [scorer.pid]}
 
     # Every backend in the same run: local, then Docker twice (warm
     # containers, then one cold container per fold).
@@ -196,7 +206,7 @@ def main() -> None:
     print(f"(b) ramp-test in a fresh process:  median {b:.3f} s over {len(baseline)} runs "
           f"(min {min(baseline):.3f}, max {max(baseline):.3f})")
     overheads = {}
-    for label, (runs, cpu) in results:
+    for label, (runs, cpu_used) in results:
         cold = runs[0]["elapsed"]
         warm = [r["elapsed"] for r in runs[1:]]
         warm_ids = [r["evaluation_id"] for r in runs[1:]]
@@ -222,11 +232,8 @@ def main() -> None:
         print("(d) API call -> scored, step by step (median ms):")
         for step, value in time_line(runs[1:]):
             print(f"      {step:<64} {value * ms:8.1f}")
-        print(f"(e) CPU per submission, by process (ms; {args.pause:g} s pause included; "
-              f"{os.cpu_count()} CPUs):")
-        for group, seconds in cpu.items():
-            print(f"      {group:<64} {seconds * ms:8.1f}")
-        print(f"      {'all':<64} {sum(cpu.values()) * ms:8.1f}")
+        cpu.print_used(f"(e) CPU by process, {args.pause:g} s pauses included", cpu_used,
+                       args.repeat, "submission")
     cold_ms = overheads.get("docker, cold containers")
     for label, warm_ms in overheads.items():
         if cold_ms and label.startswith("docker, warm"):
@@ -234,49 +241,6 @@ def main() -> None:
                   f"{cold_ms:.0f} ms cold ({warm_ms / cold_ms:.2f}x). A warm fold's wall time "
                   "starts at its go: waiting for a container still importing shows in the "
                   "whole fold span only.")
-
-
-def cpu_seconds(web: int, worker: int, scorer: int) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each group of processes:
-    every live process of the group's trees plus the children they reaped
-    (short-lived fold processes included)."""
-    import psutil
-
-    def tree(root: psutil.Process) -> list[psutil.Process]:
-        try:
-            return [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    roots = {"web (gunicorn: API, runner API, scoring folds as they report)":
-             [psutil.Process(web)],
-             "fold worker (Celery, its slots and their sandboxes)": [psutil.Process(worker)],
-             "scorer (Celery: evaluation scores, read model)": [psutil.Process(scorer)],
-             "PostgreSQL": [], "Redis": [],
-             "Docker (daemon, shims and fold containers)": []}
-    for proc in psutil.process_iter(["name", "ppid"]):
-        name = proc.info["name"] or ""
-        parent = psutil.Process(proc.info["ppid"]).name() if proc.info["ppid"] > 1 else ""
-        if name == "postgres" and parent != "postgres":
-            roots["PostgreSQL"].append(proc)
-        elif name == "redis-server":
-            roots["Redis"].append(proc)
-        elif name in ("dockerd", "containerd") or (name.startswith("containerd-shim")
-                                                    and parent != name):
-            roots["Docker (daemon, shims and fold containers)"].append(proc)
-    out = {}
-    for group, procs in roots.items():
-        total = 0.0
-        for proc in {p.pid: p for root in procs for p in tree(root)}.values():
-            try:
-                t = proc.cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system + t.children_user + t.children_system
-        out[group] = total
-    me = psutil.Process().cpu_times()
-    out["this benchmark (API calls in process, its polling)"] = me.user + me.system
-    return out
 
 
 def time_line(runs: list[dict]) -> list[tuple[str, float]]:

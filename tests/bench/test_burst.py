@@ -23,7 +23,7 @@ def test_a_small_burst_is_scored_and_its_figures_printed(tmp_path):
         pytest.skip("redis-server is not installed")
     out = tmp_path / "figures.json"
     result = subprocess.run([sys.executable, "bench/burst.py", "--sizes", "6", "--slots", "2",
-                             "--json", str(out)],
+                             "--fit-ms", "30", "--json", str(out)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     report = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, report
@@ -36,8 +36,14 @@ def test_a_small_burst_is_scored_and_its_figures_printed(tmp_path):
     assert burst["makespan_over_ideal"] >= 1, report
     assert 0 < burst["slot_utilisation"] <= 1, report
     assert burst["submit_to_scored_p50_s"] <= burst["submit_to_scored_p95_s"], report
+    # --fit-ms 30: every fold's fit spent 30 ms of CPU more.
+    assert burst["compute_s"] >= 30 * 0.030, report
+    # Where the CPU went: the fold worker's sandboxes at least did that compute.
+    [folds_cpu] = [v for k, v in burst["cpu_s"].items() if k.startswith("folds-local")]
+    assert folds_cpu >= burst["compute_s"] and 0 < burst["machine_busy"] <= 1, report
     for line in ("burst of 6, local sandbox, 2 fold slots, a scorer beside them:",
                  "makespan (first sent -> last scored)", "makespan / ideal",
                  "slot utilisation (claim -> recorded)", "submit -> scored p50 / p95",
-                 "last fold recorded -> scored p50 / p95"):
+                 "last fold recorded -> scored p50 / p95", "machine CPU busy during the burst",
+                 "CPU by process (ms per fold", "the machine, busy"):
         assert line in result.stdout, report

@@ -1,0 +1,84 @@
+"""Where the CPU goes: CPU seconds used by groups of processes, and by the
+whole machine, between two readings (benchmarks only).
+
+A group is given by the pids of its roots; it counts every live process of
+their trees plus the children they reaped, so that short-lived processes
+(fold children, gunicorn requests' helpers) are in. PostgreSQL, Redis and
+Docker are found by name: the postmasters, the Redis servers and the Docker
+daemons with their container shims (fold containers included)."""
+import psutil
+
+POSTGRES, REDIS, DOCKER = ("PostgreSQL", "Redis",
+                           "Docker (daemon, shims and fold containers)")
+
+
+def _tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def services() -> dict[str, list[int]]:
+    """The roots of the machine's PostgreSQL, Redis and Docker processes."""
+    roots: dict[str, list[int]] = {POSTGRES: [], REDIS: [], DOCKER: []}
+    for proc in psutil.process_iter(["name", "ppid"]):
+        name = proc.info["name"] or ""
+        try:
+            parent = psutil.Process(proc.info["ppid"]).name() if proc.info["ppid"] > 1 else ""
+        except psutil.Error:
+            continue
+        if name == "postgres" and parent != "postgres":
+            roots[POSTGRES].append(proc.pid)
+        elif name == "redis-server":
+            roots[REDIS].append(proc.pid)
+        elif name in ("dockerd", "containerd") or (name.startswith("containerd-shim")
+                                                    and parent != name):
+            roots[DOCKER].append(proc.pid)
+    return roots
+
+
+def reading(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each group, by the calling
+    process itself (``this benchmark``) and by the whole machine (``machine``,
+    with ``machine idle``)."""
+    out = {}
+    for group, pids in {**groups, **services()}.items():
+        procs = {}
+        for pid in pids:
+            try:
+                procs.update({p.pid: p for p in _tree(psutil.Process(pid))})
+            except psutil.Error:
+                continue
+        total = 0.0
+        for proc in procs.values():
+            try:
+                t = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system + t.children_user + t.children_system
+        out[group] = total
+    me = psutil.Process().cpu_times()
+    out["this benchmark (its API calls and polling)"] = me.user + me.system
+    machine = psutil.cpu_times()
+    out["machine idle"] = machine.idle + getattr(machine, "iowait", 0.0)
+    out["machine"] = sum(machine) - out["machine idle"]
+    return out
+
+
+def used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each group used between two readings."""
+    return {group: after[group] - before.get(group, 0.0) for group in after}
+
+
+def print_used(title: str, seconds: dict[str, float], per: float, unit: str) -> None:
+    """One line per group: milliseconds per ``unit`` (``per`` of them), then
+    the groups' sum and the machine's own busy time."""
+    print(f"{title} (ms per {unit}; {psutil.cpu_count()} CPUs):")
+    groups = {g: s for g, s in seconds.items() if not g.startswith("machine")}
+    for group, value in groups.items():
+        print(f"      {group:<64} {value / per * 1000:8.1f}")
+    print(f"      {'all of the above':<64} {sum(groups.values()) / per * 1000:8.1f}")
+    busy = seconds["machine"] / (seconds["machine"] + seconds["machine idle"])
+    print(f"      {'the machine, busy':<64} {seconds['machine'] / per * 1000:8.1f}"
+          f"  ({busy * 100:.0f} % of its CPU time)")
