@@ -125,6 +125,8 @@ def figures(records: list[dict], slots: int) -> dict:
     hop = [e.finished_at.timestamp() - last_fold[e.id] for e in scored if e.id in last_fold]
     overhead = [(f.finished_at - f.started_at).total_seconds()
                 - (f.train_time + f.valid_time + f.test_time) for f in folds]
+    cycles = [cycle - (f.train_time + f.valid_time + f.test_time)
+              for f, cycle in slot_cycles(folds)]
     idle_waiting, idle_none = idle_slot_time(folds, slots, start, end)
     # A slot holds a fold from its claim until it is recorded, or until the
     # slot claims its next one (the report then goes on beside it).
@@ -150,6 +152,8 @@ def figures(records: list[dict], slots: int) -> dict:
         "compute_share_of_held": round(compute / held, 3) if held > 0 else None,
         "fold_overhead_median_ms": round(statistics.median(overhead) * 1000, 1)
         if overhead else None,
+        "slot_cycle_minus_compute_median_ms": round(statistics.median(cycles) * 1000, 1)
+        if cycles else None,
         "idle_with_fold_waiting_s": round(idle_waiting, 2),
         "idle_with_none_waiting_s": round(idle_none, 2),
         "handoff_per_fold_ms": round(idle_waiting / len(folds) * 1000, 1) if folds else None,
@@ -158,6 +162,21 @@ def figures(records: list[dict], slots: int) -> dict:
         "last_fold_to_scored_p50_ms": round(percentile(hop, 0.5) * 1000, 1) if hop else None,
         "last_fold_to_scored_p95_ms": round(percentile(hop, 0.95) * 1000, 1) if hop else None,
     }
+
+
+def slot_cycles(folds: list) -> list[tuple]:
+    """``(fold, seconds)`` for each fold a slot (runner host and slot) claimed
+    another fold after: from its claim to the slot's next claim, the slot's
+    whole cost of the fold (its report goes on beside the next one)."""
+    slots: dict[tuple, list] = {}
+    for f in folds:
+        slots.setdefault((f.worker_host, (f.environment or {}).get("slot")), []).append(f)
+    cycles = []
+    for claims in slots.values():
+        claims.sort(key=lambda f: f.started_at)
+        cycles += [(f, (after.started_at - f.started_at).total_seconds())
+                   for f, after in zip(claims, claims[1:], strict=False)]
+    return cycles
 
 
 def idle_slot_time(folds: list, slots: int, start: float, end: float) -> tuple[float, float]:
@@ -195,6 +214,8 @@ def print_figures(label: str, f: dict) -> None:
         ("slot utilisation (claim -> recorded)",
          f"{pct(f['slot_utilisation'])} (compute {pct(f['compute_share_of_held'])} of it)"),
         ("per-fold span minus compute, median", f"{f['fold_overhead_median_ms']} ms"),
+        ("a slot's cycle (claim -> its next claim) minus compute, median",
+         f"{f['slot_cycle_minus_compute_median_ms']} ms"),
         ("slots idle while a fold task waited / none waited",
          f"{f['idle_with_fold_waiting_s']} s / {f['idle_with_none_waiting_s']} s "
          f"(hand-off {f['handoff_per_fold_ms']} ms per fold)"),

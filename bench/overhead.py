@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import cpu  # noqa: E402 - after the path is set
+from bench.burst import slot_cycles  # noqa: E402
 
 
 def docker_unavailable() -> str | None:
@@ -278,13 +279,11 @@ def time_line(runs: list[dict]) -> list[tuple[str, float]]:
                 "report, record)", span - f.wall_time)
             add("  per fold: in the sandbox, minus compute", f.wall_time - compute)
             add("  per fold: compute (train + validate + test)", compute)
-        ordered = sorted(folds, key=lambda f: f.started_at)
-        # A slot's next fold: claimed after an earlier one was recorded.
-        for f in ordered:
-            before = [g.finished_at for g in ordered if g.finished_at <= f.started_at]
-            if before:
-                add("  per fold: a slot's fold recorded -> its next fold claimed",
-                    (f.started_at - max(before)).total_seconds())
+        # A slot claims its next fold as soon as it hands the last one's report over.
+        for f, cycle in slot_cycles(folds):
+            add("  per fold: a slot's cycle, claim -> its next claim", cycle)
+            add("  per fold: a slot's cycle minus compute (its own overhead)",
+                cycle - (f.train_time + f.valid_time + f.test_time))
         add("last fold recorded -> evaluation scored (scoring task, scorer)",
             scored - last_recorded)
         add("evaluation scored -> seen by this client (its 2 ms poll)", run["seen"] - scored)

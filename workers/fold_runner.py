@@ -5,6 +5,7 @@ streaming log lines and heartbeats, read what came back
 Celery) and remote runners share this one path; none of it touches the
 database or the server's storage."""
 import logging
+import os
 import socket
 import tempfile
 import threading
@@ -286,8 +287,10 @@ def worker_reporter() -> Reporter:
 
 
 def runner_environment(sandbox: str) -> dict:
-    """What a runner tells the platform about itself when it claims a fold."""
-    return {**software(), "host": socket.gethostname(), "sandbox": sandbox}
+    """What a runner tells the platform about itself when it claims a fold
+    (its slot: this worker process)."""
+    return {**software(), "host": socket.gethostname(), "sandbox": sandbox,
+            "slot": f"pid {os.getpid()}"}
 
 
 def worker_backend():

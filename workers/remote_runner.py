@@ -96,7 +96,7 @@ def _claim_and_run(config: RunnerConfig, slot: int, client: RunnerClient, backen
                    stop, reporter: Reporter) -> None:
     cache = InputCache(config.home / "cache")
     slot_gpus = gpus.for_slot(config.gpus, slot, config.slots)
-    described = {**environment(config),
+    described = {**environment(config), "slot": str(slot),
                  "slot_gpus": [{k: g[k] for k in ("name", "memory_mb") if k in g}
                                for g in slot_gpus]}
     delay = 1.0

@@ -132,6 +132,10 @@ class EnvironmentSerializer(serializers.Serializer):
         many=True, required=False,
         help_text="The GPUs of the runner this claim may use (its slot's share); "
                   "default: all of `gpus`.")
+    slot = serializers.CharField(
+        max_length=100, required=False,
+        help_text="Which of the runner's slots claims (a worker process, a runner slot): "
+                  "with `host`, where the fold ran.")
     claim_id = serializers.CharField(
         max_length=64, required=False,
         help_text="The runner's own id of this claim: the same claim sent again (its "

@@ -41,9 +41,12 @@ def test_a_small_burst_is_scored_and_its_figures_printed(tmp_path):
     # Where the CPU went: the fold worker's sandboxes at least did that compute.
     [folds_cpu] = [v for k, v in burst["cpu_s"].items() if k.startswith("folds-local")]
     assert folds_cpu >= burst["compute_s"] and 0 < burst["machine_busy"] <= 1, report
+    # Each claim names its slot (the worker process): a slot's cycle is known.
+    assert burst["slot_cycle_minus_compute_median_ms"] is not None, report
     for line in ("burst of 6, local sandbox, 2 fold slots, a scorer beside them:",
                  "makespan (first sent -> last scored)", "makespan / ideal",
                  "slot utilisation (claim -> recorded)", "submit -> scored p50 / p95",
                  "last fold recorded -> scored p50 / p95", "machine CPU busy during the burst",
-                 "CPU by process (ms per fold", "the machine, busy"):
+                 "CPU by process (ms per fold", "the machine, busy",
+                 "a slot's cycle (claim -> its next claim) minus compute, median"):
         assert line in result.stdout, report
