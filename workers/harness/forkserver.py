@@ -212,6 +212,9 @@ def serve() -> None:
     _become_subreaper()
     preload()
     exercise()
+    # The harness itself: imported (compiled, where no bytecode is kept) once
+    # here rather than in each fold's child.
+    import workers.harness.run  # noqa: F401
     # Objects the imports made are never freed: keep the collector from
     # touching (and so copying) their pages in each forked child.
     gc.collect()

@@ -109,6 +109,7 @@ def main(go_path: str) -> int:
     os.close(null)
     preload()
     exercise()
+    import workers.harness.run  # noqa: F401 - the harness, imported before the fork
     # Objects the imports made are never freed: keep the collector from
     # touching (and so copying) their pages in the forked harness.
     gc.collect()
