@@ -5,11 +5,33 @@ A group is given by the pids of its roots; it counts every live process of
 their trees plus the children they reaped, so that short-lived processes
 (fold children, gunicorn requests' helpers) are in. PostgreSQL, Redis and
 Docker are found by name: the postmasters, the Redis servers and the Docker
-daemons with their container shims (fold containers included)."""
+daemons with their container shims; the containers' own CPU is read from
+Docker's cgroup, which keeps it after they are removed."""
 import psutil
 
-POSTGRES, REDIS, DOCKER = ("PostgreSQL", "Redis",
-                           "Docker (daemon, shims and fold containers)")
+POSTGRES, REDIS, DOCKER = ("PostgreSQL", "Redis", "Docker (daemon, shims)")
+CONTAINERS = "Docker's containers (the fold containers, warm ones waiting included)"
+# The CPU of every container Docker started (cgroupfs driver), kept by the
+# kernel after a container is removed: a removed container's processes and
+# its shim are gone from the process table with their CPU time.
+DOCKER_CGROUPS = (("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", 1e-9),
+                  ("/sys/fs/cgroup/cpu,cpuacct/docker/cpuacct.usage", 1e-9),
+                  ("/sys/fs/cgroup/docker/cpu.stat", 1e-6))
+
+
+def containers_cpu() -> float | None:
+    """CPU seconds used by Docker's containers so far (None: no such cgroup)."""
+    for path, unit in DOCKER_CGROUPS:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if path.endswith("cpu.stat"):
+            text = next((line.split()[1] for line in text.splitlines()
+                         if line.startswith("usage_usec")), "0")
+        return int(text.split()[0]) * unit
+    return None
 
 
 def _tree(root: psutil.Process) -> list[psutil.Process]:
@@ -20,7 +42,8 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
 
 
 def services() -> dict[str, list[int]]:
-    """The roots of the machine's PostgreSQL, Redis and Docker processes."""
+    """The roots of the machine's PostgreSQL, Redis and Docker processes (a
+    negative pid: that process without its descendants)."""
     roots: dict[str, list[int]] = {POSTGRES: [], REDIS: [], DOCKER: []}
     for proc in psutil.process_iter(["name", "ppid"]):
         name = proc.info["name"] or ""
@@ -32,9 +55,12 @@ def services() -> dict[str, list[int]]:
             roots[POSTGRES].append(proc.pid)
         elif name == "redis-server":
             roots[REDIS].append(proc.pid)
-        elif name in ("dockerd", "containerd") or (name.startswith("containerd-shim")
-                                                    and parent != name):
+        elif name in ("dockerd", "containerd"):
             roots[DOCKER].append(proc.pid)
+        elif name.startswith("containerd-shim") and parent != name:
+            # The shim alone: its container's processes are counted from
+            # Docker's cgroup.
+            roots[DOCKER].append(-proc.pid)
     return roots
 
 
@@ -44,10 +70,12 @@ def reading(groups: dict[str, list[int]]) -> dict[str, float]:
     with ``machine idle``)."""
     out = {}
     for group, pids in {**groups, **services()}.items():
+        alone = {-pid for pid in pids if pid < 0}
         procs = {}
-        for pid in pids:
+        for pid in pids:  # a negative pid: that process alone, not its tree
             try:
-                procs.update({p.pid: p for p in _tree(psutil.Process(pid))})
+                root = psutil.Process(abs(pid))
+                procs.update({p.pid: p for p in (_tree(root) if pid > 0 else [root])})
             except psutil.Error:
                 continue
         total = 0.0
@@ -56,8 +84,13 @@ def reading(groups: dict[str, list[int]]) -> dict[str, float]:
                 t = proc.cpu_times()
             except psutil.Error:
                 continue
-            total += t.user + t.system + t.children_user + t.children_system
+            total += t.user + t.system
+            if proc.pid not in alone:
+                total += t.children_user + t.children_system
         out[group] = total
+    containers = containers_cpu()
+    if containers is not None:
+        out[CONTAINERS] = containers
     me = psutil.Process().cpu_times()
     out["this benchmark (its API calls and polling)"] = me.user + me.system
     machine = psutil.cpu_times()
