@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 from bench import cpu  # noqa: E402 - after the path is set
 from bench.burst import slot_cycles  # noqa: E402
 
-
 # How often this client reads the evaluation's state: each read is CPU the
 # platform's processes do not get (2 CPUs here).
 POLL_S = 0.005
