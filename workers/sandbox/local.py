@@ -275,9 +275,11 @@ class _ForkServer:
                     continue
         return total
 
-    def host_pid(self, pid: int) -> int:
+    def host_pid(self, pid: int) -> int | None:
         """The host's pid of a process the server reports by its own pid: they
-        differ when the server runs in its own pid namespace (bubblewrap)."""
+        differ when the server runs in its own pid namespace (bubblewrap).
+        None when the fold has already ended, its reply waiting (a fold of a
+        few milliseconds on a loaded host can end before it is looked up)."""
         if not self.bwrap:
             return pid
         # Generous: on a loaded host a new process can take a while to show
@@ -292,6 +294,8 @@ class _ForkServer:
                                 return child
                 except (OSError, ValueError):
                     continue
+            if self.has_reply():
+                return None
             time.sleep(0.01)
         raise SandboxFailure(f"could not find the sandboxed process {pid} on the host")
 
@@ -301,6 +305,16 @@ class _ForkServer:
     def send(self, request: dict) -> None:
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
+
+    def has_reply(self) -> bool:
+        """Whether a whole reply line has come (read into the buffer, not taken)."""
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer and select.select([fd], [], [], 0)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            self._buffer += chunk
+        return b"\n" in self._buffer
 
     def read_line(self, timeout: float) -> dict | None:
         """The next reply, or None if none came within ``timeout``."""
@@ -439,13 +453,21 @@ class LocalSandbox:
             raise SandboxFailure("the sandbox fork server did not answer within 60 s")
         t0 = time.monotonic()
         fold_pid = server.host_pid(started["pid"])
-        monitor = ProcessTreeMonitor(fold_pid, max_tasks=limits.pids,
-                                     memory_limit=limits.memory_bytes)
-        terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0, fold_pid,
-                                            refused)
-        wall = time.monotonic() - t0
-        monitor.sample()
-        monitor.kill()  # whatever the fold left behind goes with it
+        if fold_pid is None:
+            # Ended and reaped before it was found: the server's reply (its
+            # rusage: CPU time and peak memory) is all there is to read, and
+            # the server has stopped whatever it left behind.
+            monitor = ProcessTreeMonitor(None)
+            terminated, reply = None, server.read_line(timeout=0)
+            wall = time.monotonic() - t0
+        else:
+            monitor = ProcessTreeMonitor(fold_pid, max_tasks=limits.pids,
+                                         memory_limit=limits.memory_bytes)
+            terminated, reply = self._supervise(server, monitor, limits, heartbeat, t0,
+                                                fold_pid, refused)
+            wall = time.monotonic() - t0
+            monitor.sample()
+            monitor.kill()  # whatever the fold left behind goes with it
         if reply is None:
             # The fork server is the fold's parent: only the fold (or a crash
             # of the whole host) ends it while a fold runs.

@@ -18,7 +18,7 @@ class ProcessTreeMonitor:
     alive at the last sample.
     """
 
-    def __init__(self, pid: int, max_tasks: int | None = None,
+    def __init__(self, pid: int | None, max_tasks: int | None = None,
                  memory_limit: int | None = None):
         self.pid = pid
         self.max_tasks = max_tasks
@@ -27,7 +27,8 @@ class ProcessTreeMonitor:
         self.cpu_time = 0.0
         self.tasks = 0
         try:
-            self._root = psutil.Process(pid)
+            # None: a process that is gone already (psutil would take this one).
+            self._root = psutil.Process(pid) if pid is not None else None
         except psutil.NoSuchProcess:
             self._root = None
         self._known: dict[int, psutil.Process] = {}
@@ -91,6 +92,8 @@ class ProcessTreeMonitor:
 
     def kill(self) -> None:
         """SIGKILL the process group and every process ever seen in the tree."""
+        if self.pid is None:
+            return
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
