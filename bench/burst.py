@@ -79,9 +79,10 @@ def submit(url: str, token: str, name: str, code: bytes) -> dict:
     return {"name": name, "sent": sent, "evaluation_id": response.json()["evaluation_id"]}
 
 
-def wait_final(evaluation_ids: list[int], timeout: float) -> bool:
-    """Until every evaluation is final and no contributivity update is
-    pending (the scorer idle before the next burst); False at the deadline."""
+def wait_final(evaluation_ids: list[int], timeout: float, on_final=None) -> bool:
+    """Until every evaluation is final (then ``on_final()``) and no
+    contributivity update is pending (the scorer idle before the next
+    burst); False at the deadline."""
     from databoard.models import Event
     from datarun.models import Evaluation
 
@@ -89,11 +90,13 @@ def wait_final(evaluation_ids: list[int], timeout: float) -> bool:
     while time.monotonic() < deadline:
         left = Evaluation.objects.filter(id__in=evaluation_ids).exclude(state__in=FINAL).count()
         if left == 0:
+            if on_final is not None:
+                on_final()
             while time.monotonic() < deadline and Event.objects.filter(
                     name=EVENT, contributivity_due_at__isnull=False).exists():
                 time.sleep(0.5)
             return True
-        time.sleep(0.5)
+        time.sleep(0.1)
     return False
 
 
@@ -299,10 +302,15 @@ def run(*, sizes: list[int], slots: int, backends: list[str], layouts: list[str]
                                                f"b{n}-{i:04d}", code) for i in range(size)]
                         records = [f.result() for f in futures]
                     ids = [r["evaluation_id"] for r in records]
-                    finished = wait_final(ids, 120 + size * 5 * timeout_per_fold / slots)
-                    # Read when the last one is scored and contributivity
-                    # is done: the few idle seconds of the wait are in.
-                    cpu_s = cpu.used(before, cpu.reading(groups))
+                    after: dict = {}
+
+                    def read_cpu(after=after, groups=groups) -> None:
+                        after.update(cpu.reading(groups))
+
+                    finished = wait_final(ids, 120 + size * 5 * timeout_per_fold / slots,
+                                          on_final=read_cpu)
+                    # Read when the last one was seen scored (within 0.1 s).
+                    cpu_s = cpu.used(before, after or cpu.reading(groups))
                     result = {"backend": backend, "layout": layout, "size": size,
                               "finished": finished, **figures(records, slots),
                               "fit_ms": fit_ms, "cpu_s": cpu_s,
