@@ -41,10 +41,12 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def services() -> dict[str, list[int]]:
-    """The roots of the machine's PostgreSQL, Redis and Docker processes (a
-    negative pid: that process without its descendants)."""
+def services() -> tuple[dict[str, list[int]], set[int]]:
+    """The roots of the machine's PostgreSQL, Redis and Docker processes, and
+    those of them to count alone, without their descendants (the container
+    shims: their containers' processes are counted from Docker's cgroup)."""
     roots: dict[str, list[int]] = {POSTGRES: [], REDIS: [], DOCKER: []}
+    alone = set()
     for proc in psutil.process_iter(["name", "ppid"]):
         name = proc.info["name"] or ""
         try:
@@ -58,10 +60,9 @@ def services() -> dict[str, list[int]]:
         elif name in ("dockerd", "containerd"):
             roots[DOCKER].append(proc.pid)
         elif name.startswith("containerd-shim") and parent != name:
-            # The shim alone: its container's processes are counted from
-            # Docker's cgroup.
-            roots[DOCKER].append(-proc.pid)
-    return roots
+            roots[DOCKER].append(proc.pid)
+            alone.add(proc.pid)
+    return roots, alone
 
 
 def reading(groups: dict[str, list[int]]) -> dict[str, float]:
@@ -69,15 +70,15 @@ def reading(groups: dict[str, list[int]]) -> dict[str, float]:
     process itself (``this benchmark``) and by the whole machine (``machine``,
     with ``machine idle``)."""
     out = {}
-    for group, pids in {**groups, **services()}.items():
-        alone = {-pid for pid in pids if pid < 0}
+    found, alone = services()
+    for group, pids in {**groups, **found}.items():
         procs = {}
-        for pid in pids:  # a negative pid: that process alone, not its tree
+        for pid in pids:
             try:
-                root = psutil.Process(abs(pid))
-                procs.update({p.pid: p for p in (_tree(root) if pid > 0 else [root])})
+                root = psutil.Process(pid)
             except psutil.Error:
                 continue
+            procs.update({p.pid: p for p in ([root] if pid in alone else _tree(root))})
         total = 0.0
         for proc in procs.values():
             try:

@@ -4,6 +4,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from workers.sandbox.monitor import ProcessTreeMonitor, descendants
 
@@ -46,42 +47,42 @@ def test_descendants_are_the_whole_tree_psutil_finds():
         tree.wait()
 
 
-def test_peak_memory_counts_forked_copies_once_and_a_lone_process_by_its_resident_size():
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+@pytest.fixture
+def holder():
+    """A process holding 200 MiB, alone until it is told to fork."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "alone"
-        monitor = ProcessTreeMonitor(holder.pid, memory_limit=2048 * MIB)
-        monitor.sample()
-        resident = psutil.Process(holder.pid).memory_info().rss
-        assert monitor.peak_memory >= 200 * MIB
-        assert abs(monitor.peak_memory - resident) < 20 * MIB
-
-        holder.stdin.write("fork\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "forked"
-        wait_for_children(holder.pid, 1)
-        monitor.sample()
-        # Two processes of 200+ MiB resident each, sharing the 200 MiB:
-        # counted once (proportional sizes), not twice.
-        both = sum(p.memory_info().rss for p in monitor.processes())
-        assert both >= 400 * MIB
-        assert 200 * MIB <= monitor.peak_memory < 300 * MIB
+        assert proc.stdout.readline().strip() == "alone"
+        yield proc
     finally:
-        ProcessTreeMonitor(holder.pid).kill()
-        holder.wait()
+        ProcessTreeMonitor(proc.pid).kill()
+        proc.wait()
 
 
-def test_a_lone_process_over_the_limit_by_its_resident_size_is_measured_by_its_own_pages():
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "alone"
-        # Under a limit below its resident size the monitor reads its
-        # proportional size: its own pages, which are all of them here.
-        monitor = ProcessTreeMonitor(holder.pid, memory_limit=100 * MIB)
-        monitor.sample()
-        assert monitor.peak_memory > 100 * MIB
-    finally:
-        ProcessTreeMonitor(holder.pid).kill()
-        holder.wait()
+def test_peak_memory_counts_forked_copies_once_and_a_lone_process_by_its_resident_size(holder):
+    monitor = ProcessTreeMonitor(holder.pid, memory_limit=2048 * MIB)
+    monitor.sample()
+    resident = psutil.Process(holder.pid).memory_info().rss
+    assert monitor.peak_memory >= 200 * MIB
+    assert abs(monitor.peak_memory - resident) < 20 * MIB
+
+    holder.stdin.write("fork\n")
+    holder.stdin.flush()
+    assert holder.stdout.readline().strip() == "forked"
+    wait_for_children(holder.pid, 1)
+    monitor.sample()
+    # Two processes of 200+ MiB resident each, sharing the 200 MiB:
+    # counted once (proportional sizes), not twice.
+    both = sum(p.memory_info().rss for p in monitor.processes())
+    assert both >= 400 * MIB
+    assert 200 * MIB <= monitor.peak_memory < 300 * MIB
+
+
+def test_a_lone_process_over_the_limit_by_its_resident_size_is_measured_by_its_own_pages(
+        holder):
+    # Under a limit below its resident size the monitor reads its
+    # proportional size: its own pages, which are all of them here.
+    monitor = ProcessTreeMonitor(holder.pid, memory_limit=100 * MIB)
+    monitor.sample()
+    assert monitor.peak_memory > 100 * MIB

@@ -51,20 +51,21 @@ def exercise() -> None:
     about 20 ms for them. Nothing here touches global state a fold sees (no
     option set, no draw from the global random generator); anything that
     fails is skipped (an environment without a library)."""
-    import io
-    import pickle
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for step in (_exercise_data, _exercise_models):
             try:
-                step(io, pickle)
+                step()
             except Exception:  # noqa: BLE001 - a warm-up only
                 pass
 
 
-def _exercise_data(io, pickle) -> None:
+def _exercise_data() -> None:
+    import io
+    import pickle
+
     import numpy as np
     import pandas as pd
 
@@ -82,7 +83,7 @@ def _exercise_data(io, pickle) -> None:
     np.load(buffer, allow_pickle=False)
 
 
-def _exercise_models(io, pickle) -> None:
+def _exercise_models() -> None:
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -95,6 +96,20 @@ def _exercise_models(io, pickle) -> None:
     model.predict_proba(X)
     model.predict(X)
     make_pipeline(StandardScaler(), LinearRegression()).fit(X, X["a"].to_numpy()).predict(X)
+
+
+def warm_up() -> None:
+    """What a process that forks folds does first (this server, a warm
+    container): the stack imported and exercised, the harness itself
+    imported (compiled, where no bytecode is kept) once here rather than in
+    each fold's child, and the objects all that made frozen, so that the
+    collector never touches (and so copies) their pages in a forked child."""
+    preload()
+    exercise()
+    import workers.harness.run  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
 
 
 def _set_limits(request: dict) -> None:
@@ -210,15 +225,7 @@ def _wipe_private_tmp() -> None:
 
 def serve() -> None:
     _become_subreaper()
-    preload()
-    exercise()
-    # The harness itself: imported (compiled, where no bytecode is kept) once
-    # here rather than in each fold's child.
-    import workers.harness.run  # noqa: F401
-    # Objects the imports made are never freed: keep the collector from
-    # touching (and so copying) their pages in each forked child.
-    gc.collect()
-    gc.freeze()
+    warm_up()
     requests = sys.stdin.buffer
     # Answer on a private copy of stdout so that nothing a child prints can
     # reach the protocol stream.

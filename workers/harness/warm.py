@@ -14,7 +14,6 @@ container after it.
 wall-time limit; this only matters when the worker died), and
 ``DATARUN_WARM_IDLE_S`` how long a container never given a fold waits.
 """
-import gc
 import os
 import select
 import signal
@@ -23,7 +22,7 @@ import time
 import traceback
 
 from workers.harness import layout
-from workers.harness.forkserver import EXIT_HARNESS_CRASH, exercise, preload
+from workers.harness.forkserver import EXIT_HARNESS_CRASH, warm_up
 
 WORK = "/work"
 
@@ -107,13 +106,7 @@ def main(go_path: str) -> int:
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
-    preload()
-    exercise()
-    import workers.harness.run  # noqa: F401 - the harness, imported before the fork
-    # Objects the imports made are never freed: keep the collector from
-    # touching (and so copying) their pages in the forked harness.
-    gc.collect()
-    gc.freeze()
+    warm_up()
     if not wait_for_go(go_path, float(os.environ.get("DATARUN_WARM_IDLE_S", "3600"))):
         return 0
     return run_fold(int(os.environ.get("DATARUN_BACKSTOP_S", "3600")))
