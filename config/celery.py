@@ -3,8 +3,13 @@ import os
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+# The embedded broker (filesystem://) writes each message whole before a
+# consumer can take it (config/filesystem_broker.py says why).
+TRANSPORT_ALIASES["filesystem"] = "config.filesystem_broker:Transport"
 
 app = Celery("datarun")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -25,6 +25,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def cmdline(pid: int) -> bytes:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read()
+
+
+def alive_in_session(sid: int) -> list[int]:
+    """Processes of the session up was started in (start_new_session), zombies aside."""
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            # fields: state, ppid, pgrp, session, ...
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(int(entry))
+    return alive
+
+
 def call(base, path, token=None, data=None, files=None):
     headers = {"Authorization": f"Token {token}"} if token else {}
     body = None
@@ -127,14 +153,37 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                    and {"workers.tasks.run_fold", "datarun.tasks.score_evaluation"} <= names):
             assert time.monotonic() < deadline, (workers, names)
             time.sleep(0.5)
-            with urllib.request.urlopen(flower_url + "api/workers?refresh=1",
-                                        timeout=30) as answer:
-                workers = json.loads(answer.read())
-            with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
-                names = {task["name"] for task in json.loads(answer.read()).values()}
+            try:
+                with urllib.request.urlopen(flower_url + "api/workers?refresh=1",
+                                            timeout=30) as answer:
+                    workers = json.loads(answer.read())
+                with urllib.request.urlopen(flower_url + "api/tasks", timeout=30) as answer:
+                    names = {task["name"] for task in json.loads(answer.read()).values()}
+            except OSError as exc:
+                # What up printed says which process stopped, if one did.
+                pytest.fail(f"Flower did not answer ({exc!r}); up.log ends with:\n"
+                            + (tmp_path / "up.log").read_text()[-5000:])
+
+        # If one of its processes stops (here the web server, killed), up says
+        # which and how, stops the others and exits non-zero: nothing is left
+        # running half-way.
+        web = next(pid for pid in children(proc.pid) if b"gunicorn" in cmdline(pid))
+        os.kill(web, signal.SIGKILL)
+        assert proc.wait(timeout=90) == 1
+        output = (tmp_path / "up.log").read_text()
+        assert ("The web server stopped (killed by SIGKILL; see its log above): "
+                "stopping the rest.") in output, output[-3000:]
+        # The web server's own workers see their parent gone within a second or two.
+        deadline = time.monotonic() + 30
+        while left := alive_in_session(proc.pid):
+            assert time.monotonic() < deadline, (
+                [cmdline(pid) for pid in left], output[-3000:])
+            time.sleep(0.2)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=60)
+        except ProcessLookupError:
+            pass  # all gone already
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)

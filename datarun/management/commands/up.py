@@ -34,6 +34,13 @@ def _stop(signum, frame):
     raise KeyboardInterrupt
 
 
+def _how(returncode: int) -> str:
+    """How a child process ended, in words."""
+    if returncode < 0:
+        return f"killed by {signal.Signals(-returncode).name}"
+    return f"exit code {returncode}"
+
+
 class Command(BaseCommand):
     help = "Set up and run web + fold worker + scorer + beat on the embedded defaults."
 
@@ -93,6 +100,7 @@ class Command(BaseCommand):
             env=env,
         )
         children = [folds, scorer, web]
+        names = {folds: "The fold worker", scorer: "The scorer", web: "The web server"}
         # Flower is a window on the workers: if it cannot start (its port is
         # taken), the platform runs on without it.
         flower = None
@@ -117,10 +125,23 @@ class Command(BaseCommand):
                     "its workers are ready. Ctrl-C stops it."))
                 self.stdout.write(flower_text)
                 self.stdout.write(self.login_text + "\n")
+            flower_said = False
             while all(c.poll() is None for c in children):
+                if flower is not None and not flower_said and flower.poll() is not None:
+                    flower_said = True
+                    self.stderr.write(
+                        f"Flower stopped ({_how(flower.returncode)}; see its log above): "
+                        "the platform runs on without it.")
                 time.sleep(0.5)
+            # One of the three stopped by itself: say which and how, stop the
+            # rest (nothing is left running) and exit non-zero.
+            stopped = next(c for c in children if c.poll() is not None)
+            self.stderr.write(
+                f"{names[stopped]} stopped "
+                f"({_how(stopped.returncode)}; see its log above): stopping the rest.")
+            failed = True
         except KeyboardInterrupt:
-            pass
+            failed = False
         finally:
             if flower is not None:
                 children.append(flower)
@@ -132,6 +153,8 @@ class Command(BaseCommand):
                     c.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     c.kill()
+        if failed:
+            raise SystemExit(1)
 
     def _flower_text(self, flower, flower_url, flower_port) -> str:
         """Where Flower is, or why it is not there and how to start it."""
