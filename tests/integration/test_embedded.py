@@ -35,6 +35,25 @@ def cmdline(pid: int) -> bytes:
         return f.read()
 
 
+def gunicorn(up_pid: int, other_than: int | None = None) -> int:
+    """The web server's (gunicorn's master) pid, once up has started one."""
+    deadline = time.monotonic() + 30
+    while True:
+        for pid in children(up_pid):
+            try:
+                if pid != other_than and b"gunicorn" in cmdline(pid):
+                    return pid
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, "no web server under up"
+        time.sleep(0.1)
+
+
+def ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def alive_in_session(sid: int) -> list[int]:
     """Processes of the session up was started in (start_new_session), zombies aside."""
     alive = []
@@ -164,15 +183,60 @@ def test_run_command_scores_a_starting_kit(tmp_path):
                 pytest.fail(f"Flower did not answer ({exc!r}); up.log ends with:\n"
                             + (tmp_path / "up.log").read_text()[-5000:])
 
-        # If one of its processes stops (here the web server, killed), up says
-        # which and how, stops the others and exits non-zero: nothing is left
-        # running half-way.
-        web = next(pid for pid in children(proc.pid) if b"gunicorn" in cmdline(pid))
+        # A process that stops by itself is started again, and up says which
+        # and how it stopped: the fold worker, killed, comes back and the
+        # next submission is scored.
+        folds = next(pid for pid in children(proc.pid) if b"folds@" in cmdline(pid))
+        os.kill(folds, signal.SIGKILL)
+        said = ("The fold worker stopped (killed by SIGKILL; see its log above): "
+                "starting it again.")
+        deadline = time.monotonic() + 60
+        while said not in (tmp_path / "up.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            time.sleep(0.2)
+        created = call(base, "/events/iris/submissions/", token, data={"name": "second"},
+                       files={"estimator.py": code + b"\n# again\n"})
+        deadline = time.monotonic() + 120
+        while (detail := call(base, f"/submissions/{created['id']}/", token))["state"] not in (
+            "scored", "error"
+        ):
+            assert time.monotonic() < deadline, detail
+            time.sleep(0.2)
+        assert detail["state"] == "scored", detail["error"]
+
+        # So is the web server.
+        web = gunicorn(proc.pid)
         os.kill(web, signal.SIGKILL)
+        said = ("The web server stopped (killed by SIGKILL; see its log above): "
+                "starting it again.")
+        deadline = time.monotonic() + 60
+        while said not in (tmp_path / "up.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            time.sleep(0.2)
+        # The new one answers (the killed one's workers stop serving within a
+        # second or two).
+        web = gunicorn(proc.pid, other_than=web)
+        while True:
+            try:
+                assert call(base, "/health/", token)["status"] == "ok"
+                if not any(b"gunicorn" in cmdline(pid) for pid in alive_in_session(proc.pid)
+                           if pid != web and ppid(pid) != web):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            time.sleep(0.5)
+        assert proc.poll() is None
+        # One that keeps stopping (four times within a minute) stops the
+        # rest, and up exits 1: nothing is left running half-way.
+        for i in range(3):
+            os.kill(web, signal.SIGKILL)
+            if i < 2:
+                web = gunicorn(proc.pid, other_than=web)
         assert proc.wait(timeout=90) == 1
         output = (tmp_path / "up.log").read_text()
-        assert ("The web server stopped (killed by SIGKILL; see its log above): "
-                "stopping the rest.") in output, output[-3000:]
+        assert ("The web server stopped (killed by SIGKILL; see its log above), 4 times "
+                "within 60 s: stopping the rest.") in output, output[-3000:]
         # The web server's own workers see their parent gone within a second or two.
         deadline = time.monotonic() + 30
         while left := alive_in_session(proc.pid):

@@ -5,8 +5,10 @@ events, then runs two Celery workers, the web server and Flower until
 interrupted: the fold worker (queue ``sandbox``, one process per fold slot)
 and the scorer (queue ``scoring``: scoring, contributivity, e-mail, with
 embedded beat), so that scoring never waits for a fold slot. Submissions go
-through Celery exactly as in production.
+through Celery exactly as in production. A process that stops by itself is
+started again; one that keeps stopping stops everything (exit status 1).
 """
+import collections
 import importlib.util
 import os
 import secrets
@@ -28,10 +30,48 @@ READY_TIMEOUT_S = 180
 WORKER_READY_FILE_ENV = "DATARUN_WORKER_READY_FILE"
 FLOWER_INSTALLED = importlib.util.find_spec("flower") is not None
 FLOWER_READY_TIMEOUT_S = 60
+# A process that stops more often than this is not started again.
+RESTARTS = 3
+RESTART_WINDOW_S = 60
 
 
 def _stop(signum, frame):
     raise KeyboardInterrupt
+
+
+class _GaveUp(Exception):
+    """A process kept stopping: up stops the rest and exits 1."""
+
+
+class _Supervisor:
+    """The web server and the two workers. One that stops by itself (a
+    crash, the OOM killer) is started again at once, saying which and how it
+    stopped; one that stops more than RESTARTS times within RESTART_WINDOW_S
+    is failing for good (a port taken, a broken setting): the others are
+    stopped and up exits 1 (_GaveUp)."""
+
+    def __init__(self, starters, say):
+        self.starters = starters
+        self.say = say
+        self.running = {name: start() for name, start in starters.items()}
+        self.stops = {name: collections.deque() for name in starters}
+
+    def check(self) -> None:
+        for name, proc in self.running.items():
+            if proc.poll() is None:
+                continue
+            now = time.monotonic()
+            stops = self.stops[name]
+            stops.append(now)
+            while now - stops[0] > RESTART_WINDOW_S:
+                stops.popleft()
+            how = _how(proc.returncode)
+            if len(stops) > RESTARTS:
+                self.say(f"{name} stopped ({how}; see its log above), {len(stops)} times "
+                         f"within {RESTART_WINDOW_S} s: stopping the rest.")
+                raise _GaveUp
+            self.say(f"{name} stopped ({how}; see its log above): starting it again.")
+            self.running[name] = self.starters[name]()
 
 
 def _how(returncode: int) -> str:
@@ -76,33 +116,40 @@ class Command(BaseCommand):
             env.setdefault("DATARUN_FLOWER_URL", flower_url)
         ready_files = []
 
-        def celery_worker(name: str, *options: str) -> subprocess.Popen:
+        def celery_worker(name: str, *options: str):
             ready_file = settings.DATARUN_HOME / f"{name}-ready"
-            ready_file.unlink(missing_ok=True)
             ready_files.append(ready_file)
+
+            def start() -> subprocess.Popen:
+                ready_file.unlink(missing_ok=True)
+                return subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "config", "worker",
+                     "-n", f"{name}@%h", "-l", "INFO", *options,
+                     # Task events, so that Flower shows each task as it runs.
+                     *(["-E"] if flower_url else [])],
+                    env={**env, WORKER_READY_FILE_ENV: str(ready_file)},
+                )
+            return start
+
+        def web_server() -> subprocess.Popen:
             return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "-n", f"{name}@%h",
-                 "-l", "INFO", *options,
-                 # Task events, so that Flower shows each task as it runs.
-                 *(["-E"] if flower_url else [])],
-                env={**env, WORKER_READY_FILE_ENV: str(ready_file)},
+                [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
+                 "config.wsgi:application", "-b", f"{host}:{port}", "--access-logfile", "-"],
+                env=env,
             )
 
         # Folds and trusted work in separate processes: a burst of folds
         # fills every fold slot and the scoring of a finished submission
         # still starts at once.
-        folds = celery_worker("folds", "-Q", "sandbox", "-c", str(concurrency))
-        scorer = celery_worker("scorer", "-Q", "scoring", "-c", str(scoring_concurrency),
-                               "-B", "-s", str(settings.DATARUN_HOME / "celerybeat-schedule"))
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:config.gunicorn",
-             "config.wsgi:application", "-b", f"{host}:{port}", "--access-logfile", "-"],
-            env=env,
-        )
-        children = [folds, scorer, web]
-        names = {folds: "The fold worker", scorer: "The scorer", web: "The web server"}
+        supervisor = _Supervisor({
+            "The fold worker": celery_worker("folds", "-Q", "sandbox", "-c", str(concurrency)),
+            "The scorer": celery_worker(
+                "scorer", "-Q", "scoring", "-c", str(scoring_concurrency),
+                "-B", "-s", str(settings.DATARUN_HOME / "celerybeat-schedule")),
+            "The web server": web_server,
+        }, say=self.stderr.write)
         # Flower is a window on the workers: if it cannot start (its port is
-        # taken), the platform runs on without it.
+        # taken) or stops, the platform runs on without it.
         flower = None
         if flower_url:
             # On this machine's loopback only, whatever --host says: without
@@ -113,9 +160,11 @@ class Command(BaseCommand):
                 env=env,
             )
         signal.signal(signal.SIGTERM, _stop)
+        failed = False
         try:
             self.stdout.write("Starting the workers and the web server...\n")
-            if self._wait_ready(children, ready_files, f"http://{local}:{port}/api/v1/health/"):
+            if self._wait_ready(supervisor, ready_files,
+                                f"http://{local}:{port}/api/v1/health/"):
                 # Last, under the workers' banners and the first access logs:
                 # everything needed to start, in view, in one block.
                 flower_text = self._flower_text(flower, flower_url, flower_port)
@@ -126,23 +175,20 @@ class Command(BaseCommand):
                 self.stdout.write(flower_text)
                 self.stdout.write(self.login_text + "\n")
             flower_said = False
-            while all(c.poll() is None for c in children):
+            while True:
+                supervisor.check()
                 if flower is not None and not flower_said and flower.poll() is not None:
                     flower_said = True
                     self.stderr.write(
                         f"Flower stopped ({_how(flower.returncode)}; see its log above): "
                         "the platform runs on without it.")
                 time.sleep(0.5)
-            # One of the three stopped by itself: say which and how, stop the
-            # rest (nothing is left running) and exit non-zero.
-            stopped = next(c for c in children if c.poll() is not None)
-            self.stderr.write(
-                f"{names[stopped]} stopped "
-                f"({_how(stopped.returncode)}; see its log above): stopping the rest.")
-            failed = True
         except KeyboardInterrupt:
-            failed = False
+            pass
+        except _GaveUp:
+            failed = True
         finally:
+            children = list(supervisor.running.values())
             if flower is not None:
                 children.append(flower)
             for c in children:
@@ -176,16 +222,14 @@ class Command(BaseCommand):
         return (f"Flower did not start on port {flower_port} (see its log above; "
                 f"--flower-port picks another): {by_hand}")
 
-    def _wait_ready(self, children, ready_files, health_url: str) -> bool:
+    def _wait_ready(self, supervisor, ready_files, health_url: str) -> bool:
         """Until every worker has written its ready file and the web server
-        answers its health check; False (said why) if one stops or takes
-        longer than READY_TIMEOUT_S."""
+        answers its health check (a process that stops meanwhile is started
+        again); False (said why) after READY_TIMEOUT_S."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         web_up = False
         while time.monotonic() < deadline:
-            if any(c.poll() is not None for c in children):
-                self.stderr.write("A worker or the web server stopped: see its log above.")
-                return False
+            supervisor.check()
             if not web_up:
                 try:
                     with urllib.request.urlopen(health_url, timeout=2) as answer:
