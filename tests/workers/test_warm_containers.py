@@ -290,3 +290,49 @@ def test_a_worker_killed_outright_leaves_its_warm_container_to_the_sweep(prepare
     # What a worker node does when it starts again (celeryd_init).
     assert remove_orphans(node) == 2
     assert containers(node) == []
+
+
+QUICK = b"""
+from sklearn.dummy import DummyClassifier
+
+
+def get_estimator():
+    return DummyClassifier()
+"""
+
+
+def test_folds_of_a_few_milliseconds_have_their_cpu_time_and_memory_measured(
+        prepared, node, work_dir):
+    # The container says when its fold has ended and waits while the worker
+    # reads its cgroup: read after the container has gone, such a fold had
+    # 0 s of CPU (seen in CI, one fold in three).
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=2)
+    try:
+        folds = [run_one(backend, prepared, QUICK) for _ in range(8)]
+    finally:
+        backend.close()
+    for result, outcome in folds:
+        assert outcome.error == ""
+        assert result.wall_time < 2.0
+        assert result.cpu_time > 0, [r.cpu_time for r, _ in folds]
+        assert result.peak_memory > 20 * 2**20
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+
+
+def test_a_fold_that_kills_its_containers_first_process_ends_at_once(prepared, node,
+                                                                      work_dir):
+    # The first process then cannot say the fold has ended: the worker sees
+    # the container gone within a second, not at the wall-time limit.
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
+    code = b"import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(120)\n"
+    try:
+        t0 = time.monotonic()
+        result, outcome = run_one(backend, prepared, code + QUICK)
+        took = time.monotonic() - t0
+    finally:
+        backend.close()
+    assert result.exit_code != 0 and outcome.error != ""
+    assert took < 20, took
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []

@@ -10,6 +10,12 @@ cold container's ``timeout … python -m workers.harness`` does: 128 + N when
 the child was killed by signal N. It runs one fold; the worker removes the
 container after it.
 
+Before exiting it writes to the named pipe ``done`` beside ``GO`` (when the
+worker listens) and waits until the worker closes its end: the worker reads
+the container's cgroup then, while it still exists, so that a fold of a few
+milliseconds is measured (the cgroup, and what it counted, go with the
+container's last process).
+
 ``DATARUN_BACKSTOP_S`` bounds the fold (the worker kills the container at the
 wall-time limit; this only matters when the worker died), and
 ``DATARUN_WARM_IDLE_S`` how long a container never given a fold waits.
@@ -25,6 +31,7 @@ from workers.harness import layout
 from workers.harness.forkserver import EXIT_HARNESS_CRASH, warm_up
 
 WORK = "/work"
+DONE = "done"
 
 
 def wait_for_go(path: str, idle_s: float) -> bool:
@@ -96,8 +103,28 @@ def run_fold(backstop_s: int) -> int:
     signal.signal(signal.SIGALRM, backstop)
     signal.alarm(max(1, backstop_s))
     _, status = os.waitpid(pid, 0)
+    signal.alarm(0)
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def say_done(path: str, wait_s: float = 30.0) -> None:
+    """Tell the worker the fold has ended and wait (at most ``wait_s``) until
+    it has read the cgroup and closed its end of the pipe."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # nobody listens (ENXIO): nothing to wait for
+    try:
+        os.write(fd, b"done\n")
+        # A pipe's write end reports an error once no reader is left.
+        waiting = select.poll()
+        waiting.register(fd, 0)
+        waiting.poll(wait_s * 1000)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def main(go_path: str) -> int:
@@ -109,7 +136,9 @@ def main(go_path: str) -> int:
     warm_up()
     if not wait_for_go(go_path, float(os.environ.get("DATARUN_WARM_IDLE_S", "3600"))):
         return 0
-    return run_fold(int(os.environ.get("DATARUN_BACKSTOP_S", "3600")))
+    code = run_fold(int(os.environ.get("DATARUN_BACKSTOP_S", "3600")))
+    say_done(os.path.join(os.path.dirname(go_path), DONE))
+    return code
 
 
 if __name__ == "__main__":

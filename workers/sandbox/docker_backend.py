@@ -71,6 +71,9 @@ LABEL_WARM = "org.datarun.warm"
 # Extra seconds the in-container backstop waits past the wall-time limit: it
 # only matters when the worker that should kill the container has died.
 BACKSTOP_GRACE_S = 60
+# How often a warm container that has not said its fold ended is looked at
+# (it cannot say it when its first process was killed).
+EXIT_CHECK_S = 0.5
 NODE_ENV = "DATARUN_WORKER_NODE"
 
 _client = None
@@ -505,7 +508,7 @@ class DockerSandbox:
                         from exc
                 cgroup = ContainerCgroup(container, container.id, limits.memory_bytes)
             exit_code, wall, terminated = self._supervise(container, cgroup, workdir, limits,
-                                                          heartbeat)
+                                                          heartbeat, warm)
         except FoldStopped:
             # Cancelled while its warm container was still getting ready:
             # it never ran (its container goes below).
@@ -543,9 +546,13 @@ class DockerSandbox:
         )
 
     def _supervise(self, container, cgroup: ContainerCgroup, workdir: Path, limits: Limits,
-                   heartbeat: Heartbeat) -> tuple[int, float, Termination | None]:
+                   heartbeat: Heartbeat, warm: WarmContainer | None = None,
+                   ) -> tuple[int, float, Termination | None]:
         """Wait for the started fold, enforcing its limits; its exit status,
-        wall time and why it was stopped."""
+        wall time and why it was stopped. A warm container says when its fold
+        has ended and waits: its cgroup is read then, before it goes with the
+        container (a fold shorter than the poll was otherwise measured as
+        0 s of CPU)."""
         import docker.errors
         import requests.exceptions
 
@@ -553,6 +560,7 @@ class DockerSandbox:
         terminated = None
         last_beat = t0
         exit_code = None
+        next_exit_check = t0 + EXIT_CHECK_S
         while exit_code is None:
             cgroup.sample()
             now = time.monotonic()
@@ -574,6 +582,20 @@ class DockerSandbox:
                         terminated = Termination.STOPPED
                         _kill(container)
                 last_beat = now
+            if warm is not None and warm.done_fd is not None:
+                if warm.fold_ended(self.poll_interval_s):
+                    # Its processes are gone, its cgroup not yet: the last reading.
+                    cgroup.sample()
+                    warm.release()
+                elif time.monotonic() < next_exit_check:
+                    continue
+                else:
+                    # It never says it if its first process was killed (the
+                    # limits, the OOM killer, the fold's own code): look.
+                    next_exit_check = time.monotonic() + EXIT_CHECK_S
+                    container.reload()
+                    if container.status in ("created", "running"):
+                        continue
             try:
                 exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):

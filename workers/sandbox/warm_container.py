@@ -7,11 +7,14 @@ when it starts, since the fold's work dir does not exist yet; when the fold
 comes, :meth:`WarmContainer.adopt` moves the work dir's files into them and
 puts them in the work dir's place (renames on one filesystem), so that the
 caller finds the fold's output where it always does. A named pipe, mounted
-read-only, says "go".
+read-only, says "go"; another, ``done``, says the fold has ended, and the
+container waits until the worker has read its cgroup (:meth:`fold_ended`,
+:meth:`release`).
 """
 import errno
 import logging
 import os
+import select
 import shutil
 import tempfile
 import time
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workers.harness import layout
+from workers.harness.warm import DONE
 from workers.sandbox.base import Heartbeat, Limits, SandboxFailure
 from workers.sandbox.cgroup import ContainerCgroup
 
@@ -49,6 +53,9 @@ class WarmContainer:
     # The runtime image, or a problem environment's: a fold takes only a
     # container of its own image.
     image: str = ""
+    # The read end of the ``done`` pipe, from "go" until the worker has read
+    # the cgroup after the fold.
+    done_fd: int | None = None
 
     @classmethod
     def start(cls, client, image: str, parent: Path, limits: Limits, options: dict,
@@ -65,6 +72,10 @@ class WarmContainer:
         go = slot_dir / CONTROL_DIR / GO
         os.mkfifo(go)
         os.chmod(go, 0o644)
+        # Written by the container's user, read by the worker.
+        done = slot_dir / CONTROL_DIR / DONE
+        os.mkfifo(done)
+        os.chmod(done, 0o622)
         container = None
         try:
             container = client.containers.create(
@@ -135,14 +146,33 @@ class WarmContainer:
 
     def go(self, fd: int) -> None:
         """Start the fold: its CPU time and peak memory count from here."""
+        self.done_fd = os.open(self.slot_dir / CONTROL_DIR / DONE, os.O_RDONLY | os.O_NONBLOCK)
         self.cgroup.start_fold()
         try:
             os.write(fd, b"go\n")
         finally:
             os.close(fd)
 
+    def fold_ended(self, timeout_s: float) -> bool:
+        """Whether the container says (within ``timeout_s``) that its fold has
+        ended; it then waits for :meth:`release`, its cgroup still there."""
+        if self.done_fd is None:
+            return False
+        ready, _, _ = select.select([self.done_fd], [], [], timeout_s)
+        if not ready:
+            return False
+        os.read(self.done_fd, 64)
+        return True
+
+    def release(self) -> None:
+        """Let the container exit (it waits for this after saying "done")."""
+        if self.done_fd is not None:
+            os.close(self.done_fd)
+            self.done_fd = None
+
     def discard(self) -> None:
         """Remove what is left of its slot dir, and the container."""
+        self.release()
         shutil.rmtree(self.slot_dir, ignore_errors=True)
         remove_container(self.container)
 
