@@ -38,24 +38,35 @@ from kombu.utils.json import dumps, loads
 logger = logging.getLogger(__name__)
 
 
+def _write_whole(path: str, data: bytes) -> None:
+    """Write ``path`` so that a reader sees it whole or not at all: to a
+    hidden name beside it (without the ".msg" ending: no consumer takes it,
+    no queue counts it), then renamed into place."""
+    partial = os.path.join(os.path.dirname(path), f".{uuid.uuid4()}.partial")
+    try:
+        with open(partial, "wb") as f:
+            f.write(data)
+        os.replace(partial, path)
+    except OSError:
+        try:
+            os.unlink(partial)
+        except OSError:
+            pass
+        raise
+
+
+def _binding(routing_key, pattern, queue):
+    return exchange_queue_t(routing_key or "", pattern or "", queue or "")
+
+
 class Channel(filesystem.Channel):
     def _put(self, queue, payload, **kwargs):
         # kombu's naming: the millisecond first, so that a sorted listing is
         # first in, first out, and the queue after the first dot.
         name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
-        final = os.path.join(self.data_folder_out, name)
-        # Hidden and without the ".msg" ending: no consumer takes it, no
-        # queue counts it.
-        partial = os.path.join(self.data_folder_out, f".{uuid.uuid4()}.partial")
         try:
-            with open(partial, "wb") as f:
-                f.write(str_to_bytes(dumps(payload)))
-            os.replace(partial, final)
+            _write_whole(os.path.join(self.data_folder_out, name), str_to_bytes(dumps(payload)))
         except OSError as exc:
-            try:
-                os.unlink(partial)
-            except OSError:
-                pass
             raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}: {exc}") from exc
 
     def _get(self, queue):
@@ -87,7 +98,6 @@ class Channel(filesystem.Channel):
                              "not a message (%s)", name, queue, len(payload), exc)
         raise Empty()
 
-
     # --- Exchange tables ---------------------------------------------------
 
     def _read_table(self, file):
@@ -107,9 +117,7 @@ class Channel(filesystem.Channel):
                     queues = self._read_table(file)
                     changed = change(queues)
                     if changed != queues:
-                        partial = file.with_name(f".{uuid.uuid4()}.partial")
-                        partial.write_bytes(str_to_bytes(dumps(changed)))
-                        os.replace(partial, file)
+                        _write_whole(str(file), str_to_bytes(dumps(changed)))
                 finally:
                     unlock(guard)
         except OSError as exc:
@@ -123,14 +131,14 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot read the exchange table {file}: {exc}") from exc
 
     def _queue_bind(self, exchange, routing_key, pattern, queue):
-        binding = exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        binding = _binding(routing_key, pattern, queue)
         self._change_table(exchange,
                            lambda queues: queues if binding in queues else [binding, *queues])
 
     def _delete(self, queue, exchange, routing_key, pattern, *args, **kwargs):
         # The queue's messages go (kombu's virtual channel), then its binding.
         virtual.Channel._delete(self, queue, exchange, routing_key, pattern, *args, **kwargs)
-        binding = exchange_queue_t(routing_key or "", pattern or "", queue or "")
+        binding = _binding(routing_key, pattern, queue)
         self._change_table(exchange, lambda queues: [q for q in queues if q != binding])
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -49,9 +50,14 @@ def gunicorn(up_pid: int, other_than: int | None = None) -> int:
         time.sleep(0.1)
 
 
-def ppid(pid: int) -> int:
+def stat(pid) -> list[str]:
+    """A process's /proc stat fields after its name: state, ppid, pgrp, session, ..."""
     with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def ppid(pid: int) -> int:
+    return int(stat(pid)[1])
 
 
 def alive_in_session(sid: int) -> list[int]:
@@ -60,14 +66,30 @@ def alive_in_session(sid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
+                fields = stat(entry)
             except OSError:
                 continue
-            # fields: state, ppid, pgrp, session, ...
             if int(fields[3]) == sid and fields[0] != "Z":
                 alive.append(int(entry))
     return alive
+
+
+def wait_said(log: Path, text: str, timeout: float = 60) -> None:
+    """Until up's log says ``text``."""
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+def wait_scored(base: str, token: str, submission_id: int) -> None:
+    deadline = time.monotonic() + 120
+    while (detail := call(base, f"/submissions/{submission_id}/", token))["state"] not in (
+        "scored", "error"
+    ):
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.2)
+    assert detail["state"] == "scored", detail["error"]
 
 
 def call(base, path, token=None, data=None, files=None):
@@ -154,13 +176,7 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         code = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_bytes()
         created = call(base, "/events/iris/submissions/", token, data={"name": "first"},
                        files={"estimator.py": code})
-        deadline = time.monotonic() + 120
-        while (detail := call(base, f"/submissions/{created['id']}/", token))["state"] not in (
-            "scored", "error"
-        ):
-            assert time.monotonic() < deadline, detail
-            time.sleep(0.2)
-        assert detail["state"] == "scored", detail["error"]
+        wait_scored(base, token, created["id"])
         board = call(base, "/events/iris/leaderboard/")
         assert [r["submission"] for r in board["rows"]] == ["first"]
         assert board["rows"][0]["scores"]["acc"]["valid"]["bagged"] > 0.9
@@ -188,31 +204,18 @@ def test_run_command_scores_a_starting_kit(tmp_path):
         # next submission is scored.
         folds = next(pid for pid in children(proc.pid) if b"folds@" in cmdline(pid))
         os.kill(folds, signal.SIGKILL)
-        said = ("The fold worker stopped (killed by SIGKILL; see its log above): "
-                "starting it again.")
-        deadline = time.monotonic() + 60
-        while said not in (tmp_path / "up.log").read_text():
-            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
-            time.sleep(0.2)
+        wait_said(tmp_path / "up.log", "The fold worker stopped (killed by SIGKILL; see its "
+                                       "log above): starting it again.")
         created = call(base, "/events/iris/submissions/", token, data={"name": "second"},
                        files={"estimator.py": code + b"\n# again\n"})
-        deadline = time.monotonic() + 120
-        while (detail := call(base, f"/submissions/{created['id']}/", token))["state"] not in (
-            "scored", "error"
-        ):
-            assert time.monotonic() < deadline, detail
-            time.sleep(0.2)
-        assert detail["state"] == "scored", detail["error"]
+        wait_scored(base, token, created["id"])
 
         # So is the web server.
         web = gunicorn(proc.pid)
         os.kill(web, signal.SIGKILL)
-        said = ("The web server stopped (killed by SIGKILL; see its log above): "
-                "starting it again.")
+        wait_said(tmp_path / "up.log", "The web server stopped (killed by SIGKILL; see its "
+                                       "log above): starting it again.")
         deadline = time.monotonic() + 60
-        while said not in (tmp_path / "up.log").read_text():
-            assert time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
-            time.sleep(0.2)
         # The new one answers (the killed one's workers stop serving within a
         # second or two).
         web = gunicorn(proc.pid, other_than=web)

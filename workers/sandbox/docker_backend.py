@@ -593,8 +593,7 @@ class DockerSandbox:
                     # It never says it if its first process was killed (the
                     # limits, the OOM killer, the fold's own code): look.
                     next_exit_check = time.monotonic() + EXIT_CHECK_S
-                    container.reload()
-                    if container.status in ("created", "running"):
+                    if not warm.exited():
                         continue
             try:
                 exit_code = container.wait(timeout=self.poll_interval_s)["StatusCode"]

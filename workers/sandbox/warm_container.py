@@ -104,6 +104,10 @@ class WarmContainer:
     def go_path(self) -> Path:
         return self.slot_dir / CONTROL_DIR / GO
 
+    @property
+    def done_path(self) -> Path:
+        return self.slot_dir / CONTROL_DIR / DONE
+
     def wait_ready(self, heartbeat: Heartbeat, timeout_s: float = READY_TIMEOUT_S) -> int:
         """Wait until the container listens for its fold; returns the pipe's write
         end (closed without writing, the container goes on waiting)."""
@@ -117,8 +121,7 @@ class WarmContainer:
                     raise SandboxFailure(f"cannot signal the warm container: {exc}") from exc
             now = time.monotonic()
             if now >= next_check:
-                self.container.reload()
-                if self.container.status not in ("created", "running"):
+                if self.exited():
                     raise WarmContainerGone(
                         f"the warm fold container exited before its fold ({self.container.status},"
                         f" status {self.container.attrs.get('State', {}).get('ExitCode')})")
@@ -146,18 +149,22 @@ class WarmContainer:
 
     def go(self, fd: int) -> None:
         """Start the fold: its CPU time and peak memory count from here."""
-        self.done_fd = os.open(self.slot_dir / CONTROL_DIR / DONE, os.O_RDONLY | os.O_NONBLOCK)
+        self.done_fd = os.open(self.done_path, os.O_RDONLY | os.O_NONBLOCK)
         self.cgroup.start_fold()
         try:
             os.write(fd, b"go\n")
         finally:
             os.close(fd)
 
+    def exited(self) -> bool:
+        """Whether the container has stopped (asks the daemon)."""
+        self.container.reload()
+        return self.container.status not in ("created", "running")
+
     def fold_ended(self, timeout_s: float) -> bool:
         """Whether the container says (within ``timeout_s``) that its fold has
-        ended; it then waits for :meth:`release`, its cgroup still there."""
-        if self.done_fd is None:
-            return False
+        ended (from :meth:`go` until :meth:`release`); it then waits for
+        :meth:`release`, its cgroup still there."""
         ready, _, _ = select.select([self.done_fd], [], [], timeout_s)
         if not ready:
             return False

@@ -160,7 +160,6 @@ class Command(BaseCommand):
                 env=env,
             )
         signal.signal(signal.SIGTERM, _stop)
-        failed = False
         try:
             self.stdout.write("Starting the workers and the web server...\n")
             if self._wait_ready(supervisor, ready_files,
@@ -186,7 +185,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         except _GaveUp:
-            failed = True
+            raise SystemExit(1) from None  # once the rest is stopped (below)
         finally:
             children = list(supervisor.running.values())
             if flower is not None:
@@ -199,8 +198,6 @@ class Command(BaseCommand):
                     c.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     c.kill()
-        if failed:
-            raise SystemExit(1)
 
     def _flower_text(self, flower, flower_url, flower_port) -> str:
         """Where Flower is, or why it is not there and how to start it."""
