@@ -299,6 +299,25 @@ def images_kit(tmp_path_factory) -> Path:
     return _prepared_corpus_kit("images", tmp_path_factory)
 
 
+@pytest.mark.parametrize("line", ["import subprocess", "data = open('/etc/passwd').read()"])
+def test_a_word_ramp_workflow_refuses_in_the_submission_is_the_participants_error(
+        prepared_iris, tmp_path, line):
+    # ramp-workflow refuses the file before any of it runs, so no frame of the
+    # participant's shows: still their error, with rampwf's own message.
+    code = (EXAMPLES / "iris" / "submissions" / "starting_kit" / "estimator.py").read_text()
+    files = {"estimator.py": f"{line}\n{code}".encode()}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    lay_out(fold_ticket(prepared_iris, files), workdir, prepared_iris, files)
+
+    assert main(workdir) == EXIT_SUBMISSION_ERROR
+
+    result = json.loads((workdir / layout.RESULT).read_text())
+    assert (result["kind"], result["error_type"]) == (PARTICIPANT, "RuntimeError")
+    word = "subprocess" if "subprocess" in line else "open"
+    assert result["message"] == f"forbidden key word {word} detected in submission."
+
+
 NONE_FOR_A_ROW = """
 import numpy as np
 

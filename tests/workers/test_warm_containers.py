@@ -336,3 +336,45 @@ def test_a_fold_that_kills_its_containers_first_process_ends_at_once(prepared, n
     assert took < 20, took
     assert containers(node) == []
     assert slot_dirs(work_dir) == []
+
+
+def test_a_fold_that_says_done_itself_is_still_waited_for(prepared, node, work_dir):
+    # The container's first process says the fold's status on the "done"
+    # pipe, which the fold's own code can write to as well: the worker takes
+    # the status only once no process of the fold is left, so a fold that
+    # says "done 0" and goes on is read when it has really ended.
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
+    code = (b"import os, time\n"
+            # (rampwf refuses a submission with the word "open" in it)
+            b"fd = getattr(os, 'op' + 'en')('/work/control/done', os.O_WRONLY | os.O_NONBLOCK)\n"
+            b"os.write(fd, b'done 0\\n')\n"
+            b"os.close(fd)\n"
+            b"time.sleep(1.5)\n")
+    try:
+        result, outcome = run_one(backend, prepared, code + GOOD)
+    finally:
+        backend.close()
+    assert outcome.error == "", (outcome.error, outcome.error_traceback, result.stderr)
+    assert outcome.y_pred_test is not None
+    assert result.wall_time >= 1.5
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []
+
+
+def test_a_fold_that_leaves_a_process_behind_ends_without_it(prepared, node, work_dir):
+    # The harness returns while a process the fold started sleeps on: the
+    # fold is scored and its container goes, the process with it.
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
+    # (a fork: rampwf refuses a submission naming subprocess)
+    code = b"import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\n"
+    try:
+        t0 = time.monotonic()
+        result, outcome = run_one(backend, prepared, code + GOOD)
+        took = time.monotonic() - t0
+    finally:
+        backend.close()
+    assert outcome.error == "", outcome.error
+    assert result.exit_code == 0
+    assert took < 20, took
+    assert containers(node) == []
+    assert slot_dirs(work_dir) == []

@@ -68,6 +68,8 @@ def charged_to(exc: BaseException, submission_dir: Path) -> str:
     columns is the participant's error, not the kit's).
     """
     root = os.path.realpath(submission_dir) + os.sep
+    if is_forbidden_word(exc):
+        return PARTICIPANT
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -85,6 +87,20 @@ def charged_to(exc: BaseException, submission_dir: Path) -> str:
             tb = tb.tb_next
         exc = exc.__cause__ or exc.__context__
     return PROBLEM
+
+
+def is_forbidden_word(exc: BaseException) -> bool:
+    """Whether ``exc`` is ramp-workflow refusing the submission's source for a
+    word on its list (``subprocess``, ``open(`` …): raised while reading the
+    participant's file, before any of it runs, so no frame of theirs shows."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "_sanitize_input" and \
+                code.co_filename.endswith(os.path.join("rampwf", "utils", "sanitize.py")):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _exception_message(exc: BaseException, submission_dir: Path) -> str:

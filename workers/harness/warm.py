@@ -10,11 +10,14 @@ cold container's ``timeout … python -m workers.harness`` does: 128 + N when
 the child was killed by signal N. It runs one fold; the worker removes the
 container after it.
 
-Before exiting it writes to the named pipe ``done`` beside ``GO`` (when the
-worker listens) and waits until the worker closes its end: the worker reads
-the container's cgroup then, while it still exists, so that a fold of a few
-milliseconds is measured (the cgroup, and what it counted, go with the
-container's last process).
+Before exiting it writes ``done STATUS`` to the named pipe ``done`` beside
+``GO`` (when the worker listens) and waits until the worker closes its end:
+the worker reads the container's cgroup then, while it still exists, so that
+a fold of a few milliseconds is measured (the cgroup, and what it counted, go
+with the container's last process). The status saves the worker waiting for
+the container to exit through the daemon; the worker takes it only when the
+cgroup shows no process of the fold left (the fold's code could write to the
+pipe too).
 
 ``DATARUN_BACKSTOP_S`` bounds the fold (the worker kills the container at the
 wall-time limit; this only matters when the worker died), and
@@ -108,15 +111,15 @@ def run_fold(backstop_s: int) -> int:
     return 128 - code if code < 0 else code
 
 
-def say_done(path: str, wait_s: float = 30.0) -> None:
-    """Tell the worker the fold has ended and wait (at most ``wait_s``) until
-    it has read the cgroup and closed its end of the pipe."""
+def say_done(path: str, code: int, wait_s: float = 30.0) -> None:
+    """Tell the worker the fold has ended with status ``code`` and wait (at
+    most ``wait_s``) until it has read the cgroup and closed its end of the pipe."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
     except OSError:
         return  # nobody listens (ENXIO): nothing to wait for
     try:
-        os.write(fd, b"done\n")
+        os.write(fd, f"done {code}\n".encode())
         # A pipe's write end reports an error once no reader is left.
         waiting = select.poll()
         waiting.register(fd, 0)
@@ -137,7 +140,7 @@ def main(go_path: str) -> int:
     if not wait_for_go(go_path, float(os.environ.get("DATARUN_WARM_IDLE_S", "3600"))):
         return 0
     code = run_fold(int(os.environ.get("DATARUN_BACKSTOP_S", "3600")))
-    say_done(os.path.join(os.path.dirname(go_path), DONE))
+    say_done(os.path.join(os.path.dirname(go_path), DONE), code)
     return code
 
 

@@ -54,6 +54,10 @@ class ContainerCgroup:
         self._reader = None
         # The file that weighs its CPU against other processes', and its default.
         self._cpu_weight: tuple[Path, str] | None = None
+        # The count of its processes (threads included), and that count when
+        # its fold started: the warm container's own, before the fold's.
+        self._pids_current: Path | None = None
+        self.own_processes: int | None = None
         v1 = [("docker", container_id), ("system.slice", f"docker-{container_id}.scope")]
         for parent, name in v1:
             mem = self.ROOT / "memory" / parent / name
@@ -62,6 +66,7 @@ class ContainerCgroup:
             if (mem / "memory.stat").exists() and (cpu / "cpuacct.usage").exists():
                 self._reader = lambda mem=mem, cpu=cpu, pids=pids: self._read_v1(mem, cpu, pids)
                 self._cpu_weight = (self.ROOT / "cpu" / parent / name / "cpu.shares", "1024")
+                self._pids_current = pids / "pids.current"
                 self.source = "cgroup v1"
                 return
         for parent, name in v1:
@@ -69,6 +74,7 @@ class ContainerCgroup:
             if (path / "cpu.stat").exists() and (path / "memory.stat").exists():
                 self._reader = lambda path=path: self._read_v2(path)
                 self._cpu_weight = (path / "cpu.weight", "100")
+                self._pids_current = path / "pids.current"
                 self.source = "cgroup v2"
                 return
 
@@ -173,8 +179,27 @@ class ContainerCgroup:
             return False
         return True
 
+    def processes(self) -> int | None:
+        """How many processes (threads included) the container holds now;
+        None when this worker cannot tell."""
+        if self._pids_current is None:
+            return None
+        try:
+            return self._read_int(self._pids_current)
+        except (OSError, ValueError):
+            return None
+
+    def fold_processes_gone(self) -> bool:
+        """Whether the container holds no more processes than when its fold
+        started (its own: init and the warm-up's): nothing of the fold is
+        left running. False when this worker cannot tell."""
+        now = self.processes()
+        return now is not None and self.own_processes is not None \
+            and now <= self.own_processes
+
     def start_fold(self) -> None:
         """Count from now on: what the container used before is its warm-up's."""
+        self.own_processes = self.processes()
         self.sample()
         self.cpu_base_ns = self.cpu_ns
         # The libraries the warm-up imported stay resident for the fold (and

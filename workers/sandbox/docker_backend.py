@@ -560,6 +560,8 @@ class DockerSandbox:
         terminated = None
         last_beat = t0
         exit_code = None
+        # Whether the exit status is the one the warm container said.
+        said = False
         next_exit_check = t0 + EXIT_CHECK_S
         while exit_code is None:
             cgroup.sample()
@@ -586,7 +588,13 @@ class DockerSandbox:
                 if warm.fold_ended(self.poll_interval_s):
                     # Its processes are gone, its cgroup not yet: the last reading.
                     cgroup.sample()
+                    if warm.said_status is not None and cgroup.fold_processes_gone():
+                        # Nothing of the fold runs: its status is the one
+                        # said, without waiting for the container to exit.
+                        exit_code, said = warm.said_status, True
                     warm.release()
+                    if exit_code is not None:
+                        break
                 elif time.monotonic() < next_exit_check:
                     continue
                 else:
@@ -603,12 +611,17 @@ class DockerSandbox:
                 raise SandboxFailure("the fold's container disappeared") from exc
         wall = time.monotonic() - t0
         cgroup.sample()
-        container.reload()
-        state = container.attrs.get("State", {})
+        if said:
+            # The container said so: its cgroup, read before it was let go,
+            # counts any OOM kill in it, as the daemon's OOMKilled would.
+            oom_killed = bool(cgroup.oom_kills)
+        else:
+            container.reload()
+            oom_killed = container.attrs.get("State", {}).get("OOMKilled")
         # Stopped at the time limit, or failed on its own, while out of
         # memory or processes: that limit is what it ran into.
         failed = terminated == Termination.TIME or (terminated is None and exit_code != 0)
-        if terminated is None and state.get("OOMKilled"):
+        if terminated is None and oom_killed:
             terminated = Termination.MEMORY
         elif failed and cgroup.out_of_memory():
             terminated = Termination.MEMORY

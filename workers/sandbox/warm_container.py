@@ -56,6 +56,8 @@ class WarmContainer:
     # The read end of the ``done`` pipe, from "go" until the worker has read
     # the cgroup after the fold.
     done_fd: int | None = None
+    # The fold's exit status as the container said it (see :meth:`fold_ended`).
+    said_status: int | None = None
 
     @classmethod
     def start(cls, client, image: str, parent: Path, limits: Limits, options: dict,
@@ -164,11 +166,16 @@ class WarmContainer:
     def fold_ended(self, timeout_s: float) -> bool:
         """Whether the container says (within ``timeout_s``) that its fold has
         ended (from :meth:`go` until :meth:`release`); it then waits for
-        :meth:`release`, its cgroup still there."""
+        :meth:`release`, its cgroup still there. :attr:`said_status` is the
+        exit status it said, None when the message was not one ``done N``
+        line (something else wrote to the pipe too)."""
         ready, _, _ = select.select([self.done_fd], [], [], timeout_s)
         if not ready:
             return False
-        os.read(self.done_fd, 64)
+        message = os.read(self.done_fd, 64).decode("ascii", "replace")
+        word, _, status = message.removesuffix("\n").partition(" ")
+        self.said_status = int(status) if word == "done" and status.isdigit() \
+            and "\n" not in message.removesuffix("\n") else None
         return True
 
     def release(self) -> None:
