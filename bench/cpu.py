@@ -7,6 +7,8 @@ their trees plus the children they reaped, so that short-lived processes
 Docker are found by name: the postmasters, the Redis servers and the Docker
 daemons with their container shims; the containers' own CPU is read from
 Docker's cgroup, which keeps it after they are removed."""
+import time
+
 import psutil
 
 POSTGRES, REDIS, DOCKER = ("PostgreSQL", "Redis", "Docker (daemon, shims)")
@@ -116,3 +118,19 @@ def print_used(title: str, seconds: dict[str, float], per: float, unit: str) -> 
     busy = seconds["machine"] / (seconds["machine"] + seconds["machine idle"])
     print(f"      {'the machine, busy':<64} {seconds['machine'] / per * 1000:8.1f}"
           f"  ({busy * 100:.0f} % of its CPU time)")
+
+
+def wait_until_idle(busy_below: float = 0.15, window_s: float = 0.5,
+                    timeout_s: float = 60.0) -> float:
+    """Wait until the machine's CPUs were busy less than ``busy_below`` of a
+    ``window_s`` window (at most ``timeout_s``); the seconds waited."""
+    t0 = time.monotonic()
+    while True:
+        before = psutil.cpu_times()
+        time.sleep(window_s)
+        after = psutil.cpu_times()
+        idle = (after.idle + getattr(after, "iowait", 0.0)) \
+            - (before.idle + getattr(before, "iowait", 0.0))
+        total = sum(after) - sum(before)
+        if total <= 0 or 1 - idle / total < busy_below or time.monotonic() - t0 > timeout_s:
+            return time.monotonic() - t0

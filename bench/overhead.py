@@ -21,8 +21,13 @@ when a Docker daemon and the runtime image are here), in one run:
 
 Uses the embedded defaults in a temporary DATARUN_HOME unless DATABASE_URL /
 CELERY_BROKER_URL are set.
+Submissions come one after another, each sent once the machine is idle again
+(``--pause idle``, the default: a Docker worker re-warms the containers the
+last submission used, about a second of CPU each), which is how long that
+took is printed too; ``--pause 2`` sends each 2 s after the last was scored.
 Usage: python bench/overhead.py [--kit iris] [--repeat 5] [--backends local,docker]
                                 [--warm 2] (warm containers per fold slot, comma-separated)
+                                [--pause idle|SECONDS]
 """
 import argparse
 import os
@@ -64,8 +69,10 @@ def main() -> None:
     parser.add_argument("--kit", default="iris")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--pause", type=float, default=2.0,
-                        help="seconds between one submission scored and the next sent")
+    parser.add_argument("--pause", default="idle",
+                        help="between one submission scored and the next sent: seconds, or "
+                             "'idle' (the default): until the machine is idle again (a warm "
+                             "container pool re-warmed), printing how long that took")
     parser.add_argument("--backends", default="local,docker",
                         help="sandbox backends to time, comma-separated (docker: warm and "
                              "cold containers; left out, saying why, without a daemon or "
@@ -157,7 +164,10 @@ def main() -> None:
                              "answered": answered, "seen": seen})
                 # Folds come one submission after another, as a participant
                 # sends them, not back to back: warm containers get ready.
-                time.sleep(args.pause)
+                if args.pause == "idle":
+                    runs[-1]["settled"] = cpu.wait_until_idle()
+                else:
+                    time.sleep(float(args.pause))
             cpu_used = cpu.used(cpu_before, cpu.reading(groups(worker)))
         finally:
             worker.terminate()
@@ -205,7 +215,9 @@ def main() -> None:
     broker = settings.CELERY_BROKER_URL.split("://")[0]
     print(f"kit: {args.kit}, submission: starting_kit, "
           f"worker concurrency: {args.concurrency}, database: {database}, "
-          f"broker: {broker}, {args.pause:g} s between submissions")
+          f"broker: {broker}, "
+          + ("the machine idle again between submissions" if args.pause == "idle"
+             else f"{float(args.pause):g} s between submissions"))
     for line in left_out:
         print(f"left out: {line}")
     print(f"(b) ramp-test in a fresh process:  median {b:.3f} s over {len(baseline)} runs "
@@ -234,10 +246,16 @@ def main() -> None:
         print(f"per-fold overhead, whole fold span (claim -> recorded) minus harness compute: "
               f"median {statistics.median(span_overhead) * ms:.1f} ms, "
               f"max {max(span_overhead) * ms:.1f} ms")
+        settled = [r["settled"] for r in runs[1:] if "settled" in r]
+        if settled:
+            print(f"after each submission, the machine idle again (busy < 15 % of 0.5 s) in: "
+                  f"median {statistics.median(settled):.2f} s, max {max(settled):.2f} s "
+                  "(submissions closer than that wait for the platform's own work: a "
+                  "warm pool re-warming)")
         print("(d) API call -> scored, step by step (median ms):")
         for step, value in time_line(runs[1:]):
             print(f"      {step:<64} {value * ms:8.1f}")
-        cpu.print_used(f"(e) CPU by process, {args.pause:g} s pauses included", cpu_used,
+        cpu.print_used("(e) CPU by process, the pauses included", cpu_used,
                        args.repeat, "submission")
     cold_ms = overheads.get("docker, cold containers")
     for label, warm_ms in overheads.items():

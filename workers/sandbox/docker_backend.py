@@ -22,6 +22,13 @@ one fold and is removed with it; its CPU time and peak memory count from the
 fold's start, not the warm-up's. Those that never got a fold are removed
 when the worker process stops, or when the slot's folds change image or
 limits (another problem).
+
+A container's replacement is started at once only when the slot has no other
+container started or starting; the others wait until the slot has run no fold
+for :data:`REFILL_AFTER_IDLE_S`. Importing the stack costs about a second of
+CPU per container, which the slot's next folds, their reports and the
+submission's scoring would otherwise compete with on a small machine; on a
+busy slot one container is always warming up for its next fold.
 """
 import atexit
 import logging
@@ -75,6 +82,8 @@ BACKSTOP_GRACE_S = 60
 # (it cannot say it when its first process was killed).
 EXIT_CHECK_S = 0.5
 NODE_ENV = "DATARUN_WORKER_NODE"
+# A slot idle this long starts the containers its pool is short of.
+REFILL_AFTER_IDLE_S = 0.5
 
 _client = None
 _client_lock = threading.Lock()
@@ -155,6 +164,28 @@ def _same_device(a: Path, b: Path) -> bool:
     return a.stat().st_dev == b.stat().st_dev
 
 
+class _Abandoned(Exception):
+    """A pool's container that was no longer wanted before it was started."""
+
+
+class _Pending:
+    """One container of a slot's pool: its start (a future of the starter
+    thread), which waits for the slot to idle until :attr:`now` is set."""
+
+    def __init__(self) -> None:
+        self.now = threading.Event()
+        self.abandoned = False
+        self.future: Future | None = None
+
+    def start_now(self) -> None:
+        self.now.set()
+
+    def abandon(self) -> None:
+        """Not wanted any more: not started if it has not been."""
+        self.abandoned = True
+        self.now.set()
+
+
 class _Interrupted(BaseException):
     """The worker process was told to stop while a container ran."""
 
@@ -181,13 +212,17 @@ class DockerSandbox:
         # pool is started with the worker process, before its first fold.
         self.expected_limits = expected_limits
         self._image_ref: str | None = None
-        self._pool: deque[Future] = deque()
+        self._pool: deque[_Pending] = deque()
         self._pool_key: tuple | None = None
         # One thread starts the pool's containers, one removes spent ones,
         # each with a Docker client of its own, off the fold's path.
         self._starter: ThreadPoolExecutor | None = None
         self._remover: ThreadPoolExecutor | None = None
         self._closing_at_exit = False
+        # Whether a fold runs in this slot, and when the last one ended:
+        # deferred containers start once the slot is idle.
+        self._fold_running = False
+        self._last_fold_end = float("-inf")
 
     @property
     def isolation(self) -> str:
@@ -279,11 +314,12 @@ class DockerSandbox:
         # Here, not on the remover's thread: at interpreter exit (atexit) no
         # executor takes new work any more.
         pool, self._pool, self._pool_key = list(self._pool), deque(), None
-        for future in pool:
-            if future.cancel():
+        for pending in pool:
+            pending.abandon()
+            if pending.future.cancel():
                 continue
             try:
-                warm = future.result()
+                warm = pending.future.result()
             except Exception:  # noqa: BLE001 - it never started: nothing to remove
                 continue
             warm.container = docker_client().containers.prepare_model(warm.container.attrs)
@@ -391,8 +427,27 @@ class DockerSandbox:
             self._pool_key = key
         docker_client()  # the daemon answers (else a SandboxFailure here, in the fold's thread)
         while len(self._pool) < self.warm:
-            self._pool.append(self._executor("_starter").submit(
-                lambda: self._start_warm(_background_client(), image, limits)))
+            pending = _Pending()
+            pending.future = self._executor("_starter").submit(
+                self._start_when_idle, pending, image, limits)
+            self._pool.append(pending)
+        # One container started or starting at least, for the slot's next fold.
+        if self._pool and not any(p.now.is_set() for p in self._pool):
+            self._pool[0].start_now()
+
+    def _idle(self) -> bool:
+        return not self._fold_running and \
+            time.monotonic() - self._last_fold_end >= REFILL_AFTER_IDLE_S
+
+    def _start_when_idle(self, pending: _Pending, image: str, limits: Limits) -> WarmContainer:
+        """The starter thread's job: start a container of the pool once the
+        slot is idle or once it is wanted now (see the module's docstring)."""
+        while not pending.now.wait(0.05):
+            if self._idle():
+                break
+        if pending.abandoned:
+            raise _Abandoned()
+        return self._start_warm(_background_client(), image, limits)
 
     def _drain(self) -> None:
         """Remove every container of the pool (those still starting once started)."""
@@ -406,9 +461,10 @@ class DockerSandbox:
             warm.discard()
 
         while self._pool:
-            future = self._pool.popleft()
-            if not future.cancel():
-                self._executor("_remover").submit(discard, future)
+            pending = self._pool.popleft()
+            pending.abandon()
+            if not pending.future.cancel():
+                self._executor("_remover").submit(discard, pending.future)
         self._pool_key = None
 
     def _discard_later(self, warm: WarmContainer) -> None:
@@ -421,15 +477,18 @@ class DockerSandbox:
         self._executor("_remover").submit(discard)
 
     def wait_until_warm(self, timeout_s: float = 120.0) -> None:
-        """Block until the pool's containers listen for their folds (benchmarks)."""
-        for future in list(self._pool):
-            os.close(future.result().wait_ready(lambda: None, timeout_s))
+        """Start the pool's containers now and block until they listen for
+        their folds (benchmarks, tests)."""
+        for pending in list(self._pool):
+            pending.start_now()
+        for pending in list(self._pool):
+            os.close(pending.future.result().wait_ready(lambda: None, timeout_s))
 
     def waiting_memory(self) -> list[int]:
         """The memory (resident and swapped, page cache left out) each started
         container of the pool holds while it waits (benchmarks)."""
         held = []
-        for future in list(self._pool):
+        for future in [pending.future for pending in self._pool]:
             if future.done() and future.exception() is None:
                 cgroup = future.result().cgroup
                 cgroup.sample()
@@ -443,10 +502,11 @@ class DockerSandbox:
         key = (image, replace(limits, log_bytes=0))
         warm = None
         if key == self._pool_key and self._pool:
-            future = self._pool.popleft()
-            if not future.cancel():
+            pending = self._pool.popleft()
+            pending.start_now()
+            if not pending.future.cancel():
                 try:
-                    warm = future.result()
+                    warm = pending.future.result()
                 except Exception:  # noqa: BLE001 - logged; the fold starts its own
                     logger.exception("could not start a warm container; the fold starts its own")
         self._fill(image, limits)
@@ -491,6 +551,7 @@ class DockerSandbox:
         previous = _install_stop_handler()
         container = warm = exit_code = None
         self._fold_container = None
+        self._fold_running = True
         try:
             if image_ref is None:
                 image_ref = self.environment_image(Path(interpreter).parent.parent, heartbeat)
@@ -521,6 +582,8 @@ class DockerSandbox:
             raise SandboxFailure(f"the Docker daemon failed while running the fold: {exc}") \
                 from exc
         finally:
+            self._fold_running = False
+            self._last_fold_end = time.monotonic()
             _restore_stop_handler(previous)
             warm = warm or self._fold_container
             if warm is not None and exit_code is not None:
