@@ -26,7 +26,7 @@ Submissions come one after another, each sent once the machine is idle again
 last submission used, about a second of CPU each), which is how long that
 took is printed too; ``--pause 2`` sends each 2 s after the last was scored.
 Usage: python bench/overhead.py [--kit iris] [--repeat 5] [--backends local,docker]
-                                [--warm 2] (warm containers per fold slot, comma-separated)
+                                [--warm 3,0] (warm containers per fold slot, comma-separated)
                                 [--pause idle|SECONDS]
 """
 import argparse
@@ -77,7 +77,7 @@ def main() -> None:
                         help="sandbox backends to time, comma-separated (docker: warm and "
                              "cold containers; left out, saying why, without a daemon or "
                              "the runtime image)")
-    parser.add_argument("--warm", default="2,0",
+    parser.add_argument("--warm", default="3,0",
                         help="Docker: warm containers per fold slot (DATARUN_WARM_CONTAINERS), "
                              "comma-separated for one variant each; 0: a cold container per "
                              "fold")

@@ -16,7 +16,7 @@ bubblewrap, and docker (when a daemon and the runtime image are there) three
 ways: a cold container per fold (DATARUN_WARM_CONTAINERS=0), a warm container
 that is ready when the fold comes (the slot was idle, or its last fold ran
 longer than the warm-up), and warm containers for folds back to back (a
-pool of DATARUN_WARM_CONTAINERS per slot, 2 by default: the first folds find
+pool of DATARUN_WARM_CONTAINERS per slot, 3 by default: the first folds find
 theirs ready, later ones may find the next still importing). It also prints
 the memory one warm container holds while it waits. "overhead" is the issue's
 per-fold figure: total minus the fold's compute (train + validate + test;

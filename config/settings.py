@@ -275,7 +275,7 @@ DATARUN_ENV_BUILD_TIMEOUT_S = env_float("DATARUN_ENV_BUILD_TIMEOUT_S", 3600.0)
 DATARUN_RUNTIME_IMAGE = env("DATARUN_RUNTIME_IMAGE", "")
 # Docker backend: containers each worker slot keeps started for its next
 # folds, the scientific stack imported (0: one container started per fold).
-DATARUN_WARM_CONTAINERS = env_int("DATARUN_WARM_CONTAINERS", 2)
+DATARUN_WARM_CONTAINERS = env_int("DATARUN_WARM_CONTAINERS", 3)
 # Default per-fold limits; an event can set its own.
 DATARUN_FOLD_TIME_LIMIT = env_float("DATARUN_FOLD_TIME_LIMIT", 600.0)
 DATARUN_FOLD_MEMORY_LIMIT_MB = env_int("DATARUN_FOLD_MEMORY_LIMIT_MB", 2048)

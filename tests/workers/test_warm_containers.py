@@ -265,7 +265,7 @@ def test_a_fold_cancelled_while_it_runs_leaves_nothing(prepared, node, work_dir)
     worker = start_worker(work_dir, workdir)
     try:
         # Running: its output says so, and the next fold's container is
-        # started beside it; the pool's other one (2 by default) waits for
+        # started beside it; the pool's others (3 by default) wait for
         # the slot to idle, its warm-up taking no CPU from the fold.
         wait_for(lambda: "fold started" in (workdir / "output" / "stdout.log").read_text()
                  if (workdir / "output" / "stdout.log").exists() else False,
@@ -291,17 +291,17 @@ def test_a_worker_killed_outright_leaves_its_warm_container_to_the_sweep(prepare
         said = worker.stdout.readline()
         assert said.startswith("fold done "), said
         fold_container = said.split()[-1]
-        # The fold's container gone, the pool (2) started again.
-        wait_for(lambda: len(containers(node)) == 2 and fold_container not in containers(node),
+        # The fold's container gone, the pool (3) started again.
+        wait_for(lambda: len(containers(node)) == 3 and fold_container not in containers(node),
                  "the next containers are started")
         worker.kill()
         worker.wait(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
-    assert len(containers(node)) == 2
+    assert len(containers(node)) == 3
     # What a worker node does when it starts again (celeryd_init).
-    assert remove_orphans(node) == 2
+    assert remove_orphans(node) == 3
     assert containers(node) == []
 
 

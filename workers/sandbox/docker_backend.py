@@ -196,7 +196,7 @@ class DockerSandbox:
 
     def __init__(self, *, image: str | None = None, work_dir: Path | None = None,
                  heartbeat_interval_s: float = 5.0, poll_interval_s: float = 0.05,
-                 warm: int = 2, env_wheels_dir: Path | None = None,
+                 warm: int = 3, env_wheels_dir: Path | None = None,
                  expected_limits: Limits | None = None) -> None:
         self.image = image or runtime_image()
         # Where the host keeps the wheels problems' environments were built
