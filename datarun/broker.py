@@ -2,6 +2,8 @@
 message is gone from one that is only waiting its turn, without sending
 a second message for every fold of a long queue.
 
+Redis and the embedded broker (``filesystem://``) can be looked into; on
+another broker the reaper waits longer before it sends a message again.
 Only messages not yet delivered are seen: a message a worker holds is not
 waiting, and its fold is re-sent if it is not claimed in time (claims are
 idempotent, so a second message costs nothing but a no-op task).
@@ -9,6 +11,7 @@ idempotent, so a second message costs nothing but a no-op task).
 import base64
 import json
 import logging
+import os
 
 from celery import current_app as celery_app
 
@@ -45,13 +48,33 @@ def waiting_first_args(*, queue: str, task: str) -> set | None:
     try:
         with celery_app.connection_for_read() as connection:
             transport = connection.transport_cls
-            if transport not in ("redis", "rediss"):
+            if transport == "filesystem":
+                raws = _filesystem_messages(connection.transport_options, queue)
+            elif transport not in ("redis", "rediss"):
                 return None
-            client = connection.default_channel.client
-            raws = []
-            for suffix in _REDIS_PRIORITY_SUFFIXES:
-                raws.extend(client.lrange(queue + suffix, 0, -1))
+            else:
+                client = connection.default_channel.client
+                raws = []
+                for suffix in _REDIS_PRIORITY_SUFFIXES:
+                    raws.extend(client.lrange(queue + suffix, 0, -1))
     except Exception as exc:  # noqa: BLE001 - any broker failure means "cannot tell"
         logger.warning("could not look into the broker's %s queue: %s", queue, exc)
         return None
     return {_first_arg(raw) for raw in raws if _task_name(raw) == task} - {None}
+
+
+def _filesystem_messages(options: dict, queue: str) -> list[bytes]:
+    """The messages waiting in ``queue`` of the embedded broker
+    (:mod:`config.filesystem_broker`): its files named ``….{queue}.msg`` in
+    the folder consumers take them from. One taken meanwhile is not waiting."""
+    folder = options.get("data_folder_in") or "data_in"
+    raws = []
+    for entry in os.scandir(folder):
+        if entry.name.partition(".")[2] != f"{queue}.msg":
+            continue
+        try:
+            with open(entry.path, "rb") as f:
+                raws.append(f.read())
+        except FileNotFoundError:
+            continue
+    return raws

@@ -110,3 +110,48 @@ def test_queue_positions_follow_the_submission_time_after_a_fold_is_rerun(
     # Back at its first place, ahead of the later submission.
     assert selectors.queue_positions([later_one.id]) == {later_one.id: n_folds}
     assert selectors.queue_positions([earlier.id]) == {earlier.id: 0}
+
+
+@pytest.fixture
+def embedded_broker(tmp_path, settings):
+    """This process's Celery app on the embedded broker (``filesystem://``,
+    as `make run` has it), in folders of its own."""
+    from config.celery import app
+
+    folders = {name: tmp_path / name for name in ("in", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    saved = (app.conf.broker_read_url, app.conf.broker_write_url,
+             app.conf.broker_transport_options)
+    app.conf.broker_read_url = app.conf.broker_write_url = "filesystem://"
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(folders["in"]), "data_folder_out": str(folders["in"]),
+        "processed_folder": str(folders["processed"]),
+        "control_folder": str(folders["control"]), "store_processed": False}
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield folders["in"]
+    (app.conf.broker_read_url, app.conf.broker_write_url,
+     app.conf.broker_transport_options) = saved
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_the_embedded_broker_is_looked_into_and_a_lost_message_sent_again_in_seconds(
+        problem, embedded_broker, settings, django_capture_on_commit_callbacks):
+    # make run's broker: a fold whose message a worker took before it was
+    # killed is sent again after DATARUN_REDISPATCH_AFTER, not after the
+    # half hour a broker that cannot be looked into waits.
+    settings.DATARUN_REDISPATCH_AFTER = 30
+    settings.DATARUN_REDISPATCH_UNSEEN_AFTER = 1800
+    evaluation = create(problem, django_capture_on_commit_callbacks)
+    folds = set(evaluation.fold_runs.values_list("id", flat=True))
+    assert waiting() == folds
+    assert services.fold_runs_reap(now=later(3600))["sent"] == 0
+
+    taken = sorted(embedded_broker.iterdir())[0]
+    taken.unlink()
+    assert len(waiting()) == len(folds) - 1
+    assert services.fold_runs_reap(now=later(31))["sent"] == 1
+    assert waiting() == folds
+    assert len(list(embedded_broker.iterdir())) == len(folds)
