@@ -142,5 +142,20 @@ class Channel(filesystem.Channel):
         self._change_table(exchange, lambda queues: [q for q in queues if q != binding])
 
 
+# The exchanges and bindings a process has declared, per broker folder.
+_states: dict[str, virtual.BrokerState] = {}
+
+
 class Transport(filesystem.Transport):
+    """kombu keeps one record of declared bindings per process for every
+    filesystem broker, and does not bind again a queue it has recorded: a
+    process (or a child it forked) that opened another broker folder before
+    never wrote the binding into this one's table, and its messages went to
+    no queue. Here the record is per control folder."""
+
     Channel = Channel
+
+    def __init__(self, client, **kwargs):
+        super().__init__(client, **kwargs)
+        folder = client.transport_options.get("control_folder", "control")
+        self.state = _states.setdefault(os.path.abspath(folder), virtual.BrokerState())

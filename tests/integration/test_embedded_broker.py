@@ -98,3 +98,17 @@ def test_a_file_that_is_not_a_message_is_skipped_and_the_next_one_delivered(tmp_
             q.put({"id": "after"})
             assert q.get(timeout=5).payload == {"id": "after"}
     assert "Skipped the broker file 0_garbage.sandbox.msg on queue sandbox" in caplog.text
+
+
+def test_a_process_that_used_another_broker_folder_still_gets_its_messages(tmp_path):
+    # kombu records a process's bindings once per process, not per folder:
+    # the second folder's queue was never bound there, and its messages went
+    # nowhere (seen in CI: a test had used a broker folder of its own before).
+    for root in (tmp_path / "first", tmp_path / "second"):
+        root.mkdir()
+        with Connection("filesystem://", transport_options=options(root)) as conn:
+            with conn.SimpleQueue("sandbox") as q:
+                q.put({"id": root.name})
+                message = q.get(timeout=5)
+                message.ack()
+                assert message.payload["id"] == root.name
