@@ -442,9 +442,8 @@ class DockerSandbox:
     def _start_when_idle(self, pending: _Pending, image: str, limits: Limits) -> WarmContainer:
         """The starter thread's job: start a container of the pool once the
         slot is idle or once it is wanted now (see the module's docstring)."""
-        while not pending.now.wait(0.05):
-            if self._idle():
-                break
+        while not pending.now.is_set() and not self._idle():
+            pending.now.wait(0.05)
         if pending.abandoned:
             raise _Abandoned()
         return self._start_warm(_background_client(), image, limits)
