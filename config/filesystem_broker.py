@@ -55,6 +55,12 @@ def _write_whole(path: str, data: bytes) -> None:
         raise
 
 
+def _of_queue(name: str, queue: str) -> bool:
+    """Whether the file ``name`` is a message of ``queue`` (kombu's naming:
+    ``<ms>_<uuid>.<queue>.msg``)."""
+    return name.partition(".")[2] == f"{queue}.msg"
+
+
 def _binding(routing_key, pattern, queue):
     return exchange_queue_t(routing_key or "", pattern or "", queue or "")
 
@@ -70,9 +76,8 @@ class Channel(filesystem.Channel):
             raise ChannelError(f"Cannot add a message to {self.data_folder_out!r}: {exc}") from exc
 
     def _get(self, queue):
-        wanted = f"{queue}.msg"
         for name in sorted(os.listdir(self.data_folder_in)):
-            if name.partition(".")[2] != wanted:
+            if not _of_queue(name, queue):
                 continue
             taken = os.path.join(self.processed_folder, name)
             try:
@@ -97,6 +102,19 @@ class Channel(filesystem.Channel):
                 logger.error("Skipped the broker file %s on queue %s (%d bytes): "
                              "not a message (%s)", name, queue, len(payload), exc)
         raise Empty()
+
+    def waiting(self, queue) -> list[bytes]:
+        """The messages of ``queue`` no consumer has taken yet, as stored
+        (what the reaper looks for); one taken meanwhile is left out."""
+        raws = []
+        for entry in os.scandir(self.data_folder_in):
+            if _of_queue(entry.name, queue):
+                try:
+                    with open(entry.path, "rb") as f:
+                        raws.append(f.read())
+                except FileNotFoundError:
+                    continue
+        return raws
 
     # --- Exchange tables ---------------------------------------------------
 

@@ -11,7 +11,6 @@ idempotent, so a second message costs nothing but a no-op task).
 import base64
 import json
 import logging
-import os
 
 from celery import current_app as celery_app
 
@@ -49,7 +48,8 @@ def waiting_first_args(*, queue: str, task: str) -> set | None:
         with celery_app.connection_for_read() as connection:
             transport = connection.transport_cls
             if transport == "filesystem":
-                raws = _filesystem_messages(connection.transport_options, queue)
+                # config.filesystem_broker's channel knows its folder's naming.
+                raws = connection.default_channel.waiting(queue)
             elif transport not in ("redis", "rediss"):
                 return None
             else:
@@ -62,19 +62,3 @@ def waiting_first_args(*, queue: str, task: str) -> set | None:
         return None
     return {_first_arg(raw) for raw in raws if _task_name(raw) == task} - {None}
 
-
-def _filesystem_messages(options: dict, queue: str) -> list[bytes]:
-    """The messages waiting in ``queue`` of the embedded broker
-    (:mod:`config.filesystem_broker`): its files named ``….{queue}.msg`` in
-    the folder consumers take them from. One taken meanwhile is not waiting."""
-    folder = options.get("data_folder_in") or "data_in"
-    raws = []
-    for entry in os.scandir(folder):
-        if entry.name.partition(".")[2] != f"{queue}.msg":
-            continue
-        try:
-            with open(entry.path, "rb") as f:
-                raws.append(f.read())
-        except FileNotFoundError:
-            continue
-    return raws

@@ -333,18 +333,24 @@ def test_folds_of_a_few_milliseconds_have_their_cpu_time_and_memory_measured(
     assert slot_dirs(work_dir) == []
 
 
+def run_alone(prepared: Path, work_dir: Path, code: bytes):
+    """One fold on a fresh slot of one warm container, closed after it:
+    its result, its outcome and the seconds it took."""
+    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
+    try:
+        t0 = time.monotonic()
+        result, outcome = run_one(backend, prepared, code)
+        return result, outcome, time.monotonic() - t0
+    finally:
+        backend.close()
+
+
 def test_a_fold_that_kills_its_containers_first_process_ends_at_once(prepared, node,
                                                                       work_dir):
     # The first process then cannot say the fold has ended: the worker sees
     # the container gone within a second, not at the wall-time limit.
-    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
     code = b"import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(120)\n"
-    try:
-        t0 = time.monotonic()
-        result, outcome = run_one(backend, prepared, code + QUICK)
-        took = time.monotonic() - t0
-    finally:
-        backend.close()
+    result, outcome, took = run_alone(prepared, work_dir, code + QUICK)
     assert result.exit_code != 0 and outcome.error != ""
     assert took < 20, took
     assert containers(node) == []
@@ -356,17 +362,13 @@ def test_a_fold_that_says_done_itself_is_still_waited_for(prepared, node, work_d
     # pipe, which the fold's own code can write to as well: the worker takes
     # the status only once no process of the fold is left, so a fold that
     # says "done 0" and goes on is read when it has really ended.
-    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
     code = (b"import os, time\n"
             # (rampwf refuses a submission with the word "open" in it)
             b"fd = getattr(os, 'op' + 'en')('/work/control/done', os.O_WRONLY | os.O_NONBLOCK)\n"
             b"os.write(fd, b'done 0\\n')\n"
             b"os.close(fd)\n"
             b"time.sleep(1.5)\n")
-    try:
-        result, outcome = run_one(backend, prepared, code + GOOD)
-    finally:
-        backend.close()
+    result, outcome, _ = run_alone(prepared, work_dir, code + GOOD)
     assert outcome.error == "", (outcome.error, outcome.error_traceback, result.stderr)
     assert outcome.y_pred_test is not None
     assert result.wall_time >= 1.5
@@ -377,15 +379,9 @@ def test_a_fold_that_says_done_itself_is_still_waited_for(prepared, node, work_d
 def test_a_fold_that_leaves_a_process_behind_ends_without_it(prepared, node, work_dir):
     # The harness returns while a process the fold started sleeps on: the
     # fold is scored and its container goes, the process with it.
-    backend = DockerSandbox(work_dir=work_dir, heartbeat_interval_s=1.0, warm=1)
     # (a fork: rampwf refuses a submission naming subprocess)
     code = b"import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(300)\n"
-    try:
-        t0 = time.monotonic()
-        result, outcome = run_one(backend, prepared, code + GOOD)
-        took = time.monotonic() - t0
-    finally:
-        backend.close()
+    result, outcome, took = run_alone(prepared, work_dir, code + GOOD)
     assert outcome.error == "", outcome.error
     assert result.exit_code == 0
     assert took < 20, took

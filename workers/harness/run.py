@@ -68,7 +68,7 @@ def charged_to(exc: BaseException, submission_dir: Path) -> str:
     columns is the participant's error, not the kit's).
     """
     root = os.path.realpath(submission_dir) + os.sep
-    if is_forbidden_word(exc):
+    if _forbidden_word(exc):
         return PARTICIPANT
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -89,7 +89,7 @@ def charged_to(exc: BaseException, submission_dir: Path) -> str:
     return PROBLEM
 
 
-def is_forbidden_word(exc: BaseException) -> bool:
+def _forbidden_word(exc: BaseException) -> bool:
     """Whether ``exc`` is ramp-workflow refusing the submission's source for a
     word on its list (``subprocess``, ``open(`` …): raised while reading the
     participant's file, before any of it runs, so no frame of theirs shows."""

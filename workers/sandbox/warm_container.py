@@ -14,6 +14,7 @@ container waits until the worker has read its cgroup (:meth:`fold_ended`,
 import errno
 import logging
 import os
+import re
 import select
 import shutil
 import tempfile
@@ -172,10 +173,8 @@ class WarmContainer:
         ready, _, _ = select.select([self.done_fd], [], [], timeout_s)
         if not ready:
             return False
-        message = os.read(self.done_fd, 64).decode("ascii", "replace")
-        word, _, status = message.removesuffix("\n").partition(" ")
-        self.said_status = int(status) if word == "done" and status.isdigit() \
-            and "\n" not in message.removesuffix("\n") else None
+        said = re.fullmatch(rb"done (\d+)\n", os.read(self.done_fd, 64))
+        self.said_status = int(said[1]) if said else None
         return True
 
     def release(self) -> None:
