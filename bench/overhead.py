@@ -306,7 +306,7 @@ def time_line(runs: list[dict]) -> list[tuple[str, float]]:
             add("  per fold: a slot's cycle, claim -> its next claim", cycle)
             add("  per fold: a slot's cycle minus compute (its own overhead)",
                 cycle - (f.train_time + f.valid_time + f.test_time))
-        add("last fold recorded -> evaluation scored (scoring task, scorer)",
+        add("last fold recorded -> evaluation scored (with its report, or the scorer)",
             scored - last_recorded)
         add("evaluation scored -> seen by this client (its 5 ms poll)", run["seen"] - scored)
         add("total, API call -> seen scored", run["seen"] - run["sent"])

@@ -306,6 +306,11 @@ DATARUN_FOLD_MAX_ATTEMPTS = env_int("DATARUN_FOLD_MAX_ATTEMPTS", 2)
 # the reaper cannot look into, after DATARUN_REDISPATCH_UNSEEN_AFTER.
 DATARUN_REDISPATCH_AFTER = env_float("DATARUN_REDISPATCH_AFTER", 30.0)
 DATARUN_REDISPATCH_UNSEEN_AFTER = env_float("DATARUN_REDISPATCH_UNSEEN_AFTER", 1800.0)
+# A submission whose last fold's scoring took less than this is scored (mean
+# +- std, bagged) by whoever recorded that fold, the web process, without a
+# hop through the broker; a costlier one by the scorer (queue scoring). 0:
+# always the scorer.
+DATARUN_INLINE_SCORING_MAX_S = env_float("DATARUN_INLINE_SCORING_MAX_S", 0.1)
 
 # --- Runners: whoever runs folds talks to the platform only over HTTP ---------
 # The web address fold workers reach the runner API (/api/v1/runner/) at: an

@@ -311,13 +311,15 @@ def fold_run_finish(*, spec: FoldTicket, outcome: FoldOutcome, problem: Problem 
     evaluation once its last fold is done. False when the attempt was
     superseded meanwhile (nothing recorded). ``problem`` and its
     ``score_types``, when the caller has them, save reading them again."""
+    t0 = time.perf_counter()
     scores = _check_and_score_fold(spec, outcome, problem)
+    scoring_s = time.perf_counter() - t0
     with transaction.atomic():
-        return _record_fold(spec, outcome, scores, score_types)
+        return _record_fold(spec, outcome, scores, score_types, scoring_s)
 
 
 def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
-                 score_types: list | None = None) -> bool:
+                 score_types: list | None = None, scoring_s: float = 0.0) -> bool:
     # What the submission printed or raised may hold NUL characters, which a
     # text column refuses: they become the replacement mark.
     for name in ("stdout", "stderr", "error", "error_traceback"):
@@ -382,8 +384,26 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
     remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
     if not remaining and evaluation.state == RunState.RUNNING:
         evaluation_id = evaluation.id
-        transaction.on_commit(lambda: send_scoring_task(evaluation_id))
+        transaction.on_commit(lambda: _score_now_or_send(evaluation_id, scoring_s))
     return True
+
+
+def _score_now_or_send(evaluation_id: int, fold_scoring_s: float) -> None:
+    """Once the last fold is recorded: the evaluation's scores computed here,
+    by whoever recorded that fold, when its scoring was cheap (bagged scores
+    cost about what one fold's scoring does: the same score functions on as
+    many rows, plus reading each fold's predictions back), which saves the
+    hop through the broker to the scorer; else, or if that fails, the
+    scorer's task. Recording the fold is committed either way, and a lost
+    task is sent again by the reaper."""
+    if fold_scoring_s < settings.DATARUN_INLINE_SCORING_MAX_S:
+        try:
+            evaluation_score(evaluation_id=evaluation_id)
+            return
+        except Exception:  # noqa: BLE001 - the scorer tries again
+            logger.exception("evaluation %s could not be scored with its last fold; "
+                             "sending it to the scorer", evaluation_id)
+    send_scoring_task(evaluation_id)
 
 
 def _bagged(evaluation: Evaluation, fold_runs: list[FoldRun]) -> dict:
