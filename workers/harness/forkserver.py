@@ -173,6 +173,14 @@ def _child(request: dict, protocol_fds: tuple[int, ...]) -> None:
 SPARE_NAME = "spare"
 
 
+def _name() -> str:
+    try:
+        with open("/proc/self/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _set_name(name: str) -> None:
     # The process name (comm) only: its command line stays the server's.
     try:
@@ -184,30 +192,34 @@ def _set_name(name: str) -> None:
 
 def _fork_spare(protocol_fds: tuple[int, ...]) -> tuple[int, int] | None:
     """The child of the next fold, forked now and waiting for its request on
-    a pipe: (its pid, the pipe's write end); None if it could not be forked."""
+    a pipe: (its pid, the pipe's write end); None if it could not be forked.
+    The server takes the spare's name while it forks, so that the child never
+    shows under another one while it waits."""
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    name = _name()
+    _set_name(SPARE_NAME)
     try:
         pid = os.fork()
     except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        return None
+        pid = None
     if pid == 0:
         os.close(write_end)
-        _spare(read_end, protocol_fds)
+        _spare(read_end, protocol_fds, name)
+    _set_name(name)
     os.close(read_end)
+    if pid is None:
+        os.close(write_end)
+        return None
     return pid, write_end
 
 
-def _spare(pipe: int, protocol_fds: tuple[int, ...]) -> None:
-    """Wait for the fold's request, then run it; leave quietly when the
-    server goes away first (its end of the pipe closed)."""
+def _spare(pipe: int, protocol_fds: tuple[int, ...], name: str) -> None:
+    """Wait for the fold's request, then run it (under the server's ``name``);
+    leave quietly when the server goes away first (its end of the pipe
+    closed)."""
     try:
-        with open("/proc/self/comm") as f:
-            name = f.read().strip()
-        _set_name(SPARE_NAME)
         line = b""
         while not line.endswith(b"\n"):
             chunk = os.read(pipe, 65536)
