@@ -239,18 +239,13 @@ class Cluster:
         raise RuntimeError(f"{what} did not start on port {port}")
 
     def folds_running_on(self, node: str) -> bool:
-        from workers.harness.forkserver import SPARE_NAME
-
         try:
             tree = psutil.Process(self.workers[node].pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return False
         for p in tree:
             try:
-                # A fork server with a child other than its spare (forked
-                # ahead for the next fold): a fold.
-                if "workers.harness.forkserver" in " ".join(p.cmdline()) and any(
-                        c.name() != SPARE_NAME for c in p.children()):
+                if "workers.harness.forkserver" in " ".join(p.cmdline()) and p.children():
                     return True
             except psutil.NoSuchProcess:
                 continue

@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import EXAMPLES
 from tests.integration.helpers import signed_up, submit, wait_final
-from workers.harness.forkserver import SPARE_NAME
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -30,10 +29,9 @@ def busy_pool_processes(worker: psutil.Process) -> list[psutil.Process]:
     for p in worker.children(recursive=True):
         try:
             # The fork server itself, not the bubblewrap processes around it
-            # (their command lines name it too, and they always have a child),
-            # with a child that is not the spare waiting for the next fold.
+            # (their command lines name it too, and they always have a child).
             if (p.name() != "bwrap" and "workers.harness.forkserver" in " ".join(p.cmdline())
-                    and any(c.name() != SPARE_NAME for c in p.children())):
+                    and p.children()):
                 # Up past bubblewrap's processes, if any, to the pool process.
                 pool = p.parent()
                 while "celery" not in " ".join(pool.cmdline()):

@@ -15,7 +15,6 @@ import psutil
 import pytest
 
 from datarun.errors import InvalidKit, InvalidSubmission
-from workers.harness.forkserver import SPARE_NAME
 from workers.local_runs import run_kit
 
 DATARUN = str(Path(sys.executable).parent / "datarun")
@@ -187,9 +186,9 @@ def test_stopping_the_command_stops_the_fold_and_removes_its_files(kit_copy, tmp
     command = subprocess.Popen([DATARUN, "test", str(kit), "--submission", "slow"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 60
-    while True:  # until the fork server has forked the fold (not only its spare)
+    while True:  # until the fork server has forked the fold
         started = psutil.Process(command.pid).children(recursive=True)
-        if any(p.ppid() != command.pid and p.name() != SPARE_NAME for p in started):
+        if any(p.ppid() != command.pid for p in started):
             break
         assert time.monotonic() < deadline, "the fold did not start"
         time.sleep(0.1)

@@ -11,7 +11,7 @@ from datarun import ramp_kits
 from tests.conftest import EXAMPLES
 from tests.workers.folds import fold_ticket, lay_out
 from workers.harness import layout
-from workers.sandbox import Limits, Termination
+from workers.sandbox import Limits
 from workers.sandbox.local import LocalSandbox
 
 SLOW = """
@@ -108,89 +108,3 @@ def test_a_fold_that_ends_before_it_is_looked_up_is_read_from_its_reply(
     assert result.exit_code == 0 and result.terminated is None and predicted
     assert result.cpu_time > 0 and result.peak_memory > 0
     assert took < 10
-
-
-THREADS = """
-import os
-import threading
-import time
-from sklearn.dummy import DummyClassifier
-
-print("pid", os.getpid(), "parent", os.getppid())
-
-
-def get_estimator():
-    threads = [threading.Thread(target=time.sleep, args=(1.5,)) for _ in range({n})]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return DummyClassifier()
-"""
-
-
-@pytest.mark.parametrize("started, stopped", [(7, False), (8, True)],
-                         ids=["at-the-limit", "one-past-it"])
-def test_the_child_forked_ahead_counts_in_the_folds_process_limit(
-        prepared, tmp_path, started, stopped):
-    """The fork server forks each fold's child before its request comes (the
-    spare): the fold still gets its limit exactly, itself included, neither
-    one task more nor one less."""
-    sandbox = LocalSandbox(heartbeat_interval_s=0.1, work_dir=tmp_path)
-    limits = Limits(wall_time_s=60, memory_mb=1024, cpus=1.0, log_bytes=65536, pids=8)
-    files = {"estimator.py": THREADS.replace("{n}", str(started)).encode()}
-    workdir = Path(tempfile.mkdtemp(dir=sandbox.workdir_parent()))
-    lay_out(fold_ticket(prepared, files), workdir, prepared, files)
-    try:
-        result = sandbox.run(workdir, limits, heartbeat=lambda: None)
-        said = ((workdir / layout.RESULT).read_text() if (workdir / layout.RESULT).exists()
-                else "") if result.exit_code else ""
-    finally:
-        sandbox.close()
-    if stopped:
-        # Refused by the kernel (the fold fails on its thread) or stopped at
-        # the limit, whichever comes first.
-        assert result.terminated is Termination.PROCESSES or (
-            result.exit_code != 0 and "can't start new thread" in said), (result, said)
-    else:
-        assert result.terminated is None and result.exit_code == 0, result.stderr
-
-
-def test_each_fold_runs_in_a_child_of_its_own_forked_between_folds(prepared, tmp_path):
-    """Between two folds the server holds one child, named ``spare``,
-    waiting; each fold is a different process, and the one forked after the
-    first fold ended sees nothing of it."""
-    import psutil
-
-    from workers.harness.forkserver import SPARE_NAME
-
-    sandbox = LocalSandbox(heartbeat_interval_s=0.1, work_dir=tmp_path)
-    limits = Limits(wall_time_s=60, memory_mb=1024, cpus=1.0, log_bytes=65536)
-    files = {"estimator.py": THREADS.replace("{n}", "0").encode()}
-
-    def run():
-        workdir = Path(tempfile.mkdtemp(dir=sandbox.workdir_parent()))
-        lay_out(fold_ticket(prepared, files), workdir, prepared, files)
-        result = sandbox.run(workdir, limits, heartbeat=lambda: None)
-        assert result.exit_code == 0, result.stderr
-        return result.stdout.split()[1]
-
-    def waiting() -> list[str]:
-        server = psutil.Process(sandbox._fork_server().proc.pid)
-        deadline = time.monotonic() + 10
-        while True:
-            names = [p.name() for p in server.children(recursive=True)
-                     if "workers.harness.forkserver" in " ".join(p.cmdline())
-                     and p.name() != "bwrap" and p.parent().name() != "bwrap"]
-            if names or time.monotonic() > deadline:
-                return names
-            time.sleep(0.05)
-
-    try:
-        first = run()
-        between = waiting()
-        second = run()
-    finally:
-        sandbox.close()
-    assert between == [SPARE_NAME]
-    assert first != second

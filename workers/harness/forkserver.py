@@ -4,20 +4,13 @@ Importing numpy, pandas, scikit-learn and ramp-workflow costs over a second;
 paying it once per worker instead of once per fold is what keeps the platform
 faster than running the folds one after another in a single process.
 
-Protocol, one JSON object per line: the server says ``{"spare": N}`` once
-it has forked the child that will run the next fold (N null when it could
-not: the child is then forked when the request comes); the worker writes a
-request ``{"workdir": ..., "cpu_time_s": ..., "file_size_bytes": ...}`` on
-stdin; the server answers ``{"pid": N}`` once the child has it, then
+Protocol, one JSON object per line: the worker writes a request
+``{"workdir": ..., "cpu_time_s": ..., "file_size_bytes": ...}`` on stdin; the
+server answers ``{"pid": N}`` once the child is forked, then
 ``{"pid": N, "exit_code": ..., "signal": ..., "cpu_time": ..., "maxrss": ...}``
-when it has reaped it, then forks the next spare and says so. The spare waits
-on a pipe of its own (named ``spare`` meanwhile): forking a process holding
-the whole stack takes several milliseconds, which are then spent between
-folds, not at a fold's start. It is forked only once the last fold and
-whatever that fold left behind are gone, so no fold's code ever runs beside
-it. The child starts a new session (its pid is its process group, which the
-worker kills on a limit), lowers its rlimits, redirects its output to files
-in the work dir and runs :func:`workers.harness.run.main`.
+when it has reaped it. The child starts a new session (its pid is its process
+group, which the worker kills on a limit), lowers its rlimits, redirects its
+output to files in the work dir and runs :func:`workers.harness.run.main`.
 """
 import gc
 import importlib
@@ -170,83 +163,6 @@ def _child(request: dict, protocol_fds: tuple[int, ...]) -> None:
             os._exit(code)
 
 
-SPARE_NAME = "spare"
-
-
-def _name() -> str:
-    try:
-        with open("/proc/self/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def _set_name(name: str) -> None:
-    # The process name (comm) only: its command line stays the server's.
-    try:
-        with open("/proc/self/comm", "w") as f:
-            f.write(name)
-    except OSError:
-        pass
-
-
-def _fork_spare(protocol_fds: tuple[int, ...]) -> tuple[int, int] | None:
-    """The child of the next fold, forked now and waiting for its request on
-    a pipe: (its pid, the pipe's write end); None if it could not be forked.
-    The server takes the spare's name while it forks, so that the child never
-    shows under another one while it waits."""
-    read_end, write_end = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    name = _name()
-    _set_name(SPARE_NAME)
-    try:
-        pid = os.fork()
-    except OSError:
-        pid = None
-    if pid == 0:
-        os.close(write_end)
-        _spare(read_end, protocol_fds, name)
-    _set_name(name)
-    os.close(read_end)
-    if pid is None:
-        os.close(write_end)
-        return None
-    return pid, write_end
-
-
-def _spare(pipe: int, protocol_fds: tuple[int, ...], name: str) -> None:
-    """Wait for the fold's request, then run it (under the server's ``name``);
-    leave quietly when the server goes away first (its end of the pipe
-    closed)."""
-    try:
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = os.read(pipe, 65536)
-            if not chunk:
-                os._exit(0)
-            line += chunk
-        os.close(pipe)
-        request = json.loads(line)
-        _set_name(name)
-    except BaseException:  # noqa: BLE001 - never back into the server's loop
-        os._exit(EXIT_HARNESS_CRASH)
-    _child(request, protocol_fds)
-
-
-def _hand_over(spare: tuple[int, int], line: bytes) -> bool:
-    """Give the spare its request; False if it is gone (reaped here)."""
-    pid, pipe = spare
-    try:
-        os.write(pipe, line if line.endswith(b"\n") else line + b"\n")
-        return True
-    except OSError:
-        os.waitpid(pid, 0)
-        return False
-    finally:
-        os.close(pipe)
-
-
 def _become_subreaper() -> None:
     # Processes a fold daemonises (double fork, setsid) are re-parented to
     # this server instead of to init, so that they can be found and stopped.
@@ -317,27 +233,15 @@ def serve() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    protocol_fds = (0, answers.fileno())
-
-    def next_spare() -> tuple[int, int] | None:
-        spare = _fork_spare(protocol_fds)
-        answers.write(json.dumps({"spare": spare[0] if spare else None}).encode() + b"\n")
-        return spare
-
-    spare = next_spare()
     for line in requests:
         if not line.strip():
             continue
         request = json.loads(line)
-        if spare is not None and _hand_over(spare, line):
-            pid = spare[0]
-        else:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            pid = os.fork()
-            if pid == 0:
-                _child(request, protocol_fds)
-        spare = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _child(request, (0, answers.fileno()))
         answers.write(json.dumps({"pid": pid}).encode() + b"\n")
         _, status, usage = os.wait4(pid, 0)
         _kill_leftovers()
@@ -349,7 +253,6 @@ def serve() -> None:
             "maxrss": usage.ru_maxrss * 1024,
         }
         answers.write(json.dumps(reply).encode() + b"\n")
-        spare = next_spare()
 
 
 if __name__ == "__main__":

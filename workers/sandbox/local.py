@@ -302,17 +302,6 @@ class _ForkServer:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def take_spare(self, timeout: float) -> bool:
-        """Read the server's word on the child forked ahead for the next fold
-        (it comes once the server is warm, and after each fold's reply):
-        whether there is one."""
-        said = self.read_line(timeout)
-        if said is None:
-            raise SandboxFailure(f"the sandbox fork server was not ready within {timeout:g} s")
-        if "spare" not in said:
-            raise SandboxFailure(f"the sandbox fork server said {said!r} out of turn")
-        return said["spare"] is not None
-
     def send(self, request: dict) -> None:
         self.proc.stdin.write(json.dumps(request).encode() + b"\n")
         self.proc.stdin.flush()
@@ -451,11 +440,8 @@ class LocalSandbox:
             "gpu_devices": list(limits.gpu_devices),
         }
         try:
-            spare = server.take_spare(timeout=60)
             if server.cgroup is not None:
-                # A spare child already counts among the cgroup's tasks: it
-                # is the fold's first process.
-                server.cgroup.allow(limits.pids - 1 if spare else limits.pids)
+                server.cgroup.allow(limits.pids)
             refused = server.cgroup.refused() if server.cgroup is not None else 0
             server.send(request)
             started = server.read_line(timeout=60)
