@@ -106,6 +106,12 @@ def artifacts() -> Storage:
     return _local_artifacts[location]
 
 
+def artifacts_are_local() -> bool:
+    """Whether run artifacts are files on this machine (not an S3 bucket,
+    where each read is a network round trip)."""
+    return isinstance(artifacts(), FileSystemStorage)
+
+
 def artifact_key(evaluation_id: int, name: str) -> str:
     return f"runs/{evaluation_id}/{name}"
 

@@ -384,19 +384,26 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
     remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
     if not remaining and evaluation.state == RunState.RUNNING:
         evaluation_id = evaluation.id
-        transaction.on_commit(lambda: _score_now_or_send(evaluation_id, scoring_s))
+        # The bagged scores read every fold's predictions back, unless the
+        # pool computed them.
+        reads_predictions = spec.scoring != contract.RUNNER_SCORING
+        transaction.on_commit(
+            lambda: _score_now_or_send(evaluation_id, scoring_s, reads_predictions))
     return True
 
 
-def _score_now_or_send(evaluation_id: int, fold_scoring_s: float) -> None:
+def _score_now_or_send(evaluation_id: int, fold_scoring_s: float,
+                       reads_predictions: bool) -> None:
     """Once the last fold is recorded: the evaluation's scores computed here,
     by whoever recorded that fold, when its scoring was cheap (bagged scores
     cost about what one fold's scoring does: the same score functions on as
-    many rows, plus reading each fold's predictions back), which saves the
+    many rows, plus reading each fold's predictions back, which must be
+    files on this machine, not round trips to an S3 bucket), which saves the
     hop through the broker to the scorer; else, or if that fails, the
     scorer's task. Recording the fold is committed either way, and a lost
     task is sent again by the reaper."""
-    if fold_scoring_s < settings.DATARUN_INLINE_SCORING_MAX_S:
+    if fold_scoring_s < settings.DATARUN_INLINE_SCORING_MAX_S and (
+            not reads_predictions or storage.artifacts_are_local()):
         try:
             evaluation_score(evaluation_id=evaluation_id)
             return

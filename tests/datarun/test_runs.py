@@ -121,19 +121,29 @@ def s3_artifacts(settings, monkeypatch):
     server.stop()
 
 
-def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(s3_artifacts, problem):
+def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(
+        s3_artifacts, problem, no_worker, django_capture_on_commit_callbacks):
+    from datarun.broker import waiting_first_args
     from datarun.contract import FoldOutcome
     from datarun.ramp_kits import load_trusted
+    from datarun.services.evaluations import SCORE_TASK
 
-    evaluation = services.evaluation_create(problem=problem, files={"estimator.py": ESTIMATOR})
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation = services.evaluation_create(problem=problem,
+                                                files={"estimator.py": ESTIMATOR})
     trusted = load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
     truth_train = trusted.problem.Predictions(y_true=trusted.y_train).y_pred
     truth_test = trusted.problem.Predictions(y_true=trusted.y_test).y_pred
     for fold_run in evaluation.fold_runs.order_by("fold_index"):
         spec = services.fold_run_claim(fold_run_id=fold_run.id, environment=RUNNER)
-        services.fold_run_finish(spec=spec, outcome=FoldOutcome(
-            wall_time=1.0, cpu_time=0.5, peak_memory=1, y_pred_train=truth_train,
-            y_pred_test=truth_test))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.fold_run_finish(spec=spec, outcome=FoldOutcome(
+                wall_time=1.0, cpu_time=0.5, peak_memory=1, y_pred_train=truth_train,
+                y_pred_test=truth_test))
+    # Reading ten predictions back from a bucket is left to the scorer, even
+    # for a problem as cheap to score as this one.
+    assert Evaluation.objects.get(id=evaluation.id).state == "running"
+    assert waiting_first_args(queue="scoring", task=SCORE_TASK) == {evaluation.id}
     services.evaluation_score(evaluation_id=evaluation.id)
     evaluation.refresh_from_db()
     assert evaluation.state == "scored"
