@@ -2,8 +2,11 @@
 cheap, with no hop through the broker to the scorer; a costly one, or one
 whose scoring fails there, goes to the scorer's queue. Real Redis; no worker
 consumes the queues meanwhile, so a message sent is seen waiting."""
+from datetime import timedelta
+
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from datarun import scoring, services, storage
 from datarun.broker import waiting_first_args
@@ -24,9 +27,10 @@ def problem():
     return services.problem_import_ramp_kit(path=EXAMPLES / "iris", name="iris-inline")
 
 
-def run_all_folds(problem, commits) -> int:
+def run_all_folds(problem, commits, *, report_hooks: bool = True) -> int:
     """Claim and record every fold of a new evaluation, each report's commit
-    hooks run as they would in the web process; the evaluation's id."""
+    hooks run as they would in the web process (``report_hooks=False``: as
+    if that process died right after each commit); the evaluation's id."""
     with commits(execute=True):
         evaluation = services.evaluation_create(problem=problem,
                                                 files={"estimator.py": ESTIMATOR})
@@ -35,7 +39,7 @@ def run_all_folds(problem, commits) -> int:
     y_test = trusted.problem.Predictions(y_true=trusted.y_test).y_pred
     for fold_run in evaluation.fold_runs.order_by("fold_index"):
         ticket = services.fold_run_claim(fold_run_id=fold_run.id, environment=RUNNER)
-        with commits(execute=True):
+        with commits(execute=report_hooks):
             assert services.fold_run_finish(spec=ticket, outcome=FoldOutcome(
                 wall_time=0.1, cpu_time=0.1, peak_memory=1, y_pred_train=y_train,
                 y_pred_test=y_test))
@@ -92,3 +96,23 @@ def test_scoring_that_fails_with_the_last_fold_goes_to_the_scorer(
     monkeypatch.setattr(scoring, "mean_std", real_mean_std)
     services.evaluation_score(evaluation_id=evaluation_id)
     assert Evaluation.objects.get(id=evaluation_id).state == "scored"
+
+
+def test_a_submission_whose_scoring_died_with_its_web_process_is_sent_to_the_scorer(
+        problem, no_worker, settings, django_capture_on_commit_callbacks):
+    """The last fold recorded and committed, and the process recording it
+    killed before it scored the submission (its commit hooks never ran):
+    beat's reaper sends the scoring task once the redispatch delay has
+    passed, and only once while it waits in the queue."""
+    settings.DATARUN_REDISPATCH_AFTER = 30
+
+    evaluation_id = run_all_folds(problem, django_capture_on_commit_callbacks,
+                                  report_hooks=False)
+    assert Evaluation.objects.get(id=evaluation_id).state == "running"
+    assert scoring_waiting() == set()
+
+    assert services.fold_runs_reap()["rescored"] == 0  # the last fold just ended
+    later = timezone.now() + timedelta(seconds=31)
+    assert services.fold_runs_reap(now=later)["rescored"] == 1
+    assert scoring_waiting() == {evaluation_id}
+    assert services.fold_runs_reap(now=later)["rescored"] == 0  # its message waits
