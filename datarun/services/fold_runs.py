@@ -313,13 +313,23 @@ def fold_run_finish(*, spec: FoldTicket, outcome: FoldOutcome, problem: Problem 
     ``score_types``, when the caller has them, save reading them again."""
     t0 = time.perf_counter()
     scores = _check_and_score_fold(spec, outcome, problem)
-    scoring_s = time.perf_counter() - t0
+    score_here = _cheap_to_score_here(spec, time.perf_counter() - t0)
     with transaction.atomic():
-        return _record_fold(spec, outcome, scores, score_types, scoring_s)
+        return _record_fold(spec, outcome, scores, score_types, score_here=score_here)
+
+
+def _cheap_to_score_here(spec: FoldTicket, fold_scoring_s: float) -> bool:
+    """Whether the evaluation, if this is its last fold, is scored by whoever
+    records the fold rather than by the scorer: when scoring the fold was
+    cheap (bagged scores cost about as much: the same score functions on as
+    many rows) and its predictions are read back from files on this machine,
+    not with a round trip each to an S3 bucket (a pool computed them)."""
+    return fold_scoring_s < settings.DATARUN_INLINE_SCORING_MAX_S and (
+        spec.scoring == contract.RUNNER_SCORING or storage.artifacts_are_local())
 
 
 def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
-                 score_types: list | None = None, scoring_s: float = 0.0) -> bool:
+                 score_types: list | None = None, *, score_here: bool) -> bool:
     # What the submission printed or raised may hold NUL characters, which a
     # text column refuses: they become the replacement mark.
     for name in ("stdout", "stderr", "error", "error_traceback"):
@@ -384,26 +394,17 @@ def _record_fold(spec: FoldTicket, outcome: FoldOutcome, scores: dict | None,
     remaining = evaluation.fold_runs.exclude(state=RunState.SCORED).exists()
     if not remaining and evaluation.state == RunState.RUNNING:
         evaluation_id = evaluation.id
-        # The bagged scores read every fold's predictions back, unless the
-        # pool computed them.
-        reads_predictions = spec.scoring != contract.RUNNER_SCORING
-        transaction.on_commit(
-            lambda: _score_now_or_send(evaluation_id, scoring_s, reads_predictions))
+        transaction.on_commit(lambda: _score_now_or_send(evaluation_id, score_here))
     return True
 
 
-def _score_now_or_send(evaluation_id: int, fold_scoring_s: float,
-                       reads_predictions: bool) -> None:
-    """Once the last fold is recorded: the evaluation's scores computed here,
-    by whoever recorded that fold, when its scoring was cheap (bagged scores
-    cost about what one fold's scoring does: the same score functions on as
-    many rows, plus reading each fold's predictions back, which must be
-    files on this machine, not round trips to an S3 bucket), which saves the
-    hop through the broker to the scorer; else, or if that fails, the
-    scorer's task. Recording the fold is committed either way, and a lost
-    task is sent again by the reaper."""
-    if fold_scoring_s < settings.DATARUN_INLINE_SCORING_MAX_S and (
-            not reads_predictions or storage.artifacts_are_local()):
+def _score_now_or_send(evaluation_id: int, score_here: bool) -> None:
+    """Once the last fold is recorded: the evaluation's scores computed here
+    when that is cheap (:func:`_cheap_to_score_here`), which saves the hop
+    through the broker to the scorer; else, or if that fails, the scorer's
+    task. Recording the fold is committed either way, and a lost task is
+    sent again by the reaper."""
+    if score_here:
         try:
             evaluation_score(evaluation_id=evaluation_id)
             return

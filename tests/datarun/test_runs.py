@@ -1,15 +1,26 @@
 """Tracked runs through the services, without a worker: metrics are
 append-only, a run's log is capped with a note, and artifacts live in the
 configured storage — a real S3 server (moto) included — from which the
-scorer reads the predictions back."""
+scorer reads the predictions back. A submission is scored by whoever records
+its last fold when scoring is cheap, with no hop through the broker to the
+scorer; a costly one, or one whose scoring fails there, goes to the scorer's
+queue (real Redis; no worker consumes the queues meanwhile, so a message
+sent is seen waiting)."""
 import io
+from datetime import timedelta
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from django.db import OperationalError
+from django.utils import timezone
 
-from datarun import services, storage
-from datarun.models import Evaluation, RunArtifact, RunLogLine, RunMetric
+from datarun import scoring, services, storage
+from datarun.broker import waiting_first_args
+from datarun.contract import FoldOutcome
+from datarun.models import Evaluation, EvaluationScore, RunArtifact, RunLogLine, RunMetric
+from datarun.ramp_kits import load_trusted
+from datarun.services.evaluations import SCORE_TASK
 from datarun.services.runs import metrics_add
 from tests.conftest import EXAMPLES
 
@@ -121,29 +132,43 @@ def s3_artifacts(settings, monkeypatch):
     server.stop()
 
 
-def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(
-        s3_artifacts, problem, no_worker, django_capture_on_commit_callbacks):
-    from datarun.broker import waiting_first_args
-    from datarun.contract import FoldOutcome
-    from datarun.ramp_kits import load_trusted
-    from datarun.services.evaluations import SCORE_TASK
+def perfect_predictions(problem) -> tuple[np.ndarray, np.ndarray]:
+    """The problem's own labels as predictions, training and test set."""
+    trusted = load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
+    return (trusted.problem.Predictions(y_true=trusted.y_train).y_pred,
+            trusted.problem.Predictions(y_true=trusted.y_test).y_pred)
 
-    with django_capture_on_commit_callbacks(execute=True):
+
+def run_all_folds(problem, commits, *, report_hooks: bool = True) -> Evaluation:
+    """Claim and record every fold of a new evaluation with perfect
+    predictions, each report's commit hooks run as they would in the web
+    process (``report_hooks=False``: as if that process died right after
+    each commit)."""
+    with commits(execute=True):
         evaluation = services.evaluation_create(problem=problem,
                                                 files={"estimator.py": ESTIMATOR})
-    trusted = load_trusted(str(storage.resolve(problem.storage_dir)), problem.data_hash)
-    truth_train = trusted.problem.Predictions(y_true=trusted.y_train).y_pred
-    truth_test = trusted.problem.Predictions(y_true=trusted.y_test).y_pred
+    y_train, y_test = perfect_predictions(problem)
     for fold_run in evaluation.fold_runs.order_by("fold_index"):
-        spec = services.fold_run_claim(fold_run_id=fold_run.id, environment=RUNNER)
-        with django_capture_on_commit_callbacks(execute=True):
-            services.fold_run_finish(spec=spec, outcome=FoldOutcome(
-                wall_time=1.0, cpu_time=0.5, peak_memory=1, y_pred_train=truth_train,
-                y_pred_test=truth_test))
+        ticket = services.fold_run_claim(fold_run_id=fold_run.id, environment=RUNNER)
+        with commits(execute=report_hooks):
+            assert services.fold_run_finish(spec=ticket, outcome=FoldOutcome(
+                wall_time=0.1, cpu_time=0.1, peak_memory=1, y_pred_train=y_train,
+                y_pred_test=y_test))
+    return evaluation
+
+
+def scoring_waiting() -> set:
+    return waiting_first_args(queue="scoring", task=SCORE_TASK)
+
+
+def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(
+        s3_artifacts, problem, no_worker, django_capture_on_commit_callbacks):
+    evaluation = run_all_folds(problem, django_capture_on_commit_callbacks)
+    truth_train, _ = perfect_predictions(problem)
     # Reading ten predictions back from a bucket is left to the scorer, even
     # for a problem as cheap to score as this one.
     assert Evaluation.objects.get(id=evaluation.id).state == "running"
-    assert waiting_first_args(queue="scoring", task=SCORE_TASK) == {evaluation.id}
+    assert scoring_waiting() == {evaluation.id}
     services.evaluation_score(evaluation_id=evaluation.id)
     evaluation.refresh_from_db()
     assert evaluation.state == "scored"
@@ -160,3 +185,71 @@ def test_artifacts_go_to_s3_and_the_scorer_reads_them_back(
     assert RunArtifact.objects.filter(evaluation=evaluation).count() == 11
     assert Evaluation.objects.get(id=evaluation.id).metrics.filter(
         key="bagged/valid/acc").get().value == 1.0
+
+
+def test_a_cheaply_scored_submission_is_scored_with_its_last_fold(
+        problem, no_worker, django_capture_on_commit_callbacks):
+    evaluation_id = run_all_folds(problem, django_capture_on_commit_callbacks).id
+
+    detail = Evaluation.objects.get(id=evaluation_id)
+    assert detail.state == "scored"
+    scores = EvaluationScore.objects.filter(evaluation_id=evaluation_id)
+    # Every score type and step, with bagged scores (perfect predictions).
+    assert scores.count() == 3 * len(scoring.STEPS)
+    assert all(s.bagged is not None for s in scores.exclude(step="train"))
+    assert scores.get(score_type__name="acc", step="test").bagged == 1.0
+    # No message for the scorer: nothing waits in its queue.
+    assert scoring_waiting() == set()
+    assert no_worker.llen("scoring") == 0
+
+
+def test_a_costly_scoring_goes_to_the_scorer(
+        problem, no_worker, settings, django_capture_on_commit_callbacks):
+    settings.DATARUN_INLINE_SCORING_MAX_S = 0  # every fold's scoring "too slow"
+    evaluation_id = run_all_folds(problem, django_capture_on_commit_callbacks).id
+
+    assert Evaluation.objects.get(id=evaluation_id).state == "running"
+    assert scoring_waiting() == {evaluation_id}
+    services.evaluation_score(evaluation_id=evaluation_id)  # what the scorer's task does
+    assert Evaluation.objects.get(id=evaluation_id).state == "scored"
+
+
+def test_scoring_that_fails_with_the_last_fold_goes_to_the_scorer(
+        problem, no_worker, monkeypatch, django_capture_on_commit_callbacks):
+    real_mean_std = scoring.mean_std
+
+    def database_restarting(values):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr(scoring, "mean_std", database_restarting)
+    evaluation_id = run_all_folds(problem, django_capture_on_commit_callbacks).id
+
+    # The last fold's record stands; the scores are the scorer's to compute.
+    detail = Evaluation.objects.get(id=evaluation_id)
+    assert detail.state == "running"
+    assert {f.state for f in detail.fold_runs.all()} == {"scored"}
+    assert not EvaluationScore.objects.filter(evaluation_id=evaluation_id).exists()
+    assert scoring_waiting() == {evaluation_id}
+    monkeypatch.setattr(scoring, "mean_std", real_mean_std)
+    services.evaluation_score(evaluation_id=evaluation_id)
+    assert Evaluation.objects.get(id=evaluation_id).state == "scored"
+
+
+def test_a_submission_whose_scoring_died_with_its_web_process_is_sent_to_the_scorer(
+        problem, no_worker, settings, django_capture_on_commit_callbacks):
+    """The last fold recorded and committed, and the process recording it
+    killed before it scored the submission (its commit hooks never ran):
+    beat's reaper sends the scoring task once the redispatch delay has
+    passed, and only once while it waits in the queue."""
+    settings.DATARUN_REDISPATCH_AFTER = 30
+
+    evaluation_id = run_all_folds(problem, django_capture_on_commit_callbacks,
+                                  report_hooks=False).id
+    assert Evaluation.objects.get(id=evaluation_id).state == "running"
+    assert scoring_waiting() == set()
+
+    assert services.fold_runs_reap()["rescored"] == 0  # the last fold just ended
+    later = timezone.now() + timedelta(seconds=31)
+    assert services.fold_runs_reap(now=later)["rescored"] == 1
+    assert scoring_waiting() == {evaluation_id}
+    assert services.fold_runs_reap(now=later)["rescored"] == 0  # its message waits
